@@ -1,0 +1,83 @@
+//! The configuration as read, before validation: every key optional and loosely typed, so that
+//! validation can report every problem at once and a numeric-looking PDL or token stays text.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// A scalar as it arrives from JSON, the environment or a flag.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum Scalar {
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+}
+
+impl Scalar {
+    /// The scalar as text, as the user typed it (a number keeps its digits).
+    pub fn as_text(&self) -> String {
+        match self {
+            Scalar::Bool(b) => b.to_string(),
+            Scalar::Int(i) => i.to_string(),
+            Scalar::Float(f) => f.to_string(),
+            Scalar::Str(s) => s.clone(),
+        }
+    }
+}
+
+/// Top-level options. Keys are the options-file keys of the spec; environment variables are
+/// mapped onto them before extraction.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawOptions {
+    pub meters: Option<Vec<RawMeter>>,
+    pub gateway: Option<Scalar>,
+    pub client_secret: Option<Scalar>,
+    pub gateway_url: Option<Scalar>,
+    pub mqtt_enabled: Option<Scalar>,
+    pub mqtt_broker: Option<Scalar>,
+    pub mqtt_topic_prefix: Option<Scalar>,
+    pub mqtt_qos: Option<Scalar>,
+    pub mqtt_retain: Option<Scalar>,
+    pub mqtt_ha_discovery: Option<Scalar>,
+    pub mqtt_ha_discovery_prefix: Option<Scalar>,
+    pub mqtt_ca_cert: Option<Scalar>,
+    pub mqtt_client_cert: Option<Scalar>,
+    pub mqtt_client_key: Option<Scalar>,
+    pub tempo: Option<Scalar>,
+    pub ecowatt: Option<Scalar>,
+    pub language: Option<Scalar>,
+    pub log_level: Option<Scalar>,
+    pub supervisor_token: Option<Scalar>,
+    pub hassio_token: Option<Scalar>,
+    pub supervisor_api: Option<Scalar>,
+    pub data_dir: Option<Scalar>,
+    /// Keys we do not know: reported as warnings (a typo must not pass unnoticed).
+    #[serde(flatten)]
+    pub unknown: BTreeMap<String, figment::value::Value>,
+}
+
+/// One `meters` entry.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawMeter {
+    pub pdl: Option<Scalar>,
+    pub name: Option<Scalar>,
+    pub token: Option<Scalar>,
+    pub consumption: Option<Scalar>,
+    pub production: Option<Scalar>,
+    pub load_curve: Option<Scalar>,
+    pub tariff: Option<Scalar>,
+    pub price_base: Option<Scalar>,
+    pub price_hc: Option<Scalar>,
+    pub price_hp: Option<Scalar>,
+    pub price_tempo_blue_hc: Option<Scalar>,
+    pub price_tempo_blue_hp: Option<Scalar>,
+    pub price_tempo_white_hc: Option<Scalar>,
+    pub price_tempo_white_hp: Option<Scalar>,
+    pub price_tempo_red_hc: Option<Scalar>,
+    pub price_tempo_red_hp: Option<Scalar>,
+    pub offpeak_hours: Option<Scalar>,
+    #[serde(flatten)]
+    pub unknown: BTreeMap<String, figment::value::Value>,
+}

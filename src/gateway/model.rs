@@ -1,0 +1,110 @@
+//! What the gateway tells us, whatever its generation, and how it fails.
+
+use chrono::NaiveDate;
+
+use crate::config::Pdl;
+
+/// A daily energy series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SeriesKind {
+    Consumption,
+    Production,
+}
+
+impl SeriesKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SeriesKind::Consumption => "consumption",
+            SeriesKind::Production => "production",
+        }
+    }
+}
+
+/// One day of energy, in Wh as Enedis counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DailyReading {
+    pub date: NaiveDate,
+    pub wh: i64,
+}
+
+/// A successful answer for a date range. Days of the range absent from `readings` are not
+/// published yet (they are not zero).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DailySeries {
+    pub quality: Option<String>,
+    pub readings: Vec<DailyReading>,
+}
+
+/// A meter as the account lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MeterInfo {
+    pub pdl: Pdl,
+    /// Enedis serves nothing before this day.
+    pub activation_date: Option<NaiveDate>,
+    pub oldest_available_date: Option<NaiveDate>,
+}
+
+impl MeterInfo {
+    /// The first day worth asking for.
+    pub fn first_available_day(&self) -> Option<NaiveDate> {
+        match (self.activation_date, self.oldest_available_date) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+/// Why a gateway call failed. Messages are one line, say what the user can do, and never
+/// contain a credential.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GatewayError {
+    #[error(
+        "the gateway rejected the credential ({0}): check client_secret (or the meter's token)"
+    )]
+    Unauthorized(String),
+    #[error(
+        "the gateway refused access to this meter ({0}): redo the consent on myelectricaldata.fr"
+    )]
+    AccessDenied(String),
+    #[error("gateway quota reached ({0}): the program waits for the daily reset")]
+    QuotaReached(String),
+    #[error("the gateway asked for a period before the meter's activation ({0})")]
+    BeforeActivation(String),
+    #[error("the gateway answered {code}: {message}")]
+    Api { code: String, message: String },
+    #[error("the gateway failed with HTTP {status}: {message}")]
+    Http { status: u16, message: String },
+    #[error(
+        "the gateway answered HTTP {status} with a body that is not the expected JSON ({detail})"
+    )]
+    Malformed { status: u16, detail: String },
+    #[error("the gateway did not answer within {0} s")]
+    Timeout(u64),
+    #[error("cannot reach the gateway at {host}: {reason}")]
+    Unreachable { host: String, reason: String },
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+impl GatewayError {
+    /// Worth retrying later without any change from the user.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            GatewayError::Timeout(_)
+            | GatewayError::Unreachable { .. }
+            | GatewayError::Malformed { .. }
+            | GatewayError::QuotaReached(_) => true,
+            GatewayError::Http { status, .. } => *status >= 500 || *status == 429,
+            GatewayError::Api { code, .. } => {
+                matches!(
+                    code.as_str(),
+                    "ENEDIS_UNAVAILABLE" | "ENEDIS_ERROR" | "PARTIAL_DATA"
+                )
+            }
+            GatewayError::Unauthorized(_)
+            | GatewayError::AccessDenied(_)
+            | GatewayError::BeforeActivation(_)
+            | GatewayError::Unsupported(_) => false,
+        }
+    }
+}

@@ -1,0 +1,355 @@
+//! Client of the v2 gateway API: bearer client secret, `{success, data, error}` envelope.
+
+use chrono::NaiveDate;
+use reqwest::StatusCode;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use url::Url;
+
+use super::REQUEST_TIMEOUT;
+use super::model::{DailyReading, DailySeries, GatewayError, MeterInfo, SeriesKind};
+use crate::config::{Pdl, Secret};
+
+pub struct Client {
+    http: reqwest::Client,
+    base: Url,
+    secret: Option<Secret>,
+}
+
+impl Client {
+    pub fn new(base: Url, secret: Option<Secret>) -> Result<Self, GatewayError> {
+        let http = reqwest::Client::builder()
+            .timeout(REQUEST_TIMEOUT)
+            .user_agent(concat!("myelectricaldata-mqtt/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| GatewayError::Unsupported(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Self { http, base, secret })
+    }
+
+    /// `GET /pdl`: the meters of the account.
+    pub async fn meters(&self) -> Result<Vec<MeterInfo>, GatewayError> {
+        let rows: Vec<PdlRow> = self.get("pdl", &[]).await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|row| {
+                Some(MeterInfo {
+                    pdl: Pdl::parse(&row.usage_point_id)?,
+                    activation_date: row.activation_date.as_deref().and_then(parse_day),
+                    oldest_available_date: row
+                        .oldest_available_data_date
+                        .as_deref()
+                        .and_then(parse_day),
+                })
+            })
+            .collect())
+    }
+
+    /// `GET /enedis/{kind}/daily/{pdl}?start&end&use_cache=true`, `end` exclusive.
+    pub async fn daily(
+        &self,
+        kind: SeriesKind,
+        pdl: &Pdl,
+        start: NaiveDate,
+        end: NaiveDate,
+    ) -> Result<DailySeries, GatewayError> {
+        let path = format!("enedis/{}/daily/{}", kind.as_str(), pdl);
+        let start = start.to_string();
+        let end = end.to_string();
+        let query = [
+            ("start", start.as_str()),
+            ("end", end.as_str()),
+            ("use_cache", "true"),
+        ];
+        match self.get::<MeterReadingData>(&path, &query).await {
+            Ok(data) => Ok(data.meter_reading.into_series()),
+            // "Nothing for this period" is an answer: every day of it is "not yet".
+            Err(GatewayError::Api { code, .. }) if code == "NO_DATA" => Ok(DailySeries::default()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn get<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<T, GatewayError> {
+        let mut url = self.base.clone();
+        url.path_segments_mut()
+            .map_err(|_| GatewayError::Unsupported("gateway_url cannot be a base URL".into()))?
+            .pop_if_empty()
+            .extend(path.split('/'));
+        let mut request = self.http.get(url).query(query);
+        if let Some(secret) = &self.secret {
+            request = request.bearer_auth(secret.expose());
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| transport_error(&self.base, &e))?;
+        let status = response.status();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| transport_error(&self.base, &e))?;
+        decode_envelope(status, &body)
+    }
+}
+
+/// Turns a v2 answer into data or a typed error: HTTP errors first, then the envelope.
+pub(crate) fn decode_envelope<T: DeserializeOwned>(
+    status: StatusCode,
+    body: &[u8],
+) -> Result<T, GatewayError> {
+    if !status.is_success() {
+        let message = detail_message(body).unwrap_or_else(|| {
+            status
+                .canonical_reason()
+                .unwrap_or("no explanation")
+                .to_string()
+        });
+        return Err(match status {
+            StatusCode::UNAUTHORIZED => GatewayError::Unauthorized(message),
+            StatusCode::FORBIDDEN => GatewayError::AccessDenied(message),
+            StatusCode::TOO_MANY_REQUESTS => GatewayError::QuotaReached(message),
+            _ => GatewayError::Http {
+                status: status.as_u16(),
+                message,
+            },
+        });
+    }
+    let envelope: Envelope<T> =
+        serde_json::from_slice(body).map_err(|e| GatewayError::Malformed {
+            status: status.as_u16(),
+            detail: if serde_json::from_slice::<serde_json::Value>(body).is_ok() {
+                format!("unexpected shape: {e}")
+            } else {
+                "not JSON".into()
+            },
+        })?;
+    match envelope {
+        Envelope {
+            success: true,
+            data: Some(data),
+            ..
+        } => Ok(data),
+        Envelope { success: true, .. } => Err(GatewayError::Malformed {
+            status: status.as_u16(),
+            detail: "success without data".into(),
+        }),
+        Envelope { error, .. } => {
+            let (code, message) = error
+                .map(|e| (e.code, e.message.unwrap_or_default()))
+                .unwrap_or_else(|| ("UNKNOWN".into(), "success:false without an error".into()));
+            Err(match code.as_str() {
+                "RATE_LIMIT_EXCEEDED" => GatewayError::QuotaReached(message),
+                "ACCESS_DENIED" => GatewayError::AccessDenied(message),
+                "ADAM-ERR0123" => GatewayError::BeforeActivation(message),
+                _ => GatewayError::Api { code, message },
+            })
+        }
+    }
+}
+
+/// `{"detail": "…"}` (FastAPI) or `{"message": "…"}`, as one line.
+fn detail_message(body: &[u8]) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let detail = value.get("detail").or_else(|| value.get("message"))?;
+    Some(match detail {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    })
+}
+
+pub(crate) fn transport_error(base: &Url, error: &reqwest::Error) -> GatewayError {
+    if error.is_timeout() {
+        return GatewayError::Timeout(REQUEST_TIMEOUT.as_secs());
+    }
+    // The innermost cause says what happened (refused, DNS, TLS) without repeating the URL.
+    let mut reason = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        reason = cause.to_string();
+        source = cause.source();
+    }
+    GatewayError::Unreachable {
+        host: base.host_str().unwrap_or("?").to_string(),
+        reason,
+    }
+}
+
+#[derive(Deserialize)]
+struct Envelope<T> {
+    #[serde(default)]
+    success: bool,
+    data: Option<T>,
+    error: Option<ApiError>,
+}
+
+#[derive(Deserialize)]
+struct ApiError {
+    code: String,
+    message: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct PdlRow {
+    usage_point_id: String,
+    activation_date: Option<String>,
+    oldest_available_data_date: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct MeterReadingData {
+    pub(crate) meter_reading: MeterReading,
+}
+
+/// The Enedis `meter_reading` shape, shared by both generations.
+#[derive(Deserialize)]
+pub(crate) struct MeterReading {
+    quality: Option<String>,
+    #[serde(default)]
+    interval_reading: Vec<IntervalReading>,
+}
+
+#[derive(Deserialize)]
+struct IntervalReading {
+    value: NumberOrText,
+    date: String,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum NumberOrText {
+    Number(f64),
+    Text(String),
+}
+
+impl MeterReading {
+    /// Daily values: Wh per day. Unreadable points are dropped (they stay "not yet").
+    pub(crate) fn into_series(self) -> DailySeries {
+        let readings = self
+            .interval_reading
+            .into_iter()
+            .filter_map(|point| {
+                let wh = match point.value {
+                    NumberOrText::Number(n) => n,
+                    NumberOrText::Text(t) => t.trim().parse().ok()?,
+                };
+                Some(DailyReading {
+                    date: parse_day(&point.date)?,
+                    wh: wh.round() as i64,
+                })
+            })
+            .collect();
+        DailySeries {
+            quality: self.quality,
+            readings,
+        }
+    }
+}
+
+/// `2024-01-15`, `2024-01-15T…` or `2015-05-24+02:00` → the day.
+pub(crate) fn parse_day(text: &str) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(text.get(..10)?, "%Y-%m-%d").ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode(status: u16, body: &str) -> Result<MeterReadingData, GatewayError> {
+        decode_envelope(StatusCode::from_u16(status).unwrap(), body.as_bytes())
+    }
+
+    #[test]
+    fn reads_daily_values_as_wh_strings() {
+        let body = r#"{"success":true,"data":{"meter_reading":{"usage_point_id":"12345678901234","start":"2024-01-01","end":"2024-01-03","quality":"BRUT","reading_type":{"unit":"W","measurement_kind":"power"},"interval_reading":[{"value":"15230","date":"2024-01-01"},{"value":"14810","date":"2024-01-02"}]}},"error":null,"timestamp":"2024-01-16T09:12:03Z"}"#;
+        let series = decode(200, body).unwrap().meter_reading.into_series();
+        assert_eq!(series.quality.as_deref(), Some("BRUT"));
+        assert_eq!(
+            series.readings,
+            vec![
+                DailyReading {
+                    date: parse_day("2024-01-01").unwrap(),
+                    wh: 15230
+                },
+                DailyReading {
+                    date: parse_day("2024-01-02").unwrap(),
+                    wh: 14810
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn maps_every_error_form() {
+        let fail = |code: &str| {
+            format!(
+                r#"{{"success":false,"data":null,"error":{{"code":"{code}","message":"m","field":null}},"timestamp":"t"}}"#
+            )
+        };
+        assert!(matches!(
+            decode(200, &fail("RATE_LIMIT_EXCEEDED")),
+            Err(GatewayError::QuotaReached(_))
+        ));
+        assert!(matches!(
+            decode(200, &fail("ACCESS_DENIED")),
+            Err(GatewayError::AccessDenied(_))
+        ));
+        assert!(matches!(
+            decode(200, &fail("ADAM-ERR0123")),
+            Err(GatewayError::BeforeActivation(_))
+        ));
+        assert!(
+            matches!(decode(200, &fail("ENEDIS_UNAVAILABLE")), Err(GatewayError::Api { ref code, .. }) if code == "ENEDIS_UNAVAILABLE")
+        );
+        assert!(
+            matches!(decode(401, r#"{"detail":"Not authenticated"}"#), Err(GatewayError::Unauthorized(m)) if m == "Not authenticated")
+        );
+        assert!(matches!(
+            decode(403, r#"{"detail":"Forbidden"}"#),
+            Err(GatewayError::AccessDenied(_))
+        ));
+        assert!(matches!(
+            decode(
+                429,
+                r#"{"detail":"Rate limit exceeded: 50/50 requests today"}"#
+            ),
+            Err(GatewayError::QuotaReached(_))
+        ));
+        assert!(matches!(
+            decode(502, "<html>Bad gateway</html>"),
+            Err(GatewayError::Http { status: 502, .. })
+        ));
+        assert!(
+            matches!(decode(200, "<html>maintenance</html>"), Err(GatewayError::Malformed { status: 200, ref detail }) if detail == "not JSON")
+        );
+    }
+
+    #[test]
+    fn transient_errors_are_the_ones_worth_retrying() {
+        assert!(GatewayError::Timeout(30).is_transient());
+        assert!(
+            GatewayError::Http {
+                status: 500,
+                message: String::new()
+            }
+            .is_transient()
+        );
+        assert!(!GatewayError::Unauthorized(String::new()).is_transient());
+        assert!(!GatewayError::AccessDenied(String::new()).is_transient());
+    }
+
+    #[test]
+    fn parses_dates_with_times_and_offsets() {
+        assert_eq!(
+            parse_day("2015-05-24+02:00"),
+            NaiveDate::from_ymd_opt(2015, 5, 24)
+        );
+        assert_eq!(
+            parse_day("2024-01-01 00:30:00"),
+            NaiveDate::from_ymd_opt(2024, 1, 1)
+        );
+        assert_eq!(parse_day("garbage"), None);
+    }
+}
