@@ -1,1 +1,160 @@
-fn main() {}
+//! The `myelectricaldata-mqtt` binary: parses the command line, loads the configuration and
+//! hands over to the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use myelectricaldata_mqtt::app::{self, Pipeline};
+use myelectricaldata_mqtt::clock::SystemClock;
+use myelectricaldata_mqtt::config::{self, Sources};
+use myelectricaldata_mqtt::gateway::Gateway;
+
+/// MyElectricalData (Linky, Tempo, EcoWatt) to MQTT, with Home Assistant discovery.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Options file (JSON), as the Supervisor writes it.
+    #[arg(long, global = true, value_name = "PATH")]
+    options: Option<PathBuf>,
+    /// Persistent folder for the store.
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Clone, Copy, PartialEq, Eq)]
+enum Command {
+    /// Daemon: sync on schedule, publish, stay connected (default).
+    Run,
+    /// One sync and publish cycle, then exit.
+    Once,
+    /// Validate the configuration, test the broker and the gateway credentials.
+    Check,
+    /// Offline demo on built-in sample data: no account, no network.
+    Demo,
+}
+
+/// Exit status for a configuration that cannot work.
+const EXIT_CONFIG: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let command = cli.command.unwrap_or(Command::Run);
+    // One crypto provider for both reqwest and rumqttc. Installing fails only when one is
+    // already installed, which is just as good.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+
+    let mut sources = Sources::from_process(cli.options.clone(), cli.data_dir.clone());
+    sources.demo = command == Command::Demo;
+    let loaded = match config::load(&sources) {
+        Ok(loaded) => loaded,
+        Err(error) => {
+            eprintln!("{error}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    init_logging(loaded.settings.log_level.as_filter());
+    for warning in &loaded.warnings {
+        tracing::warn!("configuration: {warning}");
+    }
+
+    // One thread: the work is I/O-bound and a Raspberry Pi's memory is precious.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(execute(command, loaded.settings, cli.data_dir));
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            tracing::error!("{error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn execute(
+    command: Command,
+    settings: config::Settings,
+    data_dir: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    let clock = Arc::new(SystemClock);
+    match command {
+        Command::Demo => {
+            let mut out = std::io::stdout().lock();
+            myelectricaldata_mqtt::demo::demo(settings, data_dir.as_deref(), clock, &mut out)
+                .await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check => {
+            let ok = app::check(&settings, &mut std::io::stdout()).await?;
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Once => {
+            let gateway = Gateway::from_settings(&settings.gateway)?;
+            let pipeline = Pipeline::open(settings, gateway, clock).await?;
+            let ok = app::once(&pipeline).await?;
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Run => {
+            let gateway = Gateway::from_settings(&settings.gateway)?;
+            let pipeline = Pipeline::open(settings, gateway, clock).await?;
+            app::run(&pipeline, shutdown_signal()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// SIGTERM (how the Supervisor stops an add-on) or SIGINT.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn init_logging(level: &str) {
+    // RUST_LOG, when set, refines the option (e.g. `rumqttc=debug`).
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!(
+            "{level},rumqttc=warn,sqlx=warn,hyper=warn,reqwest=warn"
+        ))
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}

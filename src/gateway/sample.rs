@@ -69,6 +69,6 @@ fn sample_wh(date: NaiveDate) -> i64 {
     } else {
         0.0
     };
-    let wobble = f64::from((date.num_days_from_ce() * 7919) % 1_000);
+    let wobble = (i64::from(date.num_days_from_ce()) * 7919 % 1_000) as f64;
     (11_000.0 + 5_000.0 * winter + weekend + wobble).round() as i64
 }

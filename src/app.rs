@@ -1,0 +1,333 @@
+//! The commands: `run`, `once`, `check`, wired from the library's parts. Data flows one way:
+//! gateway → store → derived values → entities → MQTT.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::calendar::format_paris;
+use crate::clock::Clock;
+use crate::config::{GatewayGeneration, Settings};
+use crate::derived::MeterView;
+use crate::entities::PublishContext;
+use crate::gateway::Gateway;
+use crate::mqtt::broker::BrokerAddress;
+use crate::mqtt::{Message, Session, SessionConfig};
+use crate::scheduler::{SyncOutcome, next_sync};
+use crate::store::Store;
+use crate::supervisor::{SupervisorError, discover_broker};
+use crate::sync::{SyncError, Syncer};
+
+/// How long `once` and `check` wait for the broker's first answer.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long `once` waits for the broker to acknowledge everything.
+pub const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
+/// SIGTERM to exit: the Supervisor kills after 10 s by default.
+pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(4);
+
+/// The broker: from the options, else from the Supervisor.
+pub async fn resolve_broker(settings: &Settings) -> Result<BrokerAddress, SupervisorError> {
+    match &settings.mqtt.broker {
+        Some(broker) => Ok(broker.clone()),
+        None => discover_broker(&settings.supervisor).await,
+    }
+}
+
+/// What a sync did, over all meters.
+#[derive(Debug, Default)]
+pub struct SyncSummary {
+    pub calls: u32,
+    pub new_days: usize,
+    pub complete: bool,
+    /// One line per failed meter.
+    pub errors: Vec<String>,
+    /// Some failure is worth retrying soon.
+    pub transient: bool,
+}
+
+/// The parts every command shares.
+pub struct Pipeline {
+    pub settings: Settings,
+    pub store: Store,
+    pub gateway: Gateway,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Pipeline {
+    pub async fn open(
+        settings: Settings,
+        gateway: Gateway,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
+        let store = Store::open(&settings.data_dir).await?;
+        Ok(Self {
+            settings,
+            store,
+            gateway,
+            clock,
+        })
+    }
+
+    /// Fetches what the store lacks, for every meter; logs one line per meter and the total.
+    pub async fn sync(&self) -> SyncSummary {
+        let now = self.clock.now();
+        let syncer = Syncer {
+            gateway: &self.gateway,
+            store: &self.store,
+        };
+        let mut summary = SyncSummary {
+            complete: true,
+            ..SyncSummary::default()
+        };
+        let infos = match syncer.meter_infos(&self.settings.meters, now).await {
+            Ok((infos, calls)) => {
+                summary.calls += calls;
+                infos
+            }
+            Err(e) => {
+                tracing::error!("sync: {e}");
+                summary.transient = e.is_transient();
+                summary.errors.push(e.to_string());
+                summary.complete = false;
+                return summary;
+            }
+        };
+        for meter in &self.settings.meters {
+            let info = infos.iter().find(|i| i.pdl == meter.pdl);
+            let (report, result) = match info {
+                None if !infos.is_empty() => (
+                    Default::default(),
+                    Err(SyncError::UnknownMeter(meter.pdl.clone())),
+                ),
+                _ => syncer.sync_meter(meter, info, now).await,
+            };
+            summary.calls += report.calls;
+            summary.new_days += report.new_days;
+            summary.complete &= report.complete && result.is_ok();
+            match result {
+                Ok(()) if report.complete => tracing::info!(
+                    "meter {}: up to date ({} new day(s))",
+                    meter.pdl,
+                    report.new_days
+                ),
+                Ok(()) => tracing::info!(
+                    "meter {}: {} new day(s); yesterday is not published yet",
+                    meter.pdl,
+                    report.new_days
+                ),
+                Err(e) => {
+                    tracing::error!("meter {}: {e}", meter.pdl);
+                    summary.transient |= e.is_transient();
+                    summary.errors.push(format!("meter {}: {e}", meter.pdl));
+                }
+            }
+        }
+        tracing::info!(
+            "sync done: {} gateway call(s), {} new day(s)",
+            summary.calls,
+            summary.new_days
+        );
+        summary
+    }
+
+    /// Discovery configs and states of every meter, from the store.
+    pub async fn messages(&self) -> anyhow::Result<Vec<Message>> {
+        let context = PublishContext {
+            mqtt: &self.settings.mqtt,
+            language: self.settings.language,
+        };
+        let mut messages = Vec::new();
+        for meter in &self.settings.meters {
+            let view = MeterView::load(&self.store, &meter.pdl, meter.consumption).await?;
+            messages.extend(context.meter_messages(meter, &view));
+        }
+        Ok(messages)
+    }
+
+    /// Starts the MQTT session (when publishing is enabled) and hands it what the store
+    /// already knows, so discovery goes out right after the ConnAck.
+    pub async fn start_session(&self, broker: BrokerAddress) -> anyhow::Result<Session> {
+        let mqtt = &self.settings.mqtt;
+        let ha_status = mqtt
+            .discovery
+            .then(|| format!("{}/status", mqtt.discovery_prefix));
+        let session = Session::start(SessionConfig::new(
+            broker,
+            mqtt.tls_files.clone(),
+            &mqtt.topic_prefix,
+            ha_status,
+        ))?;
+        session.publish(self.messages().await?).await?;
+        Ok(session)
+    }
+}
+
+/// `once`: one sync and publish. `Ok(false)` when the gateway failed for some meter.
+pub async fn once(pipeline: &Pipeline) -> anyhow::Result<bool> {
+    let session = if pipeline.settings.mqtt.enabled {
+        let broker = resolve_broker(&pipeline.settings).await?;
+        let session = pipeline.start_session(broker).await?;
+        session
+            .first_outcome(CONNECT_TIMEOUT)
+            .await
+            .map_err(anyhow::Error::msg)
+            .context("MQTT")?;
+        Some(session)
+    } else {
+        None
+    };
+    let summary = pipeline.sync().await;
+    if let Some(session) = session {
+        session.publish(pipeline.messages().await?).await?;
+        let flushed = tokio::time::timeout(FLUSH_TIMEOUT, session.flush()).await;
+        session.shutdown(false).await;
+        match flushed {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => anyhow::bail!("MQTT: {e}"),
+            Err(_) => anyhow::bail!(
+                "MQTT: the broker did not acknowledge the messages within {} s",
+                FLUSH_TIMEOUT.as_secs()
+            ),
+        }
+    }
+    pipeline.store.close().await;
+    Ok(summary.errors.is_empty())
+}
+
+/// `run`: sync at start, then on the schedule, until `shutdown` resolves.
+pub async fn run(pipeline: &Pipeline, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    tokio::pin!(shutdown);
+    let session = if pipeline.settings.mqtt.enabled {
+        let broker = tokio::select! {
+            broker = resolve_broker(&pipeline.settings) => broker?,
+            _ = &mut shutdown => return Ok(()),
+        };
+        tracing::info!("MQTT broker: {broker}");
+        Some(pipeline.start_session(broker).await?)
+    } else {
+        tracing::info!("MQTT disabled (MQTT_ENABLED=false): syncing only");
+        None
+    };
+    let mut failures = 0;
+    'daemon: loop {
+        // Dropping an unfinished sync rolls its open transaction back: nothing half-written.
+        let summary = tokio::select! {
+            summary = pipeline.sync() => summary,
+            _ = &mut shutdown => break 'daemon,
+        };
+        if let Some(session) = &session {
+            session.publish(pipeline.messages().await?).await?;
+        }
+        let outcome = if summary.errors.is_empty() {
+            failures = 0;
+            if summary.complete {
+                SyncOutcome::Complete
+            } else {
+                SyncOutcome::Waiting
+            }
+        } else if summary.transient {
+            failures += 1;
+            SyncOutcome::Failed { attempt: failures }
+        } else {
+            // The user must act (credential, consent): try again tomorrow morning.
+            SyncOutcome::Complete
+        };
+        let next = next_sync(pipeline.clock.now(), outcome, fastrand::f64());
+        tracing::info!("next sync at {}", format_paris(next));
+        loop {
+            let now = pipeline.clock.now();
+            if now >= next {
+                break;
+            }
+            // Wake at least every minute: the wall clock may jump (suspend, NTP).
+            let wait = (next - now)
+                .to_std()
+                .unwrap_or_default()
+                .min(Duration::from_secs(60));
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = &mut shutdown => break 'daemon,
+            }
+        }
+    }
+    tracing::info!("stopping");
+    if let Some(session) = session {
+        if tokio::time::timeout(SHUTDOWN_TIMEOUT, session.shutdown(true))
+            .await
+            .is_err()
+        {
+            tracing::warn!("MQTT: the broker did not confirm the disconnection in time");
+        }
+    }
+    pipeline.store.close().await;
+    Ok(())
+}
+
+/// `check`: one line per part, `true` when all pass.
+pub async fn check(settings: &Settings, out: &mut impl std::io::Write) -> std::io::Result<bool> {
+    let generation = match settings.gateway.generation {
+        GatewayGeneration::V1 => "v1",
+        GatewayGeneration::V2 => "v2",
+    };
+    writeln!(
+        out,
+        "config:  ok — {} meter(s), gateway {generation} at {}",
+        settings.meters.len(),
+        settings.gateway.base_url
+    )?;
+    let broker_ok = if !settings.mqtt.enabled {
+        writeln!(out, "broker:  skipped — MQTT_ENABLED=false")?;
+        true
+    } else {
+        match check_broker(settings).await {
+            Ok(line) => writeln!(out, "broker:  ok — {line}").map(|_| true)?,
+            Err(line) => writeln!(out, "broker:  FAILED — {line}").map(|_| false)?,
+        }
+    };
+    let gateway_ok = match check_gateway(settings).await {
+        Ok(line) => writeln!(out, "gateway: ok — {line}").map(|_| true)?,
+        Err(line) => writeln!(out, "gateway: FAILED — {line}").map(|_| false)?,
+    };
+    Ok(broker_ok && gateway_ok)
+}
+
+async fn check_broker(settings: &Settings) -> Result<String, String> {
+    let broker = resolve_broker(settings).await.map_err(|e| e.to_string())?;
+    let shown = broker.to_string();
+    let mut config = SessionConfig::new(
+        broker,
+        settings.mqtt.tls_files.clone(),
+        &settings.mqtt.topic_prefix,
+        None,
+    );
+    config.announce = false;
+    let session = Session::start(config).map_err(|e| e.to_string())?;
+    let outcome = session.first_outcome(CONNECT_TIMEOUT).await;
+    session.shutdown(false).await;
+    outcome.map(|()| format!("connected to {shown}"))
+}
+
+async fn check_gateway(settings: &Settings) -> Result<String, String> {
+    let gateway = Gateway::from_settings(&settings.gateway).map_err(|e| e.to_string())?;
+    let meters = gateway.meters().await.map_err(|e| e.to_string())?;
+    let missing: Vec<String> = settings
+        .meters
+        .iter()
+        .filter(|m| !meters.iter().any(|info| info.pdl == m.pdl))
+        .map(|m| m.pdl.to_string())
+        .collect();
+    if missing.is_empty() {
+        Ok(format!(
+            "the credential is accepted and covers every configured meter ({} on the account)",
+            meters.len()
+        ))
+    } else {
+        Err(format!(
+            "PDL {} not in this consent: add it on myelectricaldata.fr (the account has {} meter(s))",
+            missing.join(", "),
+            meters.len()
+        ))
+    }
+}
