@@ -126,10 +126,7 @@ pub fn load(sources: &Sources) -> Result<Loaded, ConfigError> {
         .collect();
     figment = figment.merge(Serialized::globals(env));
     if let Some(dir) = &sources.data_dir {
-        figment = figment.merge(Serialized::globals([(
-            "data_dir",
-            dir.display().to_string(),
-        )]));
+        figment = figment.merge(Serialized::global("data_dir", dir.display().to_string()));
     }
 
     let raw: RawOptions = match figment.extract() {
@@ -557,3 +554,6 @@ impl Validator<'_> {
 fn is_readable_file(path: &Path) -> bool {
     std::fs::File::open(path).is_ok() && path.is_file()
 }
+
+#[cfg(test)]
+mod tests;

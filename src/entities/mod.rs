@@ -245,3 +245,6 @@ impl PublishContext<'_> {
         messages
     }
 }
+
+#[cfg(test)]
+mod tests;

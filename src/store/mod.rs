@@ -270,3 +270,6 @@ fn stored_day(row: &sqlx::sqlite::SqliteRow) -> Result<StoredDay, StoreError> {
         fetched_at: row.try_get("fetched_at")?,
     })
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,305 @@
+use std::io::Write;
+
+use super::*;
+
+fn options_file(json: &str) -> tempfile::NamedTempFile {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    file.write_all(json.as_bytes()).unwrap();
+    file
+}
+
+fn sources(file: &tempfile::NamedTempFile, env: &[(&str, &str)]) -> Sources {
+    Sources {
+        options_path: Some(file.path().to_path_buf()),
+        data_dir: None,
+        env: env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        demo: false,
+    }
+}
+
+const MINIMAL: &str = r#"{"client_secret":"s3cret-value","meters":[{"pdl":"12345678901234"}]}"#;
+
+#[test]
+fn minimal_options_get_the_spec_defaults() {
+    let loaded = load(&sources(&options_file(MINIMAL), &[])).unwrap();
+    let s = loaded.settings;
+    assert_eq!(s.gateway.generation, GatewayGeneration::V2);
+    assert_eq!(
+        s.gateway.base_url.as_str(),
+        "https://www.v2.myelectricaldata.fr/api"
+    );
+    assert_eq!(s.mqtt.topic_prefix, "myelectricaldata");
+    assert_eq!(s.mqtt.discovery_prefix, "homeassistant");
+    assert_eq!(
+        (s.mqtt.qos, s.mqtt.retain, s.mqtt.discovery, s.mqtt.enabled),
+        (1, true, true, true)
+    );
+    assert!(s.mqtt.broker.is_none());
+    assert_eq!((s.tempo, s.ecowatt, s.language), (true, true, Language::Fr));
+    assert_eq!(s.log_level, LogLevel::Info);
+    assert_eq!(s.data_dir, PathBuf::from("/data"));
+    assert_eq!(s.supervisor.api.as_str(), "http://supervisor/");
+    let meter = &s.meters[0];
+    assert_eq!(meter.name, "12345678901234", "the name defaults to the PDL");
+    assert_eq!(
+        (meter.consumption, meter.production, meter.load_curve),
+        (true, false, false)
+    );
+    assert_eq!(meter.tariff, Tariff::Base);
+    assert_eq!(meter.prices, Prices::default());
+}
+
+#[test]
+fn every_option_of_the_spec_is_read() {
+    let json = r#"{
+      "gateway": "v1", "gateway_url": "http://127.0.0.1:9/", "client_secret": "x",
+      "mqtt_broker": "mqtts://u:p@broker:8884", "mqtt_topic_prefix": "med", "mqtt_qos": 2,
+      "mqtt_retain": false, "mqtt_ha_discovery": false, "mqtt_ha_discovery_prefix": "ha",
+      "tempo": false, "ecowatt": false, "language": "en", "log_level": "debug",
+      "meters": [{"pdl": "12345678901234", "name": "Maison", "token": "tok", "consumption": false,
+        "production": true, "load_curve": true, "tariff": "TEMPO", "price_base": 0.2516,
+        "price_hc": 0.2068, "price_hp": 0.27, "price_tempo_blue_hc": 0.1325,
+        "price_tempo_blue_hp": 0.1612, "price_tempo_white_hc": 0.1499,
+        "price_tempo_white_hp": 0.1871, "price_tempo_red_hc": 0.1575,
+        "price_tempo_red_hp": 0.706, "offpeak_hours": "22H00-6H00;12H30-14H30"}]
+    }"#;
+    let s = load(&sources(&options_file(json), &[])).unwrap().settings;
+    assert_eq!(s.gateway.generation, GatewayGeneration::V1);
+    assert_eq!(
+        s.mqtt.broker.as_ref().unwrap().to_string(),
+        "mqtts://u:***@broker:8884"
+    );
+    assert_eq!(
+        (s.mqtt.qos, s.mqtt.retain, s.mqtt.discovery),
+        (2, false, false)
+    );
+    assert_eq!(
+        (
+            s.mqtt.topic_prefix.as_str(),
+            s.mqtt.discovery_prefix.as_str()
+        ),
+        ("med", "ha")
+    );
+    assert_eq!(
+        (s.tempo, s.ecowatt, s.language, s.log_level),
+        (false, false, Language::En, LogLevel::Debug)
+    );
+    let m = &s.meters[0];
+    assert_eq!(m.name, "Maison");
+    assert_eq!(m.token.as_ref().unwrap().expose(), "tok");
+    assert_eq!(
+        (m.consumption, m.production, m.load_curve, m.tariff),
+        (false, true, true, Tariff::Tempo)
+    );
+    assert_eq!(m.prices.tempo_red_hp, Some(0.706));
+    assert_eq!(m.prices.base, Some(0.2516));
+    assert_eq!(m.offpeak_hours.as_ref().unwrap().len(), 2);
+}
+
+#[test]
+fn every_problem_is_reported_at_once_one_line_per_key() {
+    let json = r#"{"gateway":"v3","mqtt_qos":3,"mqtt_broker":"http://host","language":"de",
+      "mqtt_ca_cert":"/nonexistent/ca.crt",
+      "meters":[{"pdl":"1234"},{"pdl":"12345678901234","tariff":"NUIT","price_base":"cheap","offpeak_hours":"soon"}]}"#;
+    let error = load(&sources(&options_file(json), &[])).unwrap_err();
+    let keys: Vec<&str> = error
+        .problems
+        .iter()
+        .map(|p| p.split(':').next().unwrap())
+        .collect();
+    for key in [
+        "gateway",
+        "mqtt_qos",
+        "mqtt_broker",
+        "language",
+        "mqtt_ca_cert",
+        "meters[0].pdl",
+        "meters[1].tariff",
+        "meters[1].price_base",
+        "meters[1].offpeak_hours",
+    ] {
+        assert!(
+            keys.contains(&key),
+            "{key} missing from {:#?}",
+            error.problems
+        );
+    }
+    let text = error.to_string();
+    assert_eq!(text.lines().count(), error.problems.len());
+    assert!(text.lines().all(|l| l.starts_with("configuration: ")));
+}
+
+#[test]
+fn missing_credentials_name_the_key() {
+    let v2 = load(&sources(
+        &options_file(r#"{"meters":[{"pdl":"12345678901234"}]}"#),
+        &[],
+    ))
+    .unwrap_err();
+    assert!(
+        v2.problems
+            .iter()
+            .any(|p| p.starts_with("client_secret: required")),
+        "{v2:?}"
+    );
+    let v1 = load(&sources(
+        &options_file(r#"{"gateway":"v1","meters":[{"pdl":"12345678901234"}]}"#),
+        &[],
+    ))
+    .unwrap_err();
+    assert!(
+        v1.problems
+            .iter()
+            .any(|p| p.starts_with("meters[0].token: required")),
+        "{v1:?}"
+    );
+    let none = load(&sources(&options_file(r#"{"client_secret":"x"}"#), &[])).unwrap_err();
+    assert!(
+        none.problems.iter().any(|p| p.starts_with("meters:")),
+        "{none:?}"
+    );
+}
+
+#[test]
+fn numeric_pdl_and_numeric_looking_secrets_stay_strings() {
+    let json = r#"{"client_secret": 12345, "gateway":"v2", "meters":[{"pdl": 12345678901234, "token": 987}]}"#;
+    let s = load(&sources(&options_file(json), &[])).unwrap().settings;
+    assert_eq!(s.meters[0].pdl.as_str(), "12345678901234");
+    assert_eq!(s.gateway.client_secret.as_ref().unwrap().expose(), "12345");
+    // From the environment, figment would type `00123` as a number and lose the zeros.
+    let s = load(&sources(
+        &options_file(MINIMAL),
+        &[("SUPERVISOR_TOKEN", "00123"), ("MQTT_TOPIC_PREFIX", "0042")],
+    ))
+    .unwrap()
+    .settings;
+    assert_eq!(s.supervisor.token.as_ref().unwrap().expose(), "00123");
+    assert_eq!(s.mqtt.topic_prefix, "0042");
+}
+
+#[test]
+fn environment_overrides_the_options_file() {
+    let json = r#"{"client_secret":"x","mqtt_qos":0,"mqtt_retain":true,"mqtt_broker":"mqtt://file-host","meters":[{"pdl":"12345678901234"}]}"#;
+    let env = [
+        ("MQTT_QOS", "2"),
+        ("MQTT_RETAIN", "false"),
+        ("MQTT_BROKER", "mqtt://env-host:1999"),
+        ("MQTT_ENABLED", "false"),
+        ("MQTT_HA_DISCOVERY", "0"),
+        ("MQTT_HA_DISCOVERY_PREFIX", "hass"),
+        ("HASSIO_TOKEN", "legacy"),
+        ("SUPERVISOR_API", "http://127.0.0.1:1234"),
+        ("UNRELATED", "ignored"),
+    ];
+    let s = load(&sources(&options_file(json), &env)).unwrap().settings;
+    assert_eq!(
+        (s.mqtt.qos, s.mqtt.retain, s.mqtt.enabled, s.mqtt.discovery),
+        (2, false, false, false)
+    );
+    assert_eq!(s.mqtt.broker.as_ref().unwrap().host, "env-host");
+    assert_eq!(s.mqtt.discovery_prefix, "hass");
+    assert_eq!(s.supervisor.token.as_ref().unwrap().expose(), "legacy");
+    assert_eq!(s.supervisor.api.as_str(), "http://127.0.0.1:1234/");
+    let bad = load(&sources(&options_file(MINIMAL), &[("MQTT_QOS", "high")])).unwrap_err();
+    assert!(
+        bad.problems.iter().any(|p| p.starts_with("mqtt_qos:")),
+        "{bad:?}"
+    );
+}
+
+#[test]
+fn flags_override_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = options_file(MINIMAL);
+    let mut sources = sources(&file, &[]);
+    sources.data_dir = Some(dir.path().to_path_buf());
+    assert_eq!(load(&sources).unwrap().settings.data_dir, dir.path());
+}
+
+#[test]
+fn an_explicit_options_file_that_is_missing_is_an_error() {
+    let sources = Sources {
+        options_path: Some(PathBuf::from("/nonexistent/options.json")),
+        ..Sources::default()
+    };
+    let error = load(&sources).unwrap_err();
+    assert!(
+        error.problems[0]
+            .starts_with("--options: the file /nonexistent/options.json does not exist"),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn malformed_json_is_a_configuration_error() {
+    let error = load(&sources(&options_file("{not json"), &[])).unwrap_err();
+    assert!(!error.problems.is_empty());
+}
+
+#[test]
+fn unknown_keys_are_warned_about() {
+    let json = r#"{"client_secret":"x","mqtt_brokr":"typo","meters":[{"pdl":"12345678901234","nmae":"x"}]}"#;
+    let loaded = load(&sources(&options_file(json), &[])).unwrap();
+    assert!(
+        loaded.warnings.iter().any(|w| w.contains("mqtt_brokr")),
+        "{:?}",
+        loaded.warnings
+    );
+    assert!(
+        loaded.warnings.iter().any(|w| w.contains("meters[0].nmae")),
+        "{:?}",
+        loaded.warnings
+    );
+}
+
+#[test]
+fn secrets_never_show_in_debug_output_or_errors() {
+    let json = r#"{"client_secret":"client-SECRET-1","mqtt_broker":"mqtt://user:broker-SECRET-2@host",
+      "meters":[{"pdl":"12345678901234","token":"token-SECRET-3"}]}"#;
+    let env = [("SUPERVISOR_TOKEN", "supervisor-SECRET-4")];
+    let loaded = load(&sources(&options_file(json), &env)).unwrap();
+    let debug = format!("{:?}", loaded.settings);
+    assert!(!debug.contains("SECRET"), "{debug}");
+    assert!(debug.contains("mqtt://user:***@host:1883"), "{debug}");
+    let bad = r#"{"client_secret":"client-SECRET-1","mqtt_broker":"ftp://user:broker-SECRET-2@host","meters":[{"pdl":"1"}]}"#;
+    let error = load(&sources(&options_file(bad), &[])).unwrap_err();
+    assert!(!error.to_string().contains("SECRET"), "{error}");
+}
+
+#[test]
+fn topic_prefixes_reject_wildcards() {
+    let error = load(&sources(
+        &options_file(MINIMAL),
+        &[("MQTT_TOPIC_PREFIX", "a/#")],
+    ))
+    .unwrap_err();
+    assert!(
+        error.problems[0].starts_with("mqtt_topic_prefix:"),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn client_cert_and_key_go_together() {
+    let cert = options_file("cert");
+    let json = format!(
+        r#"{{"client_secret":"x","mqtt_client_cert":"{}","meters":[{{"pdl":"12345678901234"}}]}}"#,
+        cert.path().display()
+    );
+    let error = load(&sources(&options_file(&json), &[])).unwrap_err();
+    assert!(
+        error.problems[0].starts_with("mqtt_client_cert:"),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn duplicate_meters_are_rejected() {
+    let json =
+        r#"{"client_secret":"x","meters":[{"pdl":"12345678901234"},{"pdl":"12345678901234"}]}"#;
+    let error = load(&sources(&options_file(json), &[])).unwrap_err();
+    assert!(error.problems[0].contains("listed twice"), "{error:?}");
+}
