@@ -1,0 +1,542 @@
+//! A private mosquitto broker per test, on a free loopback port, in a temporary directory.
+
+use std::fmt::Write as _;
+use std::fs::{self, OpenOptions};
+use std::io::Write as _;
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+/// How long `start`/`restart` wait for the broker to accept connections.
+const READY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long `stop` waits after SIGTERM before SIGKILL.
+const STOP_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// What the broker asks of its clients.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BrokerKind {
+    /// Plain TCP, anonymous clients allowed.
+    Anonymous,
+    /// Plain TCP, only this user with this password.
+    Password { user: String, password: String },
+    /// TLS with a CA and server certificate (CN/SAN `localhost`, SAN IP 127.0.0.1) generated
+    /// at test time; anonymous clients allowed.
+    Tls,
+}
+
+impl BrokerKind {
+    pub fn password(user: &str, password: &str) -> Self {
+        BrokerKind::Password {
+            user: user.to_string(),
+            password: password.to_string(),
+        }
+    }
+}
+
+/// Less common knobs; `Default` is what `Mosquitto::start` uses.
+#[derive(Debug, Clone, Default)]
+pub struct BrokerOptions {
+    /// Keep retained messages across `stop`/`restart` (saved on SIGTERM). Off by default, so
+    /// a restarted broker has forgotten every retained message.
+    pub persistence: bool,
+    /// Hash the password file with `openssl` (`$6$` SHA-512) even when `mosquitto_passwd`
+    /// exists. The fallback is used anyway when `mosquitto_passwd` is missing.
+    pub hash_with_openssl: bool,
+}
+
+pub struct Mosquitto {
+    kind: BrokerKind,
+    options: BrokerOptions,
+    port: u16,
+    dir: TempDir,
+    config: PathBuf,
+    child: Option<Child>,
+}
+
+impl Mosquitto {
+    /// Starts a broker of that kind; panics (with the broker log) if it does not accept TCP
+    /// connections within 5 s.
+    pub fn start(kind: BrokerKind) -> Mosquitto {
+        Self::start_with(kind, BrokerOptions::default())
+    }
+
+    pub fn start_with(kind: BrokerKind, options: BrokerOptions) -> Mosquitto {
+        let dir = tempfile::Builder::new()
+            .prefix("mosquitto-")
+            .tempdir()
+            .expect("cannot create the broker directory");
+        match &kind {
+            BrokerKind::Anonymous => {}
+            BrokerKind::Password { user, password } => {
+                write_password_file(
+                    &dir.path().join("passwd"),
+                    user,
+                    password,
+                    options.hash_with_openssl,
+                );
+            }
+            BrokerKind::Tls => generate_tls_files(dir.path()),
+        }
+        let mut broker = Mosquitto {
+            config: dir.path().join("mosquitto.conf"),
+            kind,
+            options,
+            port: 0,
+            dir,
+            child: None,
+        };
+        // The port is free when picked but could be taken before mosquitto binds it: try again
+        // with another one in that case.
+        let mut last_error = String::new();
+        for _ in 0..5 {
+            broker.port = super::free_port();
+            broker.write_config();
+            match broker.spawn_and_wait(READY_TIMEOUT) {
+                Ok(()) => return broker,
+                Err(e) if address_in_use(&e) => last_error = e,
+                Err(e) => broker.fail(&e),
+            }
+        }
+        broker.fail(&format!("no free port after 5 attempts: {last_error}"))
+    }
+
+    pub fn kind(&self) -> &BrokerKind {
+        &self.kind
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The broker's temporary directory (config, log, password file, certificates).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// PEM file of the CA that signed the server certificate (TLS brokers only).
+    pub fn ca_cert_path(&self) -> Option<PathBuf> {
+        matches!(self.kind, BrokerKind::Tls).then(|| self.dir.path().join("ca.crt"))
+    }
+
+    /// Contents of `ca_cert_path()`.
+    pub fn ca_cert_pem(&self) -> Option<Vec<u8>> {
+        self.ca_cert_path()
+            .map(|p| fs::read(&p).expect("cannot read the CA certificate"))
+    }
+
+    /// `(user, password)` for password brokers.
+    pub fn credentials(&self) -> Option<(String, String)> {
+        match &self.kind {
+            BrokerKind::Password { user, password } => Some((user.clone(), password.clone())),
+            _ => None,
+        }
+    }
+
+    /// The host name a client should use: `localhost` for TLS (the certificate's name),
+    /// `127.0.0.1` otherwise.
+    pub fn host(&self) -> &'static str {
+        match self.kind {
+            BrokerKind::Tls => "localhost",
+            _ => "127.0.0.1",
+        }
+    }
+
+    /// `mqtt://127.0.0.1:PORT`, `mqtt://user:pass@127.0.0.1:PORT` (percent-encoded) or
+    /// `mqtts://localhost:PORT`.
+    pub fn url(&self) -> String {
+        match &self.kind {
+            BrokerKind::Anonymous => format!("mqtt://127.0.0.1:{}", self.port),
+            BrokerKind::Password { user, password } => format!(
+                "mqtt://{}:{}@127.0.0.1:{}",
+                encode_userinfo(user),
+                encode_userinfo(password),
+                self.port
+            ),
+            BrokerKind::Tls => format!("mqtts://localhost:{}", self.port),
+        }
+    }
+
+    /// The broker log so far (log file, then anything mosquitto wrote to stdout/stderr).
+    pub fn log(&self) -> String {
+        let mut text = fs::read_to_string(self.log_path()).unwrap_or_default();
+        let stderr = fs::read_to_string(self.stderr_path()).unwrap_or_default();
+        if !stderr.trim().is_empty() {
+            let _ = write!(text, "--- stdout/stderr ---\n{stderr}");
+        }
+        text
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(child) => matches!(child.try_wait(), Ok(None)),
+            None => false,
+        }
+    }
+
+    /// SIGTERM, wait up to 3 s, then SIGKILL. Returns once the process is gone.
+    pub fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        if matches!(child.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        while Instant::now() < deadline {
+            if matches!(child.try_wait(), Ok(Some(_)) | Err(_)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    /// Stops the broker if it runs and starts it again on the same port with the same config
+    /// (retrying for up to 5 s while the port cannot be bound).
+    pub fn restart(&mut self) {
+        self.stop();
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.spawn_and_wait(left.max(Duration::from_millis(500))) {
+                Ok(()) => return,
+                Err(e) if address_in_use(&e) && Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(e) => self.fail(&format!("restart on port {}: {e}", self.port)),
+            }
+        }
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("mosquitto.log")
+    }
+
+    fn stderr_path(&self) -> PathBuf {
+        self.dir.path().join("stderr.log")
+    }
+
+    fn write_config(&self) {
+        let dir = self.dir.path();
+        let mut conf = String::new();
+        if let Some(user) = current_user() {
+            // Run as root, mosquitto would switch to the `mosquitto` user and lose access to
+            // the 0700 temporary directory.
+            let _ = writeln!(conf, "user {user}");
+        }
+        if self.options.persistence {
+            let _ = writeln!(conf, "persistence true");
+            let _ = writeln!(conf, "persistence_location {}/", dir.display());
+        } else {
+            let _ = writeln!(conf, "persistence false");
+        }
+        let _ = writeln!(conf, "log_dest file {}", self.log_path().display());
+        for t in ["error", "warning", "notice", "information", "subscribe"] {
+            let _ = writeln!(conf, "log_type {t}");
+        }
+        let _ = writeln!(conf, "connection_messages true");
+        match &self.kind {
+            BrokerKind::Password { .. } => {
+                let _ = writeln!(conf, "allow_anonymous false");
+                let _ = writeln!(conf, "password_file {}", dir.join("passwd").display());
+            }
+            _ => {
+                let _ = writeln!(conf, "allow_anonymous true");
+            }
+        }
+        let _ = writeln!(conf, "listener {} 127.0.0.1", self.port);
+        if matches!(self.kind, BrokerKind::Tls) {
+            let _ = writeln!(conf, "cafile {}", dir.join("ca.crt").display());
+            let _ = writeln!(conf, "certfile {}", dir.join("server.crt").display());
+            let _ = writeln!(conf, "keyfile {}", dir.join("server.key").display());
+        }
+        fs::write(&self.config, conf).expect("cannot write mosquitto.conf");
+    }
+
+    /// Spawns mosquitto and waits until it logged "running" and accepts TCP connections.
+    /// Errors carry the new part of the log.
+    fn spawn_and_wait(&mut self, timeout: Duration) -> Result<(), String> {
+        let log_before = fs::metadata(self.log_path()).map(|m| m.len()).unwrap_or(0) as usize;
+        let out = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.stderr_path())
+            .expect("cannot open stderr.log");
+        let err = out.try_clone().expect("cannot clone stderr.log");
+        let child = Command::new(mosquitto_bin())
+            .arg("-c")
+            .arg(&self.config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(out))
+            .stderr(Stdio::from(err))
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", mosquitto_bin().display()));
+        self.child = Some(child);
+        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
+        let deadline = Instant::now() + timeout;
+        let log_path = self.log_path();
+        let new_log = || {
+            let log = fs::read(&log_path).unwrap_or_default();
+            String::from_utf8_lossy(log.get(log_before..).unwrap_or_default()).into_owned()
+        };
+        loop {
+            let child = self.child.as_mut().expect("child just spawned");
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return Err(format!("mosquitto exited ({status}):\n{}", new_log()));
+            }
+            if new_log().contains(" running")
+                && TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+            {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                let log = new_log();
+                if let Some(mut child) = self.child.take() {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                }
+                return Err(format!(
+                    "not accepting connections after {timeout:?}:\n{log}"
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn fail(&mut self, why: &str) -> ! {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!(
+            "mosquitto ({:?}) on 127.0.0.1:{}: {why}\n--- broker log ---\n{}\n--- config ---\n{}",
+            self.kind,
+            self.port,
+            self.log(),
+            fs::read_to_string(&self.config).unwrap_or_default()
+        );
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn address_in_use(error: &str) -> bool {
+    error.contains("Address already in use") || error.contains("address already in use")
+}
+
+/// Looks for a program in PATH and the usual sbin/bin directories.
+pub fn find_program(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(
+            [
+                "/usr/sbin",
+                "/usr/bin",
+                "/usr/local/sbin",
+                "/usr/local/bin",
+                "/sbin",
+                "/bin",
+            ]
+            .into_iter()
+            .map(PathBuf::from),
+        )
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+}
+
+fn mosquitto_bin() -> PathBuf {
+    let usual = PathBuf::from("/usr/sbin/mosquitto");
+    if usual.is_file() {
+        return usual;
+    }
+    find_program("mosquitto").expect("mosquitto is not installed (apt-get install mosquitto)")
+}
+
+fn current_user() -> Option<String> {
+    let out = Command::new("id").arg("-un").output().ok()?;
+    let name = String::from_utf8(out.stdout).ok()?.trim().to_string();
+    (out.status.success() && !name.is_empty()).then_some(name)
+}
+
+fn run(dir: &Path, program: &str, args: &[&str], stdin: Option<&[u8]>) -> Vec<u8> {
+    let mut command = Command::new(program);
+    command
+        .args(args)
+        .current_dir(dir)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .expect("piped stdin")
+            .write_all(input)
+            .expect("cannot write to stdin");
+    }
+    let out = child
+        .wait_with_output()
+        .expect("cannot wait for the command");
+    assert!(
+        out.status.success(),
+        "{program} {args:?} failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// Mosquitto 2 only reads hashed password files: `mosquitto_passwd -b -c` when available,
+/// else a `$6$` (salted SHA-512) line computed with `openssl`, which mosquitto 2 still reads.
+fn write_password_file(path: &Path, user: &str, password: &str, force_openssl: bool) {
+    let dir = path.parent().expect("password file in a directory");
+    let file = path.to_str().expect("UTF-8 temporary path");
+    match find_program("mosquitto_passwd").filter(|_| !force_openssl) {
+        Some(tool) => {
+            run(
+                dir,
+                tool.to_str().expect("UTF-8 path"),
+                &["-b", "-c", file, user, password],
+                None,
+            );
+        }
+        None => {
+            let salt = run(dir, "openssl", &["rand", "12"], None);
+            let mut input = password.as_bytes().to_vec();
+            input.extend_from_slice(&salt);
+            let hash = run(
+                dir,
+                "openssl",
+                &["dgst", "-sha512", "-binary"],
+                Some(&input),
+            );
+            let line = format!("{user}:$6${}${}\n", base64(&salt), base64(&hash));
+            fs::write(path, line).expect("cannot write the password file");
+        }
+    }
+}
+
+/// CA (`ca.key`, `ca.crt`) and a server certificate for `localhost` / 127.0.0.1
+/// (`server.key`, `server.crt`), all P-256, valid 3 days, written into `dir`.
+fn generate_tls_files(dir: &Path) {
+    let ca_cnf = "[req]\ndistinguished_name = dn\nprompt = no\nx509_extensions = v3_ca\n\
+        [dn]\nCN = myelectricaldata-mqtt test CA\n\
+        [v3_ca]\nbasicConstraints = critical, CA:TRUE\nkeyUsage = critical, keyCertSign, cRLSign\n\
+        subjectKeyIdentifier = hash\n";
+    let server_cnf = "[req]\ndistinguished_name = dn\nprompt = no\n[dn]\nCN = localhost\n\
+        [v3_server]\nbasicConstraints = critical, CA:FALSE\nkeyUsage = critical, digitalSignature\n\
+        extendedKeyUsage = serverAuth\nsubjectAltName = DNS:localhost, IP:127.0.0.1\n\
+        subjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid\n";
+    fs::write(dir.join("ca.cnf"), ca_cnf).expect("cannot write ca.cnf");
+    fs::write(dir.join("server.cnf"), server_cnf).expect("cannot write server.cnf");
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let mut args = vec!["req", "-x509", "-config", "ca.cnf", "-days", "3"];
+    args.extend(ec);
+    args.extend(["-keyout", "ca.key", "-out", "ca.crt"]);
+    run(dir, "openssl", &args, None);
+    let mut args = vec!["req", "-new", "-config", "server.cnf"];
+    args.extend(ec);
+    args.extend(["-keyout", "server.key", "-out", "server.csr"]);
+    run(dir, "openssl", &args, None);
+    let serial = format!(
+        "0x{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(1)
+    );
+    run(
+        dir,
+        "openssl",
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-set_serial",
+            &serial,
+            "-days",
+            "3",
+            "-extfile",
+            "server.cnf",
+            "-extensions",
+            "v3_server",
+            "-out",
+            "server.crt",
+        ],
+        None,
+    );
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters.
+fn encode_userinfo(text: &str) -> String {
+    let mut out = String::new();
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            let _ = write!(out, "%{byte:02X}");
+        }
+    }
+    out
+}

@@ -1,0 +1,56 @@
+//! Shared integration-test support: a private mosquitto per test, an MQTT observer, and fakes of
+//! the MyElectricalData v2 gateway and of the Home Assistant Supervisor.
+//!
+//! Include it from `tests/<name>.rs` with `mod support;`. Everything binds to 127.0.0.1 only,
+//! every wait is bounded, and every process or server is stopped on `Drop`.
+//!
+//! Fake HTTP servers and probe event loops run on their own threads with their own tokio
+//! runtimes, so they keep answering whatever the test's runtime is doing (blocking calls,
+//! `current_thread` flavour, a child process being waited for…).
+#![allow(dead_code, unused_imports)]
+
+pub mod broker;
+pub mod gateway;
+pub mod probe;
+pub mod supervisor;
+
+mod http;
+
+use std::future::Future;
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+pub use broker::{BrokerKind, BrokerOptions, Mosquitto};
+pub use gateway::{FakeGateway, FakeMeter, Fault, FaultOn, RecordedRequest, Series};
+pub use probe::{MqttProbe, ProbeTarget, Received};
+pub use supervisor::{FakeSupervisor, SupervisorMode};
+
+/// A loopback port that was free a moment ago (bind 127.0.0.1:0, read it, release it).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("cannot bind 127.0.0.1:0")
+}
+
+/// Polls `condition` every 20 ms until it holds; panics with `what` after `timeout`.
+pub async fn eventually(timeout: Duration, what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if condition() {
+            return;
+        }
+        if Instant::now() >= deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Awaits `future` for at most `timeout`, panicking with `what` otherwise.
+pub async fn within<T>(timeout: Duration, what: &str, future: impl Future<Output = T>) -> T {
+    match tokio::time::timeout(timeout, future).await {
+        Ok(value) => value,
+        Err(_) => panic!("timed out after {timeout:?}: {what}"),
+    }
+}
