@@ -33,6 +33,7 @@ impl Gateway {
             GatewayGeneration::V2 => Ok(Gateway::V2(v2::Client::new(
                 settings.base_url.clone(),
                 settings.client_secret.clone(),
+                REQUEST_TIMEOUT,
             )?)),
             GatewayGeneration::V1 => Err(GatewayError::Unsupported(
                 "the v1 gateway is not supported yet: use gateway: v2".into(),

@@ -56,7 +56,7 @@ impl MeterInfo {
 
 /// Why a gateway call failed. Messages are one line, say what the user can do, and never
 /// contain a credential.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum GatewayError {
     #[error(
         "the gateway rejected the credential ({0}): check client_secret (or the meter's token)"
@@ -79,7 +79,7 @@ pub enum GatewayError {
     )]
     Malformed { status: u16, detail: String },
     #[error("the gateway did not answer within {0} s")]
-    Timeout(u64),
+    Timeout(f64),
     #[error("cannot reach the gateway at {host}: {reason}")]
     Unreachable { host: String, reason: String },
     #[error("{0}")]

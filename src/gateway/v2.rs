@@ -1,12 +1,13 @@
 //! Client of the v2 gateway API: bearer client secret, `{success, data, error}` envelope.
 
+use std::time::Duration;
+
 use chrono::NaiveDate;
 use reqwest::StatusCode;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use url::Url;
 
-use super::REQUEST_TIMEOUT;
 use super::model::{DailyReading, DailySeries, GatewayError, MeterInfo, SeriesKind};
 use crate::config::{Pdl, Secret};
 
@@ -14,16 +15,23 @@ pub struct Client {
     http: reqwest::Client,
     base: Url,
     secret: Option<Secret>,
+    timeout: Duration,
 }
 
 impl Client {
-    pub fn new(base: Url, secret: Option<Secret>) -> Result<Self, GatewayError> {
+    /// A client whose calls give up after `timeout`.
+    pub fn new(base: Url, secret: Option<Secret>, timeout: Duration) -> Result<Self, GatewayError> {
         let http = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
+            .timeout(timeout)
             .user_agent(concat!("myelectricaldata-mqtt/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| GatewayError::Unsupported(format!("cannot build the HTTP client: {e}")))?;
-        Ok(Self { http, base, secret })
+        Ok(Self {
+            http,
+            base,
+            secret,
+            timeout,
+        })
     }
 
     /// `GET /pdl`: the meters of the account.
@@ -85,12 +93,12 @@ impl Client {
         let response = request
             .send()
             .await
-            .map_err(|e| transport_error(&self.base, &e))?;
+            .map_err(|e| transport_error(&self.base, self.timeout, &e))?;
         let status = response.status();
         let body = response
             .bytes()
             .await
-            .map_err(|e| transport_error(&self.base, &e))?;
+            .map_err(|e| transport_error(&self.base, self.timeout, &e))?;
         decode_envelope(status, &body)
     }
 }
@@ -160,9 +168,13 @@ fn detail_message(body: &[u8]) -> Option<String> {
     })
 }
 
-pub(crate) fn transport_error(base: &Url, error: &reqwest::Error) -> GatewayError {
+pub(crate) fn transport_error(
+    base: &Url,
+    timeout: Duration,
+    error: &reqwest::Error,
+) -> GatewayError {
     if error.is_timeout() {
-        return GatewayError::Timeout(REQUEST_TIMEOUT.as_secs());
+        return GatewayError::Timeout(timeout.as_secs_f64());
     }
     // The innermost cause says what happened (refused, DNS, TLS) without repeating the URL.
     let mut reason = error.to_string();
@@ -328,7 +340,7 @@ mod tests {
 
     #[test]
     fn transient_errors_are_the_ones_worth_retrying() {
-        assert!(GatewayError::Timeout(30).is_transient());
+        assert!(GatewayError::Timeout(30.0).is_transient());
         assert!(
             GatewayError::Http {
                 status: 500,
