@@ -11,6 +11,7 @@
 //! | module | job |
 //! |---|---|
 //! | [`config`] | figment layers (defaults < options file < environment < flags), raw options validated into [`config::Settings`]; secrets that never print |
+//! | [`http`] | the reqwest client settings and error wording the HTTP clients share |
 //! | [`supervisor`] | asks the Home Assistant Supervisor where the MQTT broker is |
 //! | [`gateway`] | MyElectricalData clients (v2; built-in sample data for `demo`) and the model they share |
 //! | [`store`] | SQLite through sqlx: migrations, WAL, one writer, one transaction per answer |
@@ -30,6 +31,7 @@ pub mod demo;
 pub mod derived;
 pub mod entities;
 pub mod gateway;
+pub mod http;
 pub mod mqtt;
 pub mod scheduler;
 pub mod store;

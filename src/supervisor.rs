@@ -3,6 +3,7 @@
 use serde::Deserialize;
 
 use crate::config::{Secret, SupervisorSettings};
+use crate::http::root_cause;
 use crate::mqtt::broker::BrokerAddress;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -71,21 +72,19 @@ pub async fn discover_broker(
         url: settings.api.to_string(),
         reason,
     };
-    let http = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(10))
-        .build()
+    let http = crate::http::client(std::time::Duration::from_secs(10))
         .map_err(|e| unreachable(e.to_string()))?;
     let response = http
         .get(url)
         .bearer_auth(token.expose())
         .send()
         .await
-        .map_err(|e| unreachable(innermost(&e)))?;
+        .map_err(|e| unreachable(root_cause(&e)))?;
     let status = response.status().as_u16();
     let body = response
         .bytes()
         .await
-        .map_err(|e| unreachable(innermost(&e)))?;
+        .map_err(|e| unreachable(root_cause(&e)))?;
     parse_answer(status, &body)
 }
 
@@ -133,16 +132,6 @@ fn parse_answer(status: u16, body: &[u8]) -> Result<BrokerAddress, SupervisorErr
         username: service.username.filter(|u| !u.is_empty()),
         password: service.password.filter(|p| !p.is_empty()).map(Secret::new),
     })
-}
-
-fn innermost(error: &reqwest::Error) -> String {
-    let mut reason = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        reason = cause.to_string();
-        source = cause.source();
-    }
-    reason
 }
 
 #[cfg(test)]

@@ -38,54 +38,52 @@ pub struct EntityDef {
     pub state: fn(&MeterView) -> Option<Value>,
 }
 
+/// Energy of a period (a day, a month): `total` with `last_reset` at the period's start, as
+/// Home Assistant wants for values that go up and down between periods.
+const ENERGY_OF_PERIOD: EntityDef = EntityDef {
+    key: "",
+    topic: "",
+    component: "sensor",
+    device_class: Some("energy"),
+    unit: Some("kWh"),
+    state_class: Some("total"),
+    last_reset: true,
+    entity_category: None,
+    icon: None,
+    enabled: |_| false,
+    state: |_| None,
+};
+
 /// Every entity of a meter device.
 pub const METER_ENTITIES: &[EntityDef] = &[
     EntityDef {
         key: "consumption_daily",
         topic: "consumption/daily",
-        component: "sensor",
-        device_class: Some("energy"),
-        unit: Some("kWh"),
-        state_class: Some("total"),
-        last_reset: true,
-        entity_category: None,
-        icon: None,
         enabled: |m| m.consumption,
         state: |v| {
             v.consumption
                 .as_ref()
                 .map(|s| day_payload(v, s, Some(&s.latest), s.latest.date))
         },
+        ..ENERGY_OF_PERIOD
     },
     EntityDef {
         key: "consumption_yesterday",
         topic: "consumption/yesterday",
-        component: "sensor",
-        device_class: Some("energy"),
-        unit: Some("kWh"),
-        state_class: Some("total"),
-        last_reset: true,
-        entity_category: None,
-        icon: None,
         enabled: |m| m.consumption,
         state: |v| {
             v.consumption
                 .as_ref()
                 .map(|s| day_payload(v, s, s.previous.as_ref(), s.previous_date()))
         },
+        ..ENERGY_OF_PERIOD
     },
     EntityDef {
         key: "consumption_monthly",
         topic: "consumption/monthly",
-        component: "sensor",
-        device_class: Some("energy"),
-        unit: Some("kWh"),
-        state_class: Some("total"),
-        last_reset: true,
-        entity_category: None,
-        icon: None,
         enabled: |m| m.consumption,
         state: |v| v.consumption.as_ref().map(|s| month_payload(v, s)),
+        ..ENERGY_OF_PERIOD
     },
 ];
 

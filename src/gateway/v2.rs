@@ -21,10 +21,7 @@ pub struct Client {
 impl Client {
     /// A client whose calls give up after `timeout`.
     pub fn new(base: Url, secret: Option<Secret>, timeout: Duration) -> Result<Self, GatewayError> {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .user_agent(concat!("myelectricaldata-mqtt/", env!("CARGO_PKG_VERSION")))
-            .build()
+        let http = crate::http::client(timeout)
             .map_err(|e| GatewayError::Unsupported(format!("cannot build the HTTP client: {e}")))?;
         Ok(Self {
             http,
@@ -176,16 +173,9 @@ pub(crate) fn transport_error(
     if error.is_timeout() {
         return GatewayError::Timeout(timeout.as_secs_f64());
     }
-    // The innermost cause says what happened (refused, DNS, TLS) without repeating the URL.
-    let mut reason = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        reason = cause.to_string();
-        source = cause.source();
-    }
     GatewayError::Unreachable {
         host: base.host_str().unwrap_or("?").to_string(),
-        reason,
+        reason: crate::http::root_cause(error),
     }
 }
 

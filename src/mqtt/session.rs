@@ -501,7 +501,12 @@ impl Controller {
                     self.republish_at = None;
                     self.queue_everything();
                 }
-                _ = status.changed() => {}
+                changed = status.changed() => {
+                    // The driver is gone (it only stops at shutdown): nothing left to do.
+                    if changed.is_err() {
+                        return;
+                    }
+                }
             }
         }
     }
