@@ -147,18 +147,25 @@ impl Pipeline {
     }
 
     /// Starts the MQTT session (when publishing is enabled) and hands it what the store
-    /// already knows, so discovery goes out right after the ConnAck.
-    pub async fn start_session(&self, broker: BrokerAddress) -> anyhow::Result<Session> {
+    /// already knows, so discovery goes out right after the ConnAck. `daemon`: the session
+    /// outlives connection failures and logs each one.
+    pub async fn start_session(
+        &self,
+        broker: BrokerAddress,
+        daemon: bool,
+    ) -> anyhow::Result<Session> {
         let mqtt = &self.settings.mqtt;
         let ha_status = mqtt
             .discovery
             .then(|| format!("{}/status", mqtt.discovery_prefix));
-        let session = Session::start(SessionConfig::new(
+        let mut config = SessionConfig::new(
             broker,
             mqtt.tls_files.clone(),
             &mqtt.topic_prefix,
             ha_status,
-        ))?;
+        );
+        config.log_failures = daemon;
+        let session = Session::start(config)?;
         session.publish(self.messages().await?).await?;
         Ok(session)
     }
@@ -168,7 +175,7 @@ impl Pipeline {
 pub async fn once(pipeline: &Pipeline) -> anyhow::Result<bool> {
     let session = if pipeline.settings.mqtt.enabled {
         let broker = resolve_broker(&pipeline.settings).await?;
-        let session = pipeline.start_session(broker).await?;
+        let session = pipeline.start_session(broker, false).await?;
         session
             .first_outcome(CONNECT_TIMEOUT)
             .await
@@ -205,7 +212,7 @@ pub async fn run(pipeline: &Pipeline, shutdown: impl Future<Output = ()>) -> any
             _ = &mut shutdown => return Ok(()),
         };
         tracing::info!("MQTT broker: {broker}");
-        Some(pipeline.start_session(broker).await?)
+        Some(pipeline.start_session(broker, true).await?)
     } else {
         tracing::info!("MQTT disabled (MQTT_ENABLED=false): syncing only");
         None
@@ -303,6 +310,7 @@ async fn check_broker(settings: &Settings) -> Result<String, String> {
         None,
     );
     config.announce = false;
+    config.log_failures = false;
     let session = Session::start(config).map_err(|e| e.to_string())?;
     let outcome = session.first_outcome(CONNECT_TIMEOUT).await;
     session.shutdown(false).await;

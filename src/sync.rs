@@ -169,7 +169,11 @@ impl Syncer<'_> {
                     Err(GatewayError::BeforeActivation(_)) => Default::default(),
                     Err(e) => return Err(e.into()),
                 };
-                report.new_days += series.readings.len();
+                report.new_days += series
+                    .readings
+                    .iter()
+                    .filter(|r| !matches!(known.get(&r.date), Some(Some(_))))
+                    .count();
                 self.store
                     .save_daily(&meter.pdl, *kind, start, end, &series, now)
                     .await?;

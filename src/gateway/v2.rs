@@ -181,7 +181,6 @@ pub(crate) fn transport_error(
 
 #[derive(Deserialize)]
 struct Envelope<T> {
-    #[serde(default)]
     success: bool,
     data: Option<T>,
     error: Option<ApiError>,
@@ -326,6 +325,11 @@ mod tests {
         assert!(
             matches!(decode(200, "<html>maintenance</html>"), Err(GatewayError::Malformed { status: 200, ref detail }) if detail == "not JSON")
         );
+        // JSON, but not the envelope at all: a broken answer, not a business error.
+        assert!(matches!(
+            decode(200, r#"{"foo":1}"#),
+            Err(GatewayError::Malformed { status: 200, .. })
+        ));
     }
 
     #[test]

@@ -68,6 +68,9 @@ pub struct SessionConfig {
     /// Publish `online` and set the `offline` last will. `check` only probes the broker and
     /// must not change what Home Assistant shows.
     pub announce: bool,
+    /// Log each failed attempt. `once` and `check` report the first failure themselves and
+    /// stop, so the daemon alone logs "retrying".
+    pub log_failures: bool,
 }
 
 impl SessionConfig {
@@ -90,6 +93,7 @@ impl SessionConfig {
             reconnect_max: Duration::from_secs(60),
             birth_delay_max: Duration::from_secs(5),
             announce: true,
+            log_failures: true,
         }
     }
 }
@@ -364,7 +368,9 @@ async fn drive(
                     let _ = link.send(LinkEvent::Disconnected);
                 }
                 let delay = backoff.next_delay();
-                tracing::warn!("MQTT: {line}; retrying in {:.1} s", delay.as_secs_f64());
+                if config.log_failures {
+                    tracing::warn!("MQTT: {line}; retrying in {:.1} s", delay.as_secs_f64());
+                }
                 status.send_modify(|s| {
                     s.connected = false;
                     s.failures += 1;
@@ -397,7 +403,7 @@ pub fn describe_connection_error(error: &ConnectionError, broker: &BrokerAddress
         ConnectionError::ConnectionRefused(code) => {
             format!("the broker {at} refused the connection ({code:?})")
         }
-        ConnectionError::Tls(e) => format!("TLS failure with {at}: {e}"),
+        ConnectionError::Tls(e) => format!("TLS failure with {at}: {}", crate::http::root_cause(e)),
         ConnectionError::NetworkTimeout => format!("no answer from {at} (network timeout)"),
         ConnectionError::Io(e) => {
             if let Some(tls) = e
