@@ -174,7 +174,7 @@ impl Validator<'_> {
             self.warnings
                 .push(format!("unknown option `{key}` ignored"));
         }
-        let generation = match self.text(&raw.gateway, "gateway").as_deref() {
+        let generation = match text(&raw.gateway).as_deref() {
             None | Some("v2") => GatewayGeneration::V2,
             Some("v1") => GatewayGeneration::V1,
             Some(other) => {
@@ -208,18 +208,16 @@ impl Validator<'_> {
                 "mqtt_client_cert and mqtt_client_key go together: give both or neither",
             );
         }
-        let broker =
-            self.text(&raw.mqtt_broker, "mqtt_broker")
-                .and_then(|text| match BrokerAddress::parse(&text) {
-                    Ok(broker) => Some(broker),
-                    Err(why) => {
-                        self.problem(
-                            "mqtt_broker",
-                            format!("expected mqtt://[user:pass@]host[:port] or mqtts://…: {why}"),
-                        );
-                        None
-                    }
-                });
+        let broker = text(&raw.mqtt_broker).and_then(|text| match BrokerAddress::parse(&text) {
+            Ok(broker) => Some(broker),
+            Err(why) => {
+                self.problem(
+                    "mqtt_broker",
+                    format!("expected mqtt://[user:pass@]host[:port] or mqtts://…: {why}"),
+                );
+                None
+            }
+        });
         let qos = match self.integer(&raw.mqtt_qos, "mqtt_qos") {
             None => 1,
             Some(q @ 0..=2) => q as u8,
@@ -259,7 +257,7 @@ impl Validator<'_> {
             token,
         };
 
-        let language = match self.text(&raw.language, "language").as_deref() {
+        let language = match text(&raw.language).as_deref() {
             None | Some("fr") => Language::Fr,
             Some("en") => Language::En,
             Some(other) => {
@@ -267,8 +265,7 @@ impl Validator<'_> {
                 Language::Fr
             }
         };
-        let log_level = match self
-            .text(&raw.log_level, "log_level")
+        let log_level = match text(&raw.log_level)
             .map(|l| l.to_ascii_lowercase())
             .as_deref()
         {
@@ -285,8 +282,7 @@ impl Validator<'_> {
                 LogLevel::Info
             }
         };
-        let data_dir = self
-            .text(&raw.data_dir, "data_dir")
+        let data_dir = text(&raw.data_dir)
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
 
@@ -327,7 +323,7 @@ impl Validator<'_> {
                 self.warnings
                     .push(format!("unknown option `{}` ignored", key(unknown)));
             }
-            let pdl = match self.text(&m.pdl, &key("pdl")) {
+            let pdl = match text(&m.pdl) {
                 None => {
                     self.problem(
                         &key("pdl"),
@@ -355,11 +351,7 @@ impl Validator<'_> {
                     "required with gateway v1 (the token of this meter's consent)",
                 );
             }
-            let tariff = match self
-                .text(&m.tariff, &key("tariff"))
-                .map(|t| t.to_ascii_uppercase())
-                .as_deref()
-            {
+            let tariff = match text(&m.tariff).map(|t| t.to_ascii_uppercase()).as_deref() {
                 None | Some("BASE") => Tariff::Base,
                 Some("HC_HP" | "HCHP") => Tariff::HcHp,
                 Some("TEMPO") => Tariff::Tempo,
@@ -371,20 +363,16 @@ impl Validator<'_> {
                     Tariff::Base
                 }
             };
-            let offpeak_hours =
-                self.text(&m.offpeak_hours, &key("offpeak_hours"))
-                    .and_then(|text| {
-                        let parsed = parse_offpeak_hours(&text);
-                        if parsed.is_none() {
-                            self.problem(
-                                &key("offpeak_hours"),
-                                format!(
-                                    "expected ranges like 22H00-6H00;12H30-14H30, got {text:?}"
-                                ),
-                            );
-                        }
-                        parsed
-                    });
+            let offpeak_hours = text(&m.offpeak_hours).and_then(|text| {
+                let parsed = parse_offpeak_hours(&text);
+                if parsed.is_none() {
+                    self.problem(
+                        &key("offpeak_hours"),
+                        format!("expected ranges like 22H00-6H00;12H30-14H30, got {text:?}"),
+                    );
+                }
+                parsed
+            });
             let prices = Prices {
                 base: self.price(&m.price_base, &key("price_base")),
                 hc: self.price(&m.price_hc, &key("price_hc")),
@@ -399,8 +387,7 @@ impl Validator<'_> {
             let consumption = self.bool(&m.consumption, &key("consumption"), true);
             let production = self.bool(&m.production, &key("production"), false);
             let load_curve = self.bool(&m.load_curve, &key("load_curve"), false);
-            let name = self
-                .text(&m.name, &key("name"))
+            let name = text(&m.name)
                 .filter(|n| !n.trim().is_empty())
                 .map(|n| n.trim().to_string());
             if let Some(pdl) = pdl {
@@ -420,20 +407,8 @@ impl Validator<'_> {
         meters
     }
 
-    /// A string option: any scalar, as text; empty means unset.
-    fn text(&mut self, value: &Option<Scalar>, _key: &str) -> Option<String> {
-        value
-            .as_ref()
-            .map(Scalar::as_text)
-            .filter(|text| !text.trim().is_empty())
-    }
-
     fn secret(&mut self, value: &Option<Scalar>) -> Option<Secret> {
-        value
-            .as_ref()
-            .map(Scalar::as_text)
-            .filter(|text| !text.trim().is_empty())
-            .map(|text| Secret::new(text.trim()))
+        text(value).map(|text| Secret::new(text.trim()))
     }
 
     fn bool(&mut self, value: &Option<Scalar>, key: &str, default: bool) -> bool {
@@ -504,7 +479,7 @@ impl Validator<'_> {
     fn http_url(&mut self, value: &Option<Scalar>, key: &str, default: &str) -> Url {
         let fallback =
             || Url::parse(default).unwrap_or_else(|_| unreachable!("built-in URLs parse"));
-        let Some(text) = self.text(value, key) else {
+        let Some(text) = text(value) else {
             return fallback();
         };
         match Url::parse(text.trim()) {
@@ -520,7 +495,7 @@ impl Validator<'_> {
     }
 
     fn topic(&mut self, value: &Option<Scalar>, key: &str, default: &str) -> String {
-        let Some(text) = self.text(value, key) else {
+        let Some(text) = text(value) else {
             return default.to_string();
         };
         let text = text.trim();
@@ -535,7 +510,7 @@ impl Validator<'_> {
     }
 
     fn existing_file(&mut self, value: &Option<Scalar>, key: &str) -> Option<PathBuf> {
-        let path = PathBuf::from(self.text(value, key)?);
+        let path = PathBuf::from(text(value)?);
         if is_readable_file(&path) {
             Some(path)
         } else {
@@ -549,6 +524,14 @@ impl Validator<'_> {
             None
         }
     }
+}
+
+/// A string option: any scalar, as text; empty means unset.
+fn text(value: &Option<Scalar>) -> Option<String> {
+    value
+        .as_ref()
+        .map(Scalar::as_text)
+        .filter(|text| !text.trim().is_empty())
 }
 
 fn is_readable_file(path: &Path) -> bool {
