@@ -513,6 +513,46 @@ async fn an_explicit_options_file_that_does_not_exist_exits_2() {
     );
 }
 
+#[tokio::test]
+async fn a_client_certificate_without_its_key_exits_2() {
+    let broker = Mosquitto::start(BrokerKind::MutualTls);
+    let gw = gateway();
+    let cert = broker.client_cert_path().unwrap().display().to_string();
+    let key = broker.client_key_path().unwrap().display().to_string();
+    // Either half alone is refused, on the mqtt_client_cert key, before anything is asked.
+    for (name, path) in [("mqtt_client_cert", &cert), ("mqtt_client_key", &key)] {
+        let mut opts = options(&gw, Some(&broker.url()));
+        opts["mqtt_ca_cert"] = json!(broker.ca_cert_path().unwrap().display().to_string());
+        opts[name] = json!(path);
+        let out = Cli::new("check").options(&opts).run().await;
+        out.assert_code(2);
+        assert_eq!(out.stdout, "", "{}", out.context());
+        let lines = out.stderr_lines();
+        assert_eq!(
+            lines.len(),
+            1,
+            "one line for the one problem ({name} alone)\n{}",
+            out.context()
+        );
+        assert!(
+            lines[0].starts_with("configuration: mqtt_client_cert: "),
+            "{name} alone: expected a line naming mqtt_client_cert\n{}",
+            out.context()
+        );
+        assert!(
+            lines[0].contains("mqtt_client_key"),
+            "{name} alone: the line should name the missing half too\n{}",
+            out.context()
+        );
+    }
+    assert!(gw.requests().is_empty(), "{:?}", gw.requests());
+    assert!(
+        !broker.log().contains("New client connected"),
+        "the broker was never contacted\n{}",
+        broker.log()
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // check: healthy setups
 // ---------------------------------------------------------------------------------------------
@@ -591,6 +631,32 @@ async fn check_passes_over_tls_with_the_ca_certificate() {
     );
 }
 
+#[tokio::test]
+async fn check_passes_over_mutual_tls_with_a_client_certificate() {
+    let broker = Mosquitto::start(BrokerKind::MutualTls);
+    let gw = gateway();
+    let mut opts = options(&gw, Some(&broker.url()));
+    opts["mqtt_ca_cert"] = json!(broker.ca_cert_path().unwrap().display().to_string());
+    opts["mqtt_client_cert"] = json!(broker.client_cert_path().unwrap().display().to_string());
+    opts["mqtt_client_key"] = json!(broker.client_key_path().unwrap().display().to_string());
+    let out = Cli::new("check").options(&opts).run().await;
+    let line = out.assert_check_ok();
+    assert_eq!(
+        line,
+        format!(
+            "broker:  ok — connected to mqtts://localhost:{}",
+            broker.port()
+        ),
+        "{}",
+        out.context()
+    );
+    assert!(
+        broker.log().contains("New client connected"),
+        "the broker saw the connection\n{}",
+        broker.log()
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // check: broker failures
 // ---------------------------------------------------------------------------------------------
@@ -650,6 +716,26 @@ async fn check_says_tls_failure_without_the_ca_certificate() {
     assert!(
         folded.contains("unknownissuer"),
         "the line should say the issuer is unknown\n{}",
+        out.context()
+    );
+}
+
+#[tokio::test]
+async fn check_says_tls_failure_without_a_client_certificate() {
+    let broker = Mosquitto::start(BrokerKind::MutualTls);
+    let gw = gateway();
+    let mut opts = options(&gw, Some(&broker.url()));
+    opts["mqtt_ca_cert"] = json!(broker.ca_cert_path().unwrap().display().to_string());
+    let out = Cli::new("check").options(&opts).run().await;
+    let why = out.assert_broker_failed();
+    assert!(
+        why.starts_with(&format!("TLS failure with localhost:{}", broker.port())),
+        "{}",
+        out.context()
+    );
+    assert!(
+        why.to_ascii_lowercase().contains("certificate"),
+        "the line should say a (client) certificate is missing\n{}",
         out.context()
     );
 }

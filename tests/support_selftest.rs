@@ -10,6 +10,7 @@ use rumqttc::{
     AsyncClient, ConnectReturnCode, ConnectionError, Event, MqttOptions, Packet, QoS,
     TlsConfiguration, Transport,
 };
+use rustls::pki_types::pem::PemObject;
 use serde_json::{Value, json};
 use support::probe::{client_id, install_crypto_provider};
 use support::*;
@@ -162,6 +163,170 @@ async fn tls_broker_accepts_a_client_trusting_the_generated_ca() {
     let probe = MqttProbe::connect(&broker, &["#"]).await;
     probe.publish("selftest/tls", "ok", true).await;
     probe.wait_for_text("selftest/tls", "ok", T).await;
+}
+
+#[tokio::test]
+async fn mutual_tls_broker_requires_a_client_certificate_from_its_ca() {
+    install_crypto_provider();
+    let broker = Mosquitto::start(BrokerKind::MutualTls);
+    assert_eq!(broker.url(), format!("mqtts://localhost:{}", broker.port()));
+    assert_eq!(broker.host(), "localhost");
+    let config = std::fs::read_to_string(broker.dir().join("mosquitto.conf")).unwrap();
+    assert!(config.contains("require_certificate true"), "{config}");
+    let ca = broker.ca_cert_pem().expect("mutual-TLS broker has a CA");
+    let cert_path = broker.client_cert_path().expect("a client certificate");
+    let key_path = broker.client_key_path().expect("a client key");
+    assert!(cert_path.starts_with(broker.dir()) && key_path.starts_with(broker.dir()));
+    let (cert, key) = broker.client_auth_pem().unwrap();
+    assert_eq!(cert, std::fs::read(&cert_path).unwrap());
+    assert_eq!(key, std::fs::read(&key_path).unwrap());
+    assert!(String::from_utf8_lossy(&cert).contains("BEGIN CERTIFICATE"));
+    assert!(String::from_utf8_lossy(&key).contains("BEGIN PRIVATE KEY"));
+    // The client certificate is P-256 like the server's, and signed by the broker's CA.
+    let text = openssl(&["x509", "-noout", "-text", "-in"], &cert_path);
+    assert!(text.contains("prime256v1"), "{text}");
+    assert!(text.contains("TLS Web Client Authentication"), "{text}");
+    let ca_path = broker.ca_cert_path().unwrap();
+    let verified = openssl(
+        &[
+            "verify",
+            "-purpose",
+            "sslclient",
+            "-CAfile",
+            &ca_path.display().to_string(),
+        ],
+        &cert_path,
+    );
+    assert!(verified.contains(": OK"), "{verified}");
+
+    let tls_options = |name: &str, client_auth: Option<(Vec<u8>, Vec<u8>)>| {
+        let mut options = MqttOptions::new(client_id(name), "localhost", broker.port());
+        options.set_transport(Transport::tls_with_config(TlsConfiguration::Simple {
+            ca: ca.clone(),
+            alpn: None,
+            client_auth,
+        }));
+        options
+    };
+
+    // With the client certificate: accepted.
+    let result = connect_once(tls_options("mtls", Some((cert.clone(), key.clone())))).await;
+    assert!(result.is_ok(), "{result:?}\n{}", broker.log());
+
+    // With a rustls config built by hand (as the program does): accepted too.
+    let mut roots = rustls::RootCertStore::empty();
+    for der in rustls::pki_types::CertificateDer::pem_slice_iter(&ca) {
+        roots.add(der.unwrap()).unwrap();
+    }
+    let chain = rustls::pki_types::CertificateDer::pem_slice_iter(&cert)
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let private_key = rustls::pki_types::PrivateKeyDer::from_pem_slice(&key).unwrap();
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, private_key)
+        .unwrap();
+    let mut options = MqttOptions::new(client_id("mtls-rustls"), "localhost", broker.port());
+    options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
+        std::sync::Arc::new(config),
+    )));
+    let result = connect_once(options).await;
+    assert!(result.is_ok(), "{result:?}\n{}", broker.log());
+
+    // Without a client certificate: refused (the server certificate itself is trusted).
+    let result = connect_once(tls_options("mtls-none", None)).await;
+    assert!(is_tls_refusal(&result), "{result:?}\n{}", broker.log());
+    assert!(
+        matches!(
+            alert_received(&result),
+            None | Some(rustls::AlertDescription::CertificateRequired)
+        ),
+        "{result:?}"
+    );
+
+    // With a client certificate from another CA: refused.
+    let other = Mosquitto::start(BrokerKind::MutualTls);
+    assert_ne!(other.ca_cert_pem().unwrap(), ca);
+    let result = connect_once(tls_options("mtls-other", other.client_auth_pem())).await;
+    assert!(is_tls_refusal(&result), "{result:?}\n{}", broker.log());
+    assert_ne!(
+        alert_received(&result),
+        Some(rustls::AlertDescription::CertificateRequired),
+        "{result:?}"
+    );
+
+    // Plain TLS brokers are unchanged: no client certificate.
+    let plain = Mosquitto::start(BrokerKind::Tls);
+    assert!(plain.client_cert_path().is_none() && plain.client_key_path().is_none());
+    assert!(plain.client_auth_pem().is_none());
+    let config = std::fs::read_to_string(plain.dir().join("mosquitto.conf")).unwrap();
+    assert!(!config.contains("require_certificate"), "{config}");
+}
+
+/// The broker refused the TLS session: an error during the handshake, or (TLS 1.3, where the
+/// server checks the client certificate after the client's handshake is over) a rustls alert
+/// or a closed connection on the first read/write of MQTT.
+fn is_tls_refusal(result: &Result<(), ConnectionError>) -> bool {
+    match result {
+        Err(ConnectionError::Tls(_)) => true,
+        Err(ConnectionError::MqttState(rumqttc::StateError::ConnectionAborted)) => true,
+        Err(e) => io_error(e).is_some_and(|io| {
+            rustls_error(io).is_some()
+                || matches!(
+                    io.kind(),
+                    std::io::ErrorKind::UnexpectedEof
+                        | std::io::ErrorKind::ConnectionReset
+                        | std::io::ErrorKind::BrokenPipe
+                )
+        }),
+        Ok(()) => false,
+    }
+}
+
+/// The alert the broker sent, when the failure is one.
+fn alert_received(result: &Result<(), ConnectionError>) -> Option<rustls::AlertDescription> {
+    match result
+        .as_ref()
+        .err()
+        .and_then(io_error)
+        .and_then(rustls_error)
+    {
+        Some(rustls::Error::AlertReceived(alert)) => Some(*alert),
+        _ => None,
+    }
+}
+
+/// The I/O error inside a connection error (directly, or while reading/writing MQTT).
+fn io_error(error: &ConnectionError) -> Option<&std::io::Error> {
+    use rumqttc::{StateError, mqttbytes};
+    match error {
+        ConnectionError::Io(e)
+        | ConnectionError::MqttState(StateError::Io(e))
+        | ConnectionError::MqttState(StateError::Deserialization(mqttbytes::Error::Io(e))) => {
+            Some(e)
+        }
+        _ => None,
+    }
+}
+
+fn rustls_error(error: &std::io::Error) -> Option<&rustls::Error> {
+    error.get_ref()?.downcast_ref::<rustls::Error>()
+}
+
+/// `openssl ARGS FILE`, stdout (panics on failure).
+fn openssl(args: &[&str], file: &std::path::Path) -> String {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .arg(file)
+        .output()
+        .expect("cannot run openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?} {}: {}",
+        file.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[tokio::test]

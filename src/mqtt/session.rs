@@ -394,6 +394,22 @@ async fn drive(
 /// One line saying what went wrong and what to check. Never contains the password.
 pub fn describe_connection_error(error: &ConnectionError, broker: &BrokerAddress) -> String {
     let at = format!("{}:{}", broker.host, broker.port);
+    if let Some(tls) = tls_error_of(error) {
+        let hint = match tls {
+            rustls::Error::AlertReceived(
+                rustls::AlertDescription::CertificateRequired
+                | rustls::AlertDescription::BadCertificate
+                | rustls::AlertDescription::UnknownCA,
+            ) => {
+                ": the broker wants a client certificate it trusts (mqtt_client_cert and mqtt_client_key)"
+            }
+            rustls::Error::InvalidCertificate(_) => {
+                ": the broker's certificate is not trusted (set mqtt_ca_cert to its CA)"
+            }
+            _ => "",
+        };
+        return format!("TLS failure with {at}: {tls}{hint}");
+    }
     match error {
         ConnectionError::ConnectionRefused(
             ConnectReturnCode::BadUserNamePassword | ConnectReturnCode::NotAuthorized,
@@ -406,12 +422,6 @@ pub fn describe_connection_error(error: &ConnectionError, broker: &BrokerAddress
         ConnectionError::Tls(e) => format!("TLS failure with {at}: {}", crate::http::root_cause(e)),
         ConnectionError::NetworkTimeout => format!("no answer from {at} (network timeout)"),
         ConnectionError::Io(e) => {
-            if let Some(tls) = e
-                .get_ref()
-                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-            {
-                return format!("TLS failure with {at}: {tls}");
-            }
             let text = e.to_string();
             match e.kind() {
                 std::io::ErrorKind::ConnectionRefused => format!(
@@ -435,6 +445,22 @@ pub fn describe_connection_error(error: &ConnectionError, broker: &BrokerAddress
         }
         other => format!("connection to {at} failed: {other}"),
     }
+}
+
+/// The rustls error behind a connection failure, wherever rumqttc wrapped it: during the
+/// handshake it is an I/O error; with TLS 1.3 a refused client certificate only shows when
+/// the first MQTT packet is read.
+fn tls_error_of(error: &ConnectionError) -> Option<&rustls::Error> {
+    use rumqttc::StateError;
+    let io = match error {
+        ConnectionError::Io(e)
+        | ConnectionError::MqttState(StateError::Io(e))
+        | ConnectionError::MqttState(StateError::Deserialization(rumqttc::mqttbytes::Error::Io(
+            e,
+        ))) => e,
+        _ => return None,
+    };
+    io.get_ref()?.downcast_ref::<rustls::Error>()
 }
 
 /// The controller: owns what must stay published.

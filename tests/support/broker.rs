@@ -25,6 +25,11 @@ pub enum BrokerKind {
     /// TLS with a CA and server certificate (CN/SAN `localhost`, SAN IP 127.0.0.1) generated
     /// at test time; anonymous clients allowed.
     Tls,
+    /// Like `Tls` (same kind of generated CA and server certificate), and the listener also
+    /// requires a client certificate signed by that CA (`require_certificate true`). The CA
+    /// signs one for the tests: `client_cert_path()` / `client_key_path()` (PEM, P-256).
+    /// `MqttProbe` presents no client certificate, so it cannot connect to this broker.
+    MutualTls,
 }
 
 impl BrokerKind {
@@ -33,6 +38,11 @@ impl BrokerKind {
             user: user.to_string(),
             password: password.to_string(),
         }
+    }
+
+    /// `Tls` or `MutualTls`: a TLS listener with a generated CA.
+    pub fn is_tls(&self) -> bool {
+        matches!(self, BrokerKind::Tls | BrokerKind::MutualTls)
     }
 }
 
@@ -79,6 +89,10 @@ impl Mosquitto {
                 );
             }
             BrokerKind::Tls => generate_tls_files(dir.path()),
+            BrokerKind::MutualTls => {
+                generate_tls_files(dir.path());
+                generate_client_files(dir.path());
+            }
         }
         let mut broker = Mosquitto {
             config: dir.path().join("mosquitto.conf"),
@@ -116,15 +130,37 @@ impl Mosquitto {
         self.dir.path()
     }
 
-    /// PEM file of the CA that signed the server certificate (TLS brokers only).
+    /// PEM file of the CA that signed the server certificate (TLS brokers only: `Tls` and
+    /// `MutualTls`).
     pub fn ca_cert_path(&self) -> Option<PathBuf> {
-        matches!(self.kind, BrokerKind::Tls).then(|| self.dir.path().join("ca.crt"))
+        self.kind.is_tls().then(|| self.dir.path().join("ca.crt"))
     }
 
     /// Contents of `ca_cert_path()`.
     pub fn ca_cert_pem(&self) -> Option<Vec<u8>> {
         self.ca_cert_path()
             .map(|p| fs::read(&p).expect("cannot read the CA certificate"))
+    }
+
+    /// PEM file of the client certificate signed by the broker's CA (`MutualTls` only).
+    pub fn client_cert_path(&self) -> Option<PathBuf> {
+        matches!(self.kind, BrokerKind::MutualTls).then(|| self.dir.path().join("client.crt"))
+    }
+
+    /// PEM file (PKCS#8, unencrypted) of the key of `client_cert_path()` (`MutualTls` only).
+    pub fn client_key_path(&self) -> Option<PathBuf> {
+        matches!(self.kind, BrokerKind::MutualTls).then(|| self.dir.path().join("client.key"))
+    }
+
+    /// Contents of `client_cert_path()` and `client_key_path()`, e.g. for rumqttc's
+    /// `TlsConfiguration::Simple { client_auth: Some(…), .. }`.
+    pub fn client_auth_pem(&self) -> Option<(Vec<u8>, Vec<u8>)> {
+        let cert = self.client_cert_path()?;
+        let key = self.client_key_path()?;
+        Some((
+            fs::read(&cert).expect("cannot read the client certificate"),
+            fs::read(&key).expect("cannot read the client key"),
+        ))
     }
 
     /// `(user, password)` for password brokers.
@@ -138,14 +174,15 @@ impl Mosquitto {
     /// The host name a client should use: `localhost` for TLS (the certificate's name),
     /// `127.0.0.1` otherwise.
     pub fn host(&self) -> &'static str {
-        match self.kind {
-            BrokerKind::Tls => "localhost",
-            _ => "127.0.0.1",
+        if self.kind.is_tls() {
+            "localhost"
+        } else {
+            "127.0.0.1"
         }
     }
 
     /// `mqtt://127.0.0.1:PORT`, `mqtt://user:pass@127.0.0.1:PORT` (percent-encoded) or
-    /// `mqtts://localhost:PORT`.
+    /// `mqtts://localhost:PORT` (`Tls` and `MutualTls`).
     pub fn url(&self) -> String {
         match &self.kind {
             BrokerKind::Anonymous => format!("mqtt://127.0.0.1:{}", self.port),
@@ -155,7 +192,9 @@ impl Mosquitto {
                 encode_userinfo(password),
                 self.port
             ),
-            BrokerKind::Tls => format!("mqtts://localhost:{}", self.port),
+            BrokerKind::Tls | BrokerKind::MutualTls => {
+                format!("mqtts://localhost:{}", self.port)
+            }
         }
     }
 
@@ -259,10 +298,14 @@ impl Mosquitto {
             }
         }
         let _ = writeln!(conf, "listener {} 127.0.0.1", self.port);
-        if matches!(self.kind, BrokerKind::Tls) {
+        if self.kind.is_tls() {
             let _ = writeln!(conf, "cafile {}", dir.join("ca.crt").display());
             let _ = writeln!(conf, "certfile {}", dir.join("server.crt").display());
             let _ = writeln!(conf, "keyfile {}", dir.join("server.key").display());
+        }
+        if matches!(self.kind, BrokerKind::MutualTls) {
+            // Clients must present a certificate signed by `cafile`.
+            let _ = writeln!(conf, "require_certificate true");
         }
         fs::write(&self.config, conf).expect("cannot write mosquitto.conf");
     }
@@ -458,28 +501,49 @@ fn generate_tls_files(dir: &Path) {
         subjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid\n";
     fs::write(dir.join("ca.cnf"), ca_cnf).expect("cannot write ca.cnf");
     fs::write(dir.join("server.cnf"), server_cnf).expect("cannot write server.cnf");
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
     let mut args = vec!["req", "-x509", "-config", "ca.cnf", "-days", "3"];
-    args.extend(ec);
+    args.extend(NEW_P256_KEY);
     args.extend(["-keyout", "ca.key", "-out", "ca.crt"]);
     run(dir, "openssl", &args, None);
-    let mut args = vec!["req", "-new", "-config", "server.cnf"];
-    args.extend(ec);
-    args.extend(["-keyout", "server.key", "-out", "server.csr"]);
-    run(dir, "openssl", &args, None);
-    let serial = format!(
-        "0x{:x}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(1)
+    sign_with_ca(dir, "server", "v3_server");
+}
+
+/// `openssl req` arguments for a new unencrypted P-256 key.
+const NEW_P256_KEY: [&str; 5] = [
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:prime256v1",
+    "-nodes",
+];
+
+/// A client certificate (CN `myelectricaldata-mqtt test client`, extended key usage
+/// clientAuth) and its key (`client.key`, `client.crt`, P-256, valid 3 days), signed by the CA
+/// `generate_tls_files` wrote into `dir`.
+fn generate_client_files(dir: &Path) {
+    let client_cnf = "[req]\ndistinguished_name = dn\nprompt = no\n\
+        [dn]\nCN = myelectricaldata-mqtt test client\n\
+        [v3_client]\nbasicConstraints = critical, CA:FALSE\nkeyUsage = critical, digitalSignature\n\
+        extendedKeyUsage = clientAuth\n\
+        subjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid\n";
+    fs::write(dir.join("client.cnf"), client_cnf).expect("cannot write client.cnf");
+    sign_with_ca(dir, "client", "v3_client");
+}
+
+/// `NAME.key` (new P-256 key) and `NAME.crt` signed by `ca.crt`/`ca.key` for 3 days, from the
+/// request and the `extensions` section of `NAME.cnf`, all in `dir`.
+fn sign_with_ca(dir: &Path, name: &str, extensions: &str) {
+    let (cnf, key, csr, crt) = (
+        format!("{name}.cnf"),
+        format!("{name}.key"),
+        format!("{name}.csr"),
+        format!("{name}.crt"),
     );
+    let mut args = vec!["req", "-new", "-config", &cnf];
+    args.extend(NEW_P256_KEY);
+    args.extend(["-keyout", &key, "-out", &csr]);
+    run(dir, "openssl", &args, None);
+    let serial = format!("0x{:x}", next_serial());
     run(
         dir,
         "openssl",
@@ -487,7 +551,7 @@ fn generate_tls_files(dir: &Path) {
             "x509",
             "-req",
             "-in",
-            "server.csr",
+            &csr,
             "-CA",
             "ca.crt",
             "-CAkey",
@@ -497,14 +561,25 @@ fn generate_tls_files(dir: &Path) {
             "-days",
             "3",
             "-extfile",
-            "server.cnf",
+            &cnf,
             "-extensions",
-            "v3_server",
+            extensions,
             "-out",
-            "server.crt",
+            &crt,
         ],
         None,
     );
+}
+
+/// A certificate serial number: the time in nanoseconds, made unique within this process.
+fn next_serial() -> u128 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(1);
+    nanos + u128::from(COUNT.fetch_add(1, Ordering::Relaxed))
 }
 
 fn base64(bytes: &[u8]) -> String {
