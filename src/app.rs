@@ -318,7 +318,8 @@ async fn check_broker(settings: &Settings) -> Result<String, String> {
 }
 
 async fn check_gateway(settings: &Settings) -> Result<String, String> {
-    let gateway = Gateway::from_settings(&settings.gateway).map_err(|e| e.to_string())?;
+    let gateway =
+        Gateway::from_settings(&settings.gateway, &settings.meters).map_err(|e| e.to_string())?;
     let meters = gateway.meters().await.map_err(|e| e.to_string())?;
     let missing: Vec<String> = settings
         .meters

@@ -104,7 +104,7 @@ async fn execute(
             })
         }
         Command::Once => {
-            let gateway = Gateway::from_settings(&settings.gateway)?;
+            let gateway = Gateway::from_settings(&settings.gateway, &settings.meters)?;
             let pipeline = Pipeline::open(settings, gateway, clock).await?;
             let ok = app::once(&pipeline).await?;
             Ok(if ok {
@@ -114,7 +114,7 @@ async fn execute(
             })
         }
         Command::Run => {
-            let gateway = Gateway::from_settings(&settings.gateway)?;
+            let gateway = Gateway::from_settings(&settings.gateway, &settings.meters)?;
             let pipeline = Pipeline::open(settings, gateway, clock).await?;
             app::run(&pipeline, shutdown_signal()).await?;
             Ok(ExitCode::SUCCESS)

@@ -3,49 +3,74 @@
 //! Each API generation has its own client; both produce the types below, so everything
 //! downstream (store, derived values, entities) is written and tested once.
 
+pub mod enedis;
 pub mod model;
 pub mod sample;
+pub mod v1;
 pub mod v2;
 
 use std::time::Duration;
 
 use chrono::NaiveDate;
 
-use crate::config::{GatewayGeneration, GatewaySettings, Pdl};
-pub use model::{DailyReading, DailySeries, GatewayError, MeterInfo, SeriesKind};
+use crate::config::{GatewayGeneration, GatewaySettings, MeterSettings, Pdl};
+pub use model::{
+    AccessInfo, Contract, DailyReading, DailySeries, GatewayError, LoadCurvePoint, MaxPowerReading,
+    MeterInfo, SeriesKind,
+};
 
 /// How long one gateway call may take before it counts as a timeout.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Enedis serves at most this many days of daily data per call.
 pub const MAX_DAILY_SPAN_DAYS: u64 = 365;
+/// … and at most this many days of load curve.
+pub const MAX_LOAD_CURVE_SPAN_DAYS: u64 = 7;
 
 /// The gateway the program talks to.
 pub enum Gateway {
+    V1(v1::Client),
     V2(v2::Client),
     /// Built-in sample data for `demo`: no network, no account.
     Sample(sample::SampleGateway),
 }
 
 impl Gateway {
-    /// The client for the configured generation.
-    pub fn from_settings(settings: &GatewaySettings) -> Result<Self, GatewayError> {
-        match settings.generation {
-            GatewayGeneration::V2 => Ok(Gateway::V2(v2::Client::new(
-                settings.base_url.clone(),
+    /// The client for the configured generation; v1 takes each meter's token.
+    pub fn from_settings(
+        settings: &GatewaySettings,
+        meters: &[MeterSettings],
+    ) -> Result<Self, GatewayError> {
+        let base = settings.base_url.clone();
+        Ok(match settings.generation {
+            GatewayGeneration::V2 => Gateway::V2(v2::Client::new(
+                base,
                 settings.client_secret.clone(),
                 REQUEST_TIMEOUT,
-            )?)),
-            GatewayGeneration::V1 => Err(GatewayError::Unsupported(
-                "the v1 gateway is not supported yet: use gateway: v2".into(),
-            )),
+            )?),
+            GatewayGeneration::V1 => {
+                let tokens = meters
+                    .iter()
+                    .filter_map(|m| Some((m.pdl.clone(), m.token.clone()?)))
+                    .collect();
+                Gateway::V1(v1::Client::new(base, tokens, REQUEST_TIMEOUT)?)
+            }
+        })
+    }
+
+    /// The meters the credentials give access to, with their activation dates.
+    pub async fn meters(&self) -> Result<Vec<MeterInfo>, GatewayError> {
+        match self {
+            Gateway::V1(client) => client.meters().await,
+            Gateway::V2(client) => client.meters().await,
+            Gateway::Sample(sample) => Ok(sample.meters()),
         }
     }
 
-    /// The meters the credential gives access to.
-    pub async fn meters(&self) -> Result<Vec<MeterInfo>, GatewayError> {
+    /// Consent and quota of a meter, where the generation reports them (v1).
+    pub async fn access(&self, pdl: &Pdl) -> Result<Option<AccessInfo>, GatewayError> {
         match self {
-            Gateway::V2(client) => client.meters().await,
-            Gateway::Sample(sample) => Ok(sample.meters()),
+            Gateway::V1(client) => client.access(pdl).await.map(Some),
+            Gateway::V2(_) | Gateway::Sample(_) => Ok(None),
         }
     }
 
@@ -58,8 +83,46 @@ impl Gateway {
         end: NaiveDate,
     ) -> Result<DailySeries, GatewayError> {
         match self {
+            Gateway::V1(client) => client.daily(kind, pdl, start, end).await,
             Gateway::V2(client) => client.daily(kind, pdl, start, end).await,
             Gateway::Sample(sample) => Ok(sample.daily(kind, pdl, start, end)),
+        }
+    }
+
+    /// Daily maximum power for `[start, end)`.
+    pub async fn max_power(
+        &self,
+        pdl: &Pdl,
+        start: NaiveDate,
+        end: NaiveDate,
+    ) -> Result<Vec<MaxPowerReading>, GatewayError> {
+        match self {
+            Gateway::V1(client) => client.max_power(pdl, start, end).await,
+            Gateway::V2(client) => client.max_power(pdl, start, end).await,
+            Gateway::Sample(sample) => Ok(sample.max_power(pdl, start, end)),
+        }
+    }
+
+    /// Load curve for `[start, end)`, at most 7 days.
+    pub async fn load_curve(
+        &self,
+        kind: SeriesKind,
+        pdl: &Pdl,
+        start: NaiveDate,
+        end: NaiveDate,
+    ) -> Result<Vec<LoadCurvePoint>, GatewayError> {
+        match self {
+            Gateway::V1(client) => client.load_curve(kind, pdl, start, end).await,
+            Gateway::V2(client) => client.load_curve(kind, pdl, start, end).await,
+            Gateway::Sample(sample) => Ok(sample.load_curve(kind, pdl, start, end)),
+        }
+    }
+
+    pub async fn contract(&self, pdl: &Pdl) -> Result<Contract, GatewayError> {
+        match self {
+            Gateway::V1(client) => client.contract(pdl).await,
+            Gateway::V2(client) => client.contract(pdl).await,
+            Gateway::Sample(sample) => Ok(sample.contract()),
         }
     }
 }

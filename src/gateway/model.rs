@@ -1,6 +1,6 @@
 //! What the gateway tells us, whatever its generation, and how it fails.
 
-use chrono::NaiveDate;
+use chrono::{NaiveDate, NaiveDateTime};
 
 use crate::config::Pdl;
 
@@ -33,6 +33,46 @@ pub struct DailyReading {
 pub struct DailySeries {
     pub quality: Option<String>,
     pub readings: Vec<DailyReading>,
+}
+
+/// The maximum power of one day, in VA, and when it happened (naive Paris time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MaxPowerReading {
+    pub date: NaiveDate,
+    pub va: i64,
+    pub at: Option<NaiveDateTime>,
+}
+
+/// One load-curve point: the average power over the interval that ends at `end`, a naive
+/// Paris wall-clock time (which repeats in the autumn DST hour).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoadCurvePoint {
+    pub end: NaiveDateTime,
+    pub watts: i64,
+    pub interval_minutes: u32,
+}
+
+/// What the contract says about a meter.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Contract {
+    pub subscribed_kva: Option<u32>,
+    pub distribution_tariff: Option<String>,
+    /// As Enedis writes it: `HC (22H00-6H00)`.
+    pub offpeak_hours: Option<String>,
+    pub activation_date: Option<NaiveDate>,
+    pub status: Option<String>,
+}
+
+/// The consent and quota of a meter, as the v1 gateway reports them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccessInfo {
+    pub valid: bool,
+    pub consent_expiration: Option<NaiveDateTime>,
+    pub quota_used: Option<u32>,
+    pub quota_limit: Option<u32>,
+    pub quota_reached: bool,
+    /// The gateway's explanation when the access is not valid.
+    pub information: Option<String>,
 }
 
 /// A meter as the account lists it.

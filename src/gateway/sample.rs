@@ -1,8 +1,10 @@
 //! Built-in sample data for `demo`: a plausible Linky meter, computed, not downloaded.
 
-use chrono::{Datelike, NaiveDate};
+use chrono::{Datelike, Duration, NaiveDate, NaiveTime};
 
-use super::model::{DailyReading, DailySeries, MeterInfo, SeriesKind};
+use super::model::{
+    Contract, DailyReading, DailySeries, LoadCurvePoint, MaxPowerReading, MeterInfo, SeriesKind,
+};
 use crate::config::Pdl;
 
 /// The demo meter's PDL (not a real usage point).
@@ -58,6 +60,79 @@ impl SampleGateway {
             quality: Some("BRUT".into()),
             readings,
         }
+    }
+
+    /// One peak a day, in the evening.
+    pub fn max_power(&self, pdl: &Pdl, start: NaiveDate, end: NaiveDate) -> Vec<MaxPowerReading> {
+        self.days(pdl, start, end)
+            .map(|date| MaxPowerReading {
+                date,
+                va: 2_500 + sample_wh(date) % 4_000,
+                at: date.and_hms_opt(19, (date.day() * 7 % 60) as u32, 10),
+            })
+            .collect()
+    }
+
+    /// Half-hourly points whose energy adds up to about the day's total, more in the evening.
+    pub fn load_curve(
+        &self,
+        kind: SeriesKind,
+        pdl: &Pdl,
+        start: NaiveDate,
+        end: NaiveDate,
+    ) -> Vec<LoadCurvePoint> {
+        if kind != SeriesKind::Consumption {
+            return Vec::new();
+        }
+        let weight = |slot: u32| {
+            if (36..46).contains(&slot) {
+                3
+            } else if slot < 12 {
+                1
+            } else {
+                2
+            }
+        };
+        let total_weight: u32 = (0..48).map(weight).sum();
+        self.days(pdl, start, end)
+            .flat_map(|date| {
+                let wh = sample_wh(date);
+                (0..48).map(move |slot| {
+                    let begin =
+                        date.and_time(NaiveTime::MIN) + Duration::minutes(30 * i64::from(slot));
+                    let energy = wh * i64::from(weight(slot)) / i64::from(total_weight);
+                    LoadCurvePoint {
+                        end: begin + Duration::minutes(30),
+                        watts: energy * 2,
+                        interval_minutes: 30,
+                    }
+                })
+            })
+            .collect()
+    }
+
+    pub fn contract(&self) -> Contract {
+        Contract {
+            subscribed_kva: Some(9),
+            distribution_tariff: Some("BTINFMUDT".into()),
+            offpeak_hours: Some("HC (22H00-6H00)".into()),
+            activation_date: Some(self.activation),
+            status: Some("SERVC".into()),
+        }
+    }
+
+    fn days(
+        &self,
+        pdl: &Pdl,
+        start: NaiveDate,
+        end: NaiveDate,
+    ) -> impl Iterator<Item = NaiveDate> + use<> {
+        let activation = self.activation;
+        let known = pdl == &self.pdl;
+        start
+            .iter_days()
+            .take_while(move |day| known && *day < end)
+            .filter(move |day| *day >= activation)
     }
 }
 

@@ -8,7 +8,10 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use url::Url;
 
-use super::model::{DailyReading, DailySeries, GatewayError, MeterInfo, SeriesKind};
+use super::enedis::{ContractData, MeterReadingData, parse_day};
+use super::model::{
+    Contract, DailySeries, GatewayError, LoadCurvePoint, MaxPowerReading, MeterInfo, SeriesKind,
+};
 use crate::config::{Pdl, Secret};
 
 pub struct Client {
@@ -57,7 +60,60 @@ impl Client {
         start: NaiveDate,
         end: NaiveDate,
     ) -> Result<DailySeries, GatewayError> {
-        let path = format!("enedis/{}/daily/{}", kind.as_str(), pdl);
+        let path = format!("enedis/{}/daily/{pdl}", kind.as_str());
+        match self.get_range(&path, start, end).await {
+            Ok(data) => Ok(data.meter_reading.into_daily()),
+            // "Nothing for this period" is an answer: every day of it is "not yet".
+            Err(GatewayError::Api { code, .. }) if code == "NO_DATA" => Ok(DailySeries::default()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `GET /enedis/power/{pdl}`: the daily maximum power.
+    pub async fn max_power(
+        &self,
+        pdl: &Pdl,
+        start: NaiveDate,
+        end: NaiveDate,
+    ) -> Result<Vec<MaxPowerReading>, GatewayError> {
+        match self
+            .get_range(&format!("enedis/power/{pdl}"), start, end)
+            .await
+        {
+            Ok(data) => Ok(data.meter_reading.into_max_power()),
+            Err(GatewayError::Api { code, .. }) if code == "NO_DATA" => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `GET /enedis/{kind}/detail/{pdl}`: the load curve, at most 7 days.
+    pub async fn load_curve(
+        &self,
+        kind: SeriesKind,
+        pdl: &Pdl,
+        start: NaiveDate,
+        end: NaiveDate,
+    ) -> Result<Vec<LoadCurvePoint>, GatewayError> {
+        let path = format!("enedis/{}/detail/{pdl}", kind.as_str());
+        match self.get_range(&path, start, end).await {
+            Ok(data) => Ok(data.meter_reading.into_load_curve()),
+            Err(GatewayError::Api { code, .. }) if code == "NO_DATA" => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `GET /enedis/contract/{pdl}`.
+    pub async fn contract(&self, pdl: &Pdl) -> Result<Contract, GatewayError> {
+        let data: ContractData = self.get(&format!("enedis/contract/{pdl}"), &[]).await?;
+        Ok(data.into_contract())
+    }
+
+    async fn get_range(
+        &self,
+        path: &str,
+        start: NaiveDate,
+        end: NaiveDate,
+    ) -> Result<MeterReadingData, GatewayError> {
         let start = start.to_string();
         let end = end.to_string();
         let query = [
@@ -65,12 +121,7 @@ impl Client {
             ("end", end.as_str()),
             ("use_cache", "true"),
         ];
-        match self.get::<MeterReadingData>(&path, &query).await {
-            Ok(data) => Ok(data.meter_reading.into_series()),
-            // "Nothing for this period" is an answer: every day of it is "not yet".
-            Err(GatewayError::Api { code, .. }) if code == "NO_DATA" => Ok(DailySeries::default()),
-            Err(e) => Err(e),
-        }
+        self.get(path, &query).await
     }
 
     async fn get<T: DeserializeOwned>(
@@ -199,64 +250,10 @@ struct PdlRow {
     oldest_available_data_date: Option<String>,
 }
 
-#[derive(Deserialize)]
-pub(crate) struct MeterReadingData {
-    pub(crate) meter_reading: MeterReading,
-}
-
-/// The Enedis `meter_reading` shape, shared by both generations.
-#[derive(Deserialize)]
-pub(crate) struct MeterReading {
-    quality: Option<String>,
-    #[serde(default)]
-    interval_reading: Vec<IntervalReading>,
-}
-
-#[derive(Deserialize)]
-struct IntervalReading {
-    value: NumberOrText,
-    date: String,
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum NumberOrText {
-    Number(f64),
-    Text(String),
-}
-
-impl MeterReading {
-    /// Daily values: Wh per day. Unreadable points are dropped (they stay "not yet").
-    pub(crate) fn into_series(self) -> DailySeries {
-        let readings = self
-            .interval_reading
-            .into_iter()
-            .filter_map(|point| {
-                let wh = match point.value {
-                    NumberOrText::Number(n) => n,
-                    NumberOrText::Text(t) => t.trim().parse().ok()?,
-                };
-                Some(DailyReading {
-                    date: parse_day(&point.date)?,
-                    wh: wh.round() as i64,
-                })
-            })
-            .collect();
-        DailySeries {
-            quality: self.quality,
-            readings,
-        }
-    }
-}
-
-/// `2024-01-15`, `2024-01-15T…` or `2015-05-24+02:00` → the day.
-pub(crate) fn parse_day(text: &str) -> Option<NaiveDate> {
-    NaiveDate::parse_from_str(text.get(..10)?, "%Y-%m-%d").ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gateway::DailyReading;
 
     fn decode(status: u16, body: &str) -> Result<MeterReadingData, GatewayError> {
         decode_envelope(StatusCode::from_u16(status).unwrap(), body.as_bytes())
@@ -265,7 +262,7 @@ mod tests {
     #[test]
     fn reads_daily_values_as_wh_strings() {
         let body = r#"{"success":true,"data":{"meter_reading":{"usage_point_id":"12345678901234","start":"2024-01-01","end":"2024-01-03","quality":"BRUT","reading_type":{"unit":"W","measurement_kind":"power"},"interval_reading":[{"value":"15230","date":"2024-01-01"},{"value":"14810","date":"2024-01-02"}]}},"error":null,"timestamp":"2024-01-16T09:12:03Z"}"#;
-        let series = decode(200, body).unwrap().meter_reading.into_series();
+        let series = decode(200, body).unwrap().meter_reading.into_daily();
         assert_eq!(series.quality.as_deref(), Some("BRUT"));
         assert_eq!(
             series.readings,

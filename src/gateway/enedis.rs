@@ -1,0 +1,245 @@
+//! The Enedis Data Connect payloads, which both gateway generations pass through unchanged:
+//! `meter_reading` (daily energy, max power, load curve) and the contract.
+
+use chrono::{NaiveDate, NaiveDateTime};
+use serde::Deserialize;
+
+use super::model::{Contract, DailyReading, DailySeries, LoadCurvePoint, MaxPowerReading};
+
+/// `{"meter_reading": {…}}`.
+#[derive(Deserialize)]
+pub struct MeterReadingData {
+    pub meter_reading: MeterReading,
+}
+
+#[derive(Deserialize)]
+pub struct MeterReading {
+    quality: Option<String>,
+    #[serde(default)]
+    interval_reading: Vec<IntervalReading>,
+}
+
+#[derive(Deserialize)]
+struct IntervalReading {
+    value: NumberOrText,
+    date: String,
+    interval_length: Option<String>,
+}
+
+/// Enedis sends numbers as strings; some gateways as numbers.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum NumberOrText {
+    Number(f64),
+    Text(String),
+}
+
+impl NumberOrText {
+    fn value(&self) -> Option<f64> {
+        match self {
+            NumberOrText::Number(n) => Some(*n),
+            NumberOrText::Text(t) => t.trim().replace(',', ".").parse().ok(),
+        }
+        .filter(|v: &f64| v.is_finite())
+    }
+}
+
+impl MeterReading {
+    /// Daily energy in Wh per day (whatever `reading_type` says: the route decides).
+    /// Unreadable points are dropped: they stay "not yet".
+    pub fn into_daily(self) -> DailySeries {
+        let readings = self
+            .interval_reading
+            .iter()
+            .filter_map(|point| {
+                Some(DailyReading {
+                    date: parse_day(&point.date)?,
+                    wh: point.value.value()?.round() as i64,
+                })
+            })
+            .collect();
+        DailySeries {
+            quality: self.quality,
+            readings,
+        }
+    }
+
+    /// Daily maximum power in VA, with the moment of the peak when the date carries it.
+    pub fn into_max_power(self) -> Vec<MaxPowerReading> {
+        self.interval_reading
+            .iter()
+            .filter_map(|point| {
+                Some(MaxPowerReading {
+                    date: parse_day(&point.date)?,
+                    va: point.value.value()?.round() as i64,
+                    at: parse_naive_datetime(&point.date),
+                })
+            })
+            .collect()
+    }
+
+    /// Load curve points: average W over the interval that ENDS at `date` (naive Paris time).
+    pub fn into_load_curve(self) -> Vec<LoadCurvePoint> {
+        self.interval_reading
+            .iter()
+            .filter_map(|point| {
+                Some(LoadCurvePoint {
+                    end: parse_naive_datetime(&point.date)?,
+                    watts: point.value.value()?.round() as i64,
+                    interval_minutes: point
+                        .interval_length
+                        .as_deref()
+                        .and_then(parse_interval_minutes)
+                        .unwrap_or(30),
+                })
+            })
+            .collect()
+    }
+}
+
+/// `PT30M` → 30, `PT1H`/`PT60M` → 60.
+pub fn parse_interval_minutes(text: &str) -> Option<u32> {
+    let rest = text.trim().strip_prefix("PT")?;
+    if let Some(minutes) = rest.strip_suffix('M') {
+        minutes.parse().ok().filter(|m| *m > 0)
+    } else {
+        rest.strip_suffix('H')?
+            .parse::<u32>()
+            .ok()
+            .map(|h| h * 60)
+            .filter(|m| *m > 0)
+    }
+}
+
+/// `2024-01-15`, `2024-01-15T…` or `2015-05-24+02:00` → the day.
+pub fn parse_day(text: &str) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(text.get(..10)?, "%Y-%m-%d").ok()
+}
+
+/// `2024-01-01 19:42:10` or `2024-01-01T19:42:10` → a naive wall-clock time.
+pub fn parse_naive_datetime(text: &str) -> Option<NaiveDateTime> {
+    let text = text.get(..19)?.replacen('T', " ", 1);
+    NaiveDateTime::parse_from_str(&text, "%Y-%m-%d %H:%M:%S").ok()
+}
+
+/// `{"customer": {"usage_points": [{"usage_point": …, "contracts": …}]}}`.
+#[derive(Deserialize)]
+pub struct ContractData {
+    customer: Customer,
+}
+
+#[derive(Deserialize)]
+struct Customer {
+    #[serde(default)]
+    usage_points: Vec<UsagePoint>,
+}
+
+#[derive(Deserialize)]
+struct UsagePoint {
+    contracts: Option<ContractFields>,
+}
+
+#[derive(Deserialize)]
+struct ContractFields {
+    subscribed_power: Option<String>,
+    distribution_tariff: Option<String>,
+    offpeak_hours: Option<String>,
+    last_activation_date: Option<String>,
+    contract_status: Option<String>,
+}
+
+impl ContractData {
+    pub fn into_contract(self) -> Contract {
+        let fields = self
+            .customer
+            .usage_points
+            .into_iter()
+            .find_map(|p| p.contracts);
+        let Some(fields) = fields else {
+            return Contract::default();
+        };
+        Contract {
+            subscribed_kva: fields.subscribed_power.as_deref().and_then(parse_kva),
+            distribution_tariff: fields.distribution_tariff,
+            offpeak_hours: fields.offpeak_hours.filter(|h| !h.trim().is_empty()),
+            activation_date: fields.last_activation_date.as_deref().and_then(parse_day),
+            status: fields.contract_status,
+        }
+    }
+}
+
+/// `"9 kVA"` → 9.
+fn parse_kva(text: &str) -> Option<u32> {
+    let number = text
+        .trim()
+        .trim_end_matches(|c: char| c.is_alphabetic())
+        .trim();
+    let kva: f64 = number.replace(',', ".").parse().ok()?;
+    (kva.is_finite() && kva > 0.0).then(|| kva.round() as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reading(json: &str) -> MeterReading {
+        serde_json::from_str::<MeterReadingData>(json)
+            .unwrap()
+            .meter_reading
+    }
+
+    #[test]
+    fn daily_values_are_wh_strings_and_bad_points_are_dropped() {
+        let daily = reading(r#"{"meter_reading":{"quality":"BRUT","reading_type":{"unit":"W"},"interval_reading":[{"value":"15230","date":"2024-01-01"},{"value":"n/a","date":"2024-01-02"},{"value":14810,"date":"2024-01-03"}]}}"#).into_daily();
+        assert_eq!(daily.quality.as_deref(), Some("BRUT"));
+        assert_eq!(
+            daily.readings.iter().map(|r| r.wh).collect::<Vec<_>>(),
+            vec![15230, 14810]
+        );
+    }
+
+    #[test]
+    fn max_power_keeps_the_moment_of_the_peak() {
+        let peaks = reading(r#"{"meter_reading":{"interval_reading":[{"value":"6120","date":"2024-01-01 19:42:10"}]}}"#).into_max_power();
+        assert_eq!(peaks[0].va, 6120);
+        assert_eq!(peaks[0].date, parse_day("2024-01-01").unwrap());
+        assert_eq!(peaks[0].at, parse_naive_datetime("2024-01-01 19:42:10"));
+    }
+
+    #[test]
+    fn load_curve_points_carry_their_interval() {
+        let points = reading(r#"{"meter_reading":{"interval_reading":[{"value":"1344","date":"2024-01-01 00:30:00","interval_length":"PT30M","measure_type":"B"},{"value":"500","date":"2024-01-01 01:00:00","interval_length":"PT1H"},{"value":"10","date":"2024-01-01 01:10:00","interval_length":"PT10M"}]}}"#).into_load_curve();
+        assert_eq!(
+            points
+                .iter()
+                .map(|p| p.interval_minutes)
+                .collect::<Vec<_>>(),
+            vec![30, 60, 10]
+        );
+        assert_eq!(points[0].watts, 1344);
+        assert_eq!(
+            points[0].end,
+            parse_naive_datetime("2024-01-01 00:30:00").unwrap()
+        );
+    }
+
+    #[test]
+    fn contract_fields_are_read_from_the_first_usage_point() {
+        let json = r#"{"customer":{"usage_points":[{"usage_point":{"usage_point_id":"12345678901234","usage_point_status":"com","meter_type":"AMM"},"contracts":{"segment":"C5","subscribed_power":"9 kVA","distribution_tariff":"BTINFCUST","offpeak_hours":"HC (22H00-6H00)","last_activation_date":"2015-05-24+02:00","contract_status":"SERVC"}}]}}"#;
+        let contract = serde_json::from_str::<ContractData>(json)
+            .unwrap()
+            .into_contract();
+        assert_eq!(contract.subscribed_kva, Some(9));
+        assert_eq!(contract.offpeak_hours.as_deref(), Some("HC (22H00-6H00)"));
+        assert_eq!(contract.activation_date, parse_day("2015-05-24"));
+        assert_eq!(contract.distribution_tariff.as_deref(), Some("BTINFCUST"));
+    }
+
+    #[test]
+    fn interval_lengths() {
+        assert_eq!(parse_interval_minutes("PT15M"), Some(15));
+        assert_eq!(parse_interval_minutes("PT60M"), Some(60));
+        assert_eq!(parse_interval_minutes("PT1H"), Some(60));
+        assert_eq!(parse_interval_minutes("P1D"), None);
+    }
+}

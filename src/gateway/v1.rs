@@ -1,0 +1,308 @@
+//! Client of the v1 gateway: the raw token of each meter's consent in `Authorization` (no
+//! `Bearer`), no envelope, `/cache` routes, `{"detail": …}` errors.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use reqwest::StatusCode;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use url::Url;
+
+use super::enedis::{ContractData, MeterReadingData, parse_naive_datetime};
+use super::model::{
+    AccessInfo, Contract, DailySeries, GatewayError, LoadCurvePoint, MaxPowerReading, MeterInfo,
+    SeriesKind,
+};
+use super::v2::transport_error;
+use crate::config::{Pdl, Secret};
+
+pub struct Client {
+    http: reqwest::Client,
+    base: Url,
+    tokens: BTreeMap<Pdl, Secret>,
+    timeout: Duration,
+}
+
+impl Client {
+    /// `tokens`: the token of each configured meter.
+    pub fn new(
+        base: Url,
+        tokens: BTreeMap<Pdl, Secret>,
+        timeout: Duration,
+    ) -> Result<Self, GatewayError> {
+        let http = crate::http::client(timeout)
+            .map_err(|e| GatewayError::Unsupported(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Self {
+            http,
+            base,
+            tokens,
+            timeout,
+        })
+    }
+
+    /// v1 has no account listing: each configured meter's contract gives its activation.
+    pub async fn meters(&self) -> Result<Vec<MeterInfo>, GatewayError> {
+        let mut meters = Vec::new();
+        for pdl in self.tokens.keys() {
+            let contract = self.contract(pdl).await?;
+            meters.push(MeterInfo {
+                pdl: pdl.clone(),
+                activation_date: contract.activation_date,
+                oldest_available_date: None,
+            });
+        }
+        Ok(meters)
+    }
+
+    /// `GET /valid_access/{pdl}/cache`: consent expiry and quota.
+    pub async fn access(&self, pdl: &Pdl) -> Result<AccessInfo, GatewayError> {
+        let answer: ValidAccess = self
+            .get(pdl, &["valid_access", pdl.as_str(), "cache"])
+            .await?;
+        Ok(AccessInfo {
+            valid: answer.valid.unwrap_or(false),
+            consent_expiration: answer
+                .consent_expiration_date
+                .as_deref()
+                .and_then(parse_naive_datetime),
+            quota_used: answer.call_number,
+            quota_limit: answer.quota_limit,
+            quota_reached: answer.quota_reached.unwrap_or(false),
+            information: answer.information,
+        })
+    }
+
+    pub async fn daily(
+        &self,
+        kind: SeriesKind,
+        pdl: &Pdl,
+        start: NaiveDate,
+        end: NaiveDate,
+    ) -> Result<DailySeries, GatewayError> {
+        let route = match kind {
+            SeriesKind::Consumption => "daily_consumption",
+            SeriesKind::Production => "daily_production",
+        };
+        Ok(self
+            .range(route, pdl, start, end)
+            .await?
+            .meter_reading
+            .into_daily())
+    }
+
+    pub async fn max_power(
+        &self,
+        pdl: &Pdl,
+        start: NaiveDate,
+        end: NaiveDate,
+    ) -> Result<Vec<MaxPowerReading>, GatewayError> {
+        Ok(self
+            .range("daily_consumption_max_power", pdl, start, end)
+            .await?
+            .meter_reading
+            .into_max_power())
+    }
+
+    pub async fn load_curve(
+        &self,
+        kind: SeriesKind,
+        pdl: &Pdl,
+        start: NaiveDate,
+        end: NaiveDate,
+    ) -> Result<Vec<LoadCurvePoint>, GatewayError> {
+        let route = match kind {
+            SeriesKind::Consumption => "consumption_load_curve",
+            SeriesKind::Production => "production_load_curve",
+        };
+        Ok(self
+            .range(route, pdl, start, end)
+            .await?
+            .meter_reading
+            .into_load_curve())
+    }
+
+    /// `GET /contracts/{pdl}/cache`.
+    pub async fn contract(&self, pdl: &Pdl) -> Result<Contract, GatewayError> {
+        let data: ContractData = self.get(pdl, &["contracts", pdl.as_str(), "cache"]).await?;
+        Ok(data.into_contract())
+    }
+
+    /// `GET /{route}/{pdl}/start/{start}/end/{end}/cache/`, `end` exclusive.
+    async fn range(
+        &self,
+        route: &str,
+        pdl: &Pdl,
+        start: NaiveDate,
+        end: NaiveDate,
+    ) -> Result<MeterReadingData, GatewayError> {
+        let start = start.to_string();
+        let end = end.to_string();
+        self.get(
+            pdl,
+            &[
+                route,
+                pdl.as_str(),
+                "start",
+                &start,
+                "end",
+                &end,
+                "cache",
+                "",
+            ],
+        )
+        .await
+    }
+
+    async fn get<T: DeserializeOwned>(
+        &self,
+        pdl: &Pdl,
+        segments: &[&str],
+    ) -> Result<T, GatewayError> {
+        let token = self.tokens.get(pdl).ok_or_else(|| {
+            GatewayError::Unauthorized(format!("no token configured for meter {pdl}"))
+        })?;
+        let mut url = self.base.clone();
+        url.path_segments_mut()
+            .map_err(|_| GatewayError::Unsupported("gateway_url cannot be a base URL".into()))?
+            .pop_if_empty()
+            .extend(segments);
+        let response = self
+            .http
+            .get(url)
+            .header(reqwest::header::AUTHORIZATION, token.expose())
+            .send()
+            .await
+            .map_err(|e| transport_error(&self.base, self.timeout, &e))?;
+        let status = response.status();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| transport_error(&self.base, self.timeout, &e))?;
+        decode(status, &body)
+    }
+}
+
+/// A v1 answer: the payload itself, or a non-2xx status with `{"detail": "…"}`.
+pub(crate) fn decode<T: DeserializeOwned>(
+    status: StatusCode,
+    body: &[u8],
+) -> Result<T, GatewayError> {
+    if !status.is_success() {
+        let message = serde_json::from_slice::<Detail>(body)
+            .ok()
+            .map(|d| match d.detail {
+                serde_json::Value::String(s) => s,
+                other => other.to_string(),
+            })
+            .unwrap_or_else(|| {
+                status
+                    .canonical_reason()
+                    .unwrap_or("no explanation")
+                    .to_string()
+            });
+        return Err(match status {
+            StatusCode::CONFLICT | StatusCode::TOO_MANY_REQUESTS => {
+                GatewayError::QuotaReached(message)
+            }
+            StatusCode::UNAUTHORIZED => GatewayError::Unauthorized(message),
+            StatusCode::FORBIDDEN => GatewayError::AccessDenied(message),
+            _ => GatewayError::Http {
+                status: status.as_u16(),
+                message,
+            },
+        });
+    }
+    serde_json::from_slice(body).map_err(|e| GatewayError::Malformed {
+        status: status.as_u16(),
+        detail: if serde_json::from_slice::<serde_json::Value>(body).is_ok() {
+            format!("unexpected shape: {e}")
+        } else {
+            "not JSON".into()
+        },
+    })
+}
+
+#[derive(Deserialize)]
+struct Detail {
+    detail: serde_json::Value,
+}
+
+#[derive(Deserialize)]
+struct ValidAccess {
+    valid: Option<bool>,
+    consent_expiration_date: Option<String>,
+    call_number: Option<u32>,
+    quota_reached: Option<bool>,
+    quota_limit: Option<u32>,
+    information: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode_reading(status: u16, body: &str) -> Result<MeterReadingData, GatewayError> {
+        decode(StatusCode::from_u16(status).unwrap(), body.as_bytes())
+    }
+
+    #[test]
+    fn the_body_is_the_enedis_payload() {
+        let body = r#"{"meter_reading":{"usage_point_id":"12345678901234","start":"2024-01-01","end":"2024-01-02","quality":"BRUT","reading_type":{"unit":"Wh"},"interval_reading":[{"value":"15230","date":"2024-01-01"}]}}"#;
+        let daily = decode_reading(200, body)
+            .unwrap()
+            .meter_reading
+            .into_daily();
+        assert_eq!(daily.readings[0].wh, 15230);
+    }
+
+    #[test]
+    fn detail_errors_become_typed_errors() {
+        let quota = decode_reading(
+            409,
+            r#"{"detail":"Vous avez dépassé votre quota journalier (50)"}"#,
+        );
+        assert!(
+            matches!(quota, Err(GatewayError::QuotaReached(ref m)) if m.contains("quota journalier"))
+        );
+        assert!(matches!(
+            decode_reading(
+                403,
+                r#"{"detail":"Le point de livraison ne correspond au token fournis"}"#
+            ),
+            Err(GatewayError::AccessDenied(_))
+        ));
+        assert!(matches!(
+            decode_reading(
+                400,
+                r#"{"detail":"Votre point de livraison doit être composé de 14 chiffres uniquement"}"#
+            ),
+            Err(GatewayError::Http { status: 400, .. })
+        ));
+        assert!(matches!(
+            decode_reading(500, r#"{"detail":"Technical error. Please try later."}"#),
+            Err(GatewayError::Http { status: 500, .. })
+        ));
+        assert!(matches!(
+            decode_reading(200, "<html>down</html>"),
+            Err(GatewayError::Malformed { .. })
+        ));
+    }
+
+    #[test]
+    fn valid_access_reports_consent_and_quota() {
+        let body = r#"{"valid":true,"consent_expiration_date":"2026-01-14T15:32:38","call_number":7,"quota_reached":false,"quota_limit":500,"quota_reset_at":"2024-01-16T23:59:59.999999","last_call":"x","ban":false}"#;
+        let access: ValidAccess = decode(StatusCode::OK, body.as_bytes()).unwrap();
+        assert_eq!(
+            (access.call_number, access.quota_limit),
+            (Some(7), Some(500))
+        );
+        assert_eq!(
+            parse_naive_datetime(access.consent_expiration_date.as_deref().unwrap())
+                .unwrap()
+                .to_string(),
+            "2026-01-14 15:32:38"
+        );
+    }
+}
