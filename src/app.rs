@@ -6,19 +6,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use chrono::{DateTime, Utc};
 
 use crate::calendar::format_paris;
 use crate::clock::Clock;
-use crate::config::{GatewayGeneration, Settings};
-use crate::derived::MeterView;
-use crate::entities::PublishContext;
+use crate::config::{GatewayGeneration, MeterSettings, Pdl, Prices, Settings, Tariff};
+use crate::derived::{self, MeterView};
+use crate::entities::{self, PublishContext};
 use crate::gateway::Gateway;
 use crate::mqtt::broker::BrokerAddress;
 use crate::mqtt::{Message, Session, SessionConfig};
 use crate::scheduler::{SyncOutcome, next_sync};
 use crate::store::Store;
 use crate::supervisor::{SupervisorError, discover_broker};
-use crate::sync::{SyncError, Syncer};
+use crate::sync::{MeterSync, RetryPolicy, SyncError, Syncer};
 
 /// How long `once` and `check` wait for the broker's first answer.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -53,6 +54,8 @@ pub struct Pipeline {
     pub store: Store,
     pub gateway: Gateway,
     pub clock: Arc<dyn Clock>,
+    /// How transient gateway failures are retried within a sync.
+    pub retry: RetryPolicy,
 }
 
 impl Pipeline {
@@ -67,16 +70,15 @@ impl Pipeline {
             store,
             gateway,
             clock,
+            retry: RetryPolicy::default(),
         })
     }
 
     /// Fetches what the store lacks, for every meter; logs one line per meter and the total.
     pub async fn sync(&self) -> SyncSummary {
         let now = self.clock.now();
-        let syncer = Syncer {
-            gateway: &self.gateway,
-            store: &self.store,
-        };
+        let mut syncer = Syncer::new(&self.gateway, &self.store);
+        syncer.retry = self.retry;
         let mut summary = SyncSummary {
             complete: true,
             ..SyncSummary::default()
@@ -84,43 +86,60 @@ impl Pipeline {
         let infos = match syncer.meter_infos(&self.settings.meters, now).await {
             Ok((infos, calls)) => {
                 summary.calls += calls;
-                infos
+                Ok(infos)
             }
-            Err(e) => {
-                tracing::error!("sync: {e}");
-                summary.transient = e.is_transient();
-                summary.errors.push(e.to_string());
-                summary.complete = false;
-                return summary;
-            }
+            Err(e) => Err(e),
         };
         for meter in &self.settings.meters {
-            let info = infos.iter().find(|i| i.pdl == meter.pdl);
-            let (report, result) = match info {
-                None if !infos.is_empty() => (
-                    Default::default(),
-                    Err(SyncError::UnknownMeter(meter.pdl.clone())),
-                ),
-                _ => syncer.sync_meter(meter, info, now).await,
+            // A meter the sync could not even start for gets the reason in its status too.
+            let skipped = match &infos {
+                Err(e) => Some((e.to_string(), e.is_transient())),
+                Ok(Some(list)) if !list.iter().any(|i| i.pdl == meter.pdl) => Some((
+                    SyncError::UnknownMeter(meter.pdl.clone()).to_string(),
+                    false,
+                )),
+                Ok(_) => None,
+            };
+            let (report, result) = match (skipped, &infos) {
+                (Some((line, transient)), _) => {
+                    summary.transient |= transient;
+                    if let Err(e) = syncer.record_outcome(&meter.pdl, now, Some(&line)).await {
+                        tracing::error!("meter {}: {e}", meter.pdl);
+                    }
+                    (MeterSync::default(), Err(line))
+                }
+                (None, infos) => {
+                    let info = infos
+                        .iter()
+                        .flatten()
+                        .flatten()
+                        .find(|i| i.pdl == meter.pdl);
+                    let (report, result) = syncer.sync_meter(meter, info, now).await;
+                    summary.transient |= result.as_ref().is_err_and(SyncError::is_transient);
+                    (report, result.map_err(|e| e.to_string()))
+                }
             };
             summary.calls += report.calls;
             summary.new_days += report.new_days;
             summary.complete &= report.complete && result.is_ok();
             match result {
-                Ok(()) if report.complete => tracing::info!(
-                    "meter {}: up to date ({} new day(s))",
-                    meter.pdl,
-                    report.new_days
-                ),
+                Ok(()) if report.complete => {
+                    tracing::info!(
+                        "meter {}: up to date ({} new day(s), {} call(s))",
+                        meter.pdl,
+                        report.new_days,
+                        report.calls
+                    )
+                }
                 Ok(()) => tracing::info!(
-                    "meter {}: {} new day(s); yesterday is not published yet",
+                    "meter {}: {} new day(s), {} call(s); yesterday is not published yet",
                     meter.pdl,
-                    report.new_days
+                    report.new_days,
+                    report.calls
                 ),
-                Err(e) => {
-                    tracing::error!("meter {}: {e}", meter.pdl);
-                    summary.transient |= e.is_transient();
-                    summary.errors.push(format!("meter {}: {e}", meter.pdl));
+                Err(line) => {
+                    tracing::error!("meter {}: {line}", meter.pdl);
+                    summary.errors.push(format!("meter {}: {line}", meter.pdl));
                 }
             }
         }
@@ -132,18 +151,61 @@ impl Pipeline {
         summary
     }
 
-    /// Discovery configs and states of every meter, from the store.
+    /// Discovery configs and states of every meter, from the store; a meter that left the
+    /// configuration has its configs and states cleared.
     pub async fn messages(&self) -> anyhow::Result<Vec<Message>> {
+        let now = self.clock.now();
+        let mqtt = &self.settings.mqtt;
         let context = PublishContext {
-            mqtt: &self.settings.mqtt,
+            mqtt,
             language: self.settings.language,
         };
         let mut messages = Vec::new();
         for meter in &self.settings.meters {
-            let view = MeterView::load(&self.store, &meter.pdl, meter.consumption).await?;
-            messages.extend(context.meter_messages(meter, &view));
+            let view = MeterView::load(&self.store, meter, now).await?;
+            let device = entities::meter::device(meter, &mqtt.topic_prefix);
+            messages.extend(context.device_messages(
+                &device,
+                entities::meter::ENTITIES,
+                entities::meter::TOPICS,
+                meter,
+                Some(&view),
+            ));
+        }
+        let configured: Vec<Pdl> = self.settings.meters.iter().map(|m| m.pdl.clone()).collect();
+        for pdl in self.store.sync_configured_meters(&configured, now).await? {
+            let device = entities::meter::device(&removed_meter(pdl), &mqtt.topic_prefix);
+            messages.extend(context.clear_device(
+                &device,
+                entities::meter::ENTITIES,
+                entities::meter::TOPICS,
+            ));
         }
         Ok(messages)
+    }
+
+    /// The next instant a meter's price in force changes (an off-peak boundary).
+    pub async fn next_price_change(
+        &self,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Option<DateTime<Utc>>> {
+        let mut next: Option<DateTime<Utc>> = None;
+        for meter in self
+            .settings
+            .meters
+            .iter()
+            .filter(|m| m.tariff == Tariff::HcHp)
+        {
+            let contract = self.store.contract(&meter.pdl).await?.map(|(c, _)| c);
+            let offpeak = derived::offpeak_ranges(
+                meter,
+                contract.as_ref().and_then(|c| c.offpeak_hours.as_deref()),
+            );
+            if let Some(at) = offpeak.and_then(|ranges| derived::next_price_change(&ranges, now)) {
+                next = Some(next.map_or(at, |n| n.min(at)));
+            }
+        }
+        Ok(next)
     }
 
     /// Starts the MQTT session (when publishing is enabled) and hands it what the store
@@ -243,13 +305,22 @@ pub async fn run(pipeline: &Pipeline, shutdown: impl Future<Output = ()>) -> any
         };
         let next = next_sync(pipeline.clock.now(), outcome, fastrand::f64());
         tracing::info!("next sync at {}", format_paris(next));
+        let mut price_change = pipeline.next_price_change(pipeline.clock.now()).await?;
         loop {
             let now = pipeline.clock.now();
             if now >= next {
                 break;
             }
+            // The price in force changed (HC/HP boundary): republish without a gateway call.
+            if let (Some(at), Some(session)) = (price_change, &session) {
+                if now >= at {
+                    session.publish(pipeline.messages().await?).await?;
+                    price_change = pipeline.next_price_change(now).await?;
+                }
+            }
+            let wake = price_change.map_or(next, |at| at.min(next));
             // Wake at least every minute: the wall clock may jump (suspend, NTP).
-            let wait = (next - now)
+            let wait = (wake - now)
                 .to_std()
                 .unwrap_or_default()
                 .min(Duration::from_secs(60));
@@ -338,5 +409,20 @@ async fn check_gateway(settings: &Settings) -> Result<String, String> {
             missing.join(", "),
             meters.len()
         ))
+    }
+}
+
+/// The settings of a meter that is no longer configured: enough to name its topics.
+fn removed_meter(pdl: Pdl) -> MeterSettings {
+    MeterSettings {
+        name: pdl.to_string(),
+        pdl,
+        token: None,
+        consumption: false,
+        production: false,
+        load_curve: false,
+        tariff: Tariff::Base,
+        prices: Prices::default(),
+        offpeak_hours: None,
     }
 }

@@ -34,10 +34,41 @@ pub fn paris_instant(local: NaiveDateTime) -> DateTime<FixedOffset> {
     }
 }
 
+/// Instants of a sequence of naive Paris wall-clock times given in time order, as Enedis
+/// sends a load curve. In the doubled autumn hour the same wall-clock time comes twice: the
+/// first is summer time, the one after it winter time. A time in the spring gap (which
+/// Enedis never sends) lands one hour later.
+pub fn sequence_instants(times: impl IntoIterator<Item = NaiveDateTime>) -> Vec<DateTime<Utc>> {
+    let mut previous: Option<DateTime<Utc>> = None;
+    times
+        .into_iter()
+        .map(|local| {
+            let instant = match Paris.from_local_datetime(&local) {
+                LocalResult::Single(t) => t.with_timezone(&Utc),
+                LocalResult::Ambiguous(first, second) => {
+                    let first = first.with_timezone(&Utc);
+                    match previous {
+                        Some(p) if p >= first => second.with_timezone(&Utc),
+                        _ => first,
+                    }
+                }
+                LocalResult::None => paris_instant(local).with_timezone(&Utc),
+            };
+            previous = Some(instant);
+            instant
+        })
+        .collect()
+}
+
 /// Midnight (Paris) at the start of `day`, with its offset. Midnight always exists in Paris
 /// (the DST changes happen at 02:00 and 03:00).
 pub fn start_of_day(day: NaiveDate) -> DateTime<FixedOffset> {
     paris_instant(day.and_time(NaiveTime::MIN))
+}
+
+/// Length of a Paris day in minutes: 1380 and 1500 on the DST days, 1440 otherwise.
+pub fn day_minutes(day: NaiveDate) -> i64 {
+    (start_of_day(add_days(day, 1)) - start_of_day(day)).num_minutes()
 }
 
 /// First day of the month of `day`.
@@ -201,6 +232,35 @@ mod tests {
             format_offset(paris_instant(t("2024-10-27 02:30:00"))),
             "2024-10-27T02:30:00+02:00"
         );
+    }
+
+    #[test]
+    fn half_hourly_ends_through_both_dst_changes_are_strictly_increasing() {
+        // What Enedis sends: naive half-hour ends, each wall-clock time as often as it occurs.
+        for (day, expected) in [("2024-03-31", 46), ("2024-10-27", 50), ("2024-06-01", 48)] {
+            let day: NaiveDate = day.parse().unwrap();
+            let start = start_of_day(day).with_timezone(&Utc);
+            let end = start_of_day(add_days(day, 1)).with_timezone(&Utc);
+            let mut naive = Vec::new();
+            let mut t = start + chrono::Duration::minutes(30);
+            while t <= end {
+                naive.push(t.with_timezone(&Paris).naive_local());
+                t += chrono::Duration::minutes(30);
+            }
+            assert_eq!(naive.len(), expected);
+            let instants = sequence_instants(naive);
+            assert_eq!(
+                instants.first().copied(),
+                Some(start + chrono::Duration::minutes(30))
+            );
+            assert_eq!(instants.last().copied(), Some(end));
+            assert!(
+                instants
+                    .windows(2)
+                    .all(|w| (w[1] - w[0]).num_minutes() == 30),
+                "{day}"
+            );
+        }
     }
 
     #[test]

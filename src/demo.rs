@@ -104,9 +104,13 @@ pub fn sample_meter() -> MeterSettings {
         token: None,
         consumption: true,
         production: false,
-        load_curve: false,
-        tariff: Tariff::Base,
-        prices: Prices::default(),
+        load_curve: true,
+        tariff: Tariff::HcHp,
+        prices: Prices {
+            hc: Some(0.2068),
+            hp: Some(0.2700),
+            ..Prices::default()
+        },
         offpeak_hours: None,
     }
 }
@@ -240,10 +244,21 @@ fn print_what_home_assistant_sees(
             let state: Option<Value> = seen
                 .get(state_topic)
                 .and_then(|p| serde_json::from_slice(p).ok());
+            // The field the entity's `value_template` reads (`{{ value_json.hc }}` → `hc`).
+            let field: String = config["value_template"]
+                .as_str()
+                .and_then(|t| t.split("value_json.").nth(1))
+                .map(|f| {
+                    f.chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                        .collect()
+                })
+                .unwrap_or_default();
             let value = state
                 .as_ref()
-                .map(|s| match &s["value"] {
+                .map(|s| match &s[field.as_str()] {
                     Value::Null => "unknown".to_string(),
+                    Value::String(text) => text.clone(),
                     v => v.to_string(),
                 })
                 .unwrap_or_else(|| "unknown".into());
@@ -254,7 +269,7 @@ fn print_what_home_assistant_sees(
                 .unwrap_or("");
             writeln!(
                 out,
-                "    {:<28} {:>10} {:<4} {:<10}  {}",
+                "    {:<32} {:>25} {:<7} {:<10}  {}",
                 config["name"].as_str().unwrap_or("?"),
                 value,
                 config["unit_of_measurement"].as_str().unwrap_or(""),

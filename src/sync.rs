@@ -1,20 +1,30 @@
 //! Fetching what is missing: plans the fewest gateway calls that cover the days the store
-//! lacks, and writes each answer in one transaction.
+//! lacks, counts each call against the gateway's quota, retries transient failures with
+//! backoff, and writes each answer in one transaction.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Months, NaiveDate, Utc};
 
-use crate::calendar::{add_days, daily_history_start, paris_date, sub_days};
+use crate::calendar::{
+    add_days, daily_history_start, day_minutes, month_start, paris_date, sub_days,
+};
 use crate::config::{MeterSettings, Pdl};
-use crate::gateway::{Gateway, GatewayError, MAX_DAILY_SPAN_DAYS, MeterInfo, SeriesKind};
+use crate::gateway::{
+    Gateway, GatewayError, MAX_DAILY_SPAN_DAYS, MAX_LOAD_CURVE_SPAN_DAYS, MeterInfo, SeriesKind,
+};
 use crate::store::{Store, StoreError};
 
 /// Days this recent that a successful answer lacked are asked again (Enedis is sometimes
 /// late); older ones are taken as never coming.
 pub const RECENT_RETRY_DAYS: u64 = 10;
-/// How long the account's meter list (activation dates) is trusted.
+/// How long the account's meter list and the contracts are trusted.
 pub const METER_INFO_MAX_AGE_DAYS: i64 = 7;
+/// Days of max power kept fresh (only the latest is shown).
+pub const MAX_POWER_DAYS: u64 = 30;
+/// The load curve is kept from this many months back (the HC/HP split of the current month).
+pub const LOAD_CURVE_MONTHS: u32 = 1;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
@@ -40,9 +50,9 @@ impl SyncError {
 /// What one sync did for one meter.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct MeterSync {
-    /// Gateway calls made.
+    /// Gateway calls made (retries included).
     pub calls: u32,
-    /// Days that got a value.
+    /// Days that got a daily value.
     pub new_days: usize,
     /// Every enabled series has yesterday.
     pub complete: bool,
@@ -51,58 +61,208 @@ pub struct MeterSync {
 /// A date range `[start, end)` to ask for.
 pub type DayRange = (NaiveDate, NaiveDate);
 
-/// The fewest ranges of at most 365 days that cover every missing day of
-/// `[first, today)`: days without a row, and recent days the gateway did not have yet.
+/// The fewest ranges of at most `span` days that cover every day of `[first, today)` for
+/// which `missing` holds, each trimmed to its last missing day.
+pub fn plan_ranges(
+    first: NaiveDate,
+    today: NaiveDate,
+    span: u64,
+    missing: impl Fn(NaiveDate) -> bool,
+) -> Vec<DayRange> {
+    let mut ranges = Vec::new();
+    let mut day = first;
+    while day < today {
+        if missing(day) {
+            let end = add_days(day, span).min(today);
+            if let Some(last) = day
+                .iter_days()
+                .take_while(|d| *d < end)
+                .filter(|d| missing(*d))
+                .last()
+            {
+                ranges.push((day, add_days(last, 1)));
+            }
+            day = end;
+        } else {
+            day = add_days(day, 1);
+        }
+    }
+    ranges
+}
+
+/// Daily ranges: days without a row, and recent days the gateway did not have yet.
 pub fn plan_daily(
     first: NaiveDate,
     today: NaiveDate,
     known: &BTreeMap<NaiveDate, Option<i64>>,
 ) -> Vec<DayRange> {
     let recent = sub_days(today, RECENT_RETRY_DAYS);
-    let missing = |day: &NaiveDate| match known.get(day) {
-        Some(Some(_)) => false,
-        Some(None) => *day >= recent,
-        None => true,
-    };
-    let mut ranges = Vec::new();
-    let mut day = first;
-    while day < today {
-        if missing(&day) {
-            let end = add_days(day, MAX_DAILY_SPAN_DAYS).min(today);
-            ranges.push((day, end));
-            day = end;
-        } else {
-            day = add_days(day, 1);
+    plan_ranges(first, today, MAX_DAILY_SPAN_DAYS, |day| {
+        match known.get(&day) {
+            Some(Some(_)) => false,
+            Some(None) => day >= recent,
+            None => true,
+        }
+    })
+}
+
+/// Load-curve ranges (7 days): days never asked, and recent days not complete yet.
+pub fn plan_load_curve(
+    first: NaiveDate,
+    today: NaiveDate,
+    coverage: &BTreeMap<NaiveDate, i64>,
+) -> Vec<DayRange> {
+    let recent = sub_days(today, RECENT_RETRY_DAYS);
+    plan_ranges(
+        first,
+        today,
+        MAX_LOAD_CURVE_SPAN_DAYS,
+        |day| match coverage.get(&day) {
+            None => true,
+            Some(minutes) => *minutes < day_minutes(day) && day >= recent,
+        },
+    )
+}
+
+/// How transient failures are retried within one sync.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Attempts per call, the first included.
+    pub attempts: u32,
+    /// Delay before the first retry; each next one is four times longer.
+    pub first_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            attempts: 3,
+            first_delay: Duration::from_secs(2),
         }
     }
-    // Trim each range to its last missing day: a shorter range costs the same call but
-    // asks Enedis for less.
-    ranges
-        .into_iter()
-        .filter_map(|(start, end)| {
-            let last = start
-                .iter_days()
-                .take_while(|d| *d < end)
-                .filter(missing)
-                .last()?;
-            Some((start, add_days(last, 1)))
-        })
-        .collect()
+}
+
+/// How a gateway generation counts calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuotaScope {
+    /// v2: per account, reset at 00:00 UTC.
+    Account { limit: u32 },
+    /// v1: per meter, reset at the end of the (Paris) day.
+    Meter { limit: u32 },
+}
+
+impl QuotaScope {
+    /// The v2 limit with `use_cache=true`.
+    pub const V2: QuotaScope = QuotaScope::Account { limit: 1000 };
+    /// The v1 limit with the `/cache` routes (2026), until the gateway tells its own.
+    pub const V1: QuotaScope = QuotaScope::Meter { limit: 500 };
+
+    pub fn for_gateway(gateway: &Gateway) -> Self {
+        match gateway {
+            Gateway::V1(_) => Self::V1,
+            Gateway::V2(_) | Gateway::Sample(_) => Self::V2,
+        }
+    }
+
+    /// The counter key and the quota day of a call made at `now` for `pdl`.
+    fn counter(&self, pdl: &Pdl, now: DateTime<Utc>) -> (String, NaiveDate) {
+        match self {
+            QuotaScope::Account { .. } => ("account".into(), now.date_naive()),
+            QuotaScope::Meter { .. } => (pdl.to_string(), paris_date(now)),
+        }
+    }
+
+    fn limit(&self) -> u32 {
+        match self {
+            QuotaScope::Account { limit } | QuotaScope::Meter { limit } => *limit,
+        }
+    }
+
+    /// Calls we allow ourselves: stop a little before the gateway's limit, so that a
+    /// user's own manual calls still fit.
+    fn budget(&self) -> u32 {
+        self.limit() - self.limit() / 20
+    }
 }
 
 /// Everything the sync needs, borrowed.
 pub struct Syncer<'a> {
     pub gateway: &'a Gateway,
     pub store: &'a Store,
+    pub retry: RetryPolicy,
+    pub quota: QuotaScope,
 }
 
-impl Syncer<'_> {
-    /// The account's meter list, from the store when fresh, otherwise one gateway call.
+impl<'a> Syncer<'a> {
+    pub fn new(gateway: &'a Gateway, store: &'a Store) -> Self {
+        Self {
+            gateway,
+            store,
+            retry: RetryPolicy::default(),
+            quota: QuotaScope::for_gateway(gateway),
+        }
+    }
+
+    /// One gateway call: counted against the quota (and refused before it is exceeded),
+    /// retried with backoff while it fails in a way worth retrying.
+    async fn call<T>(
+        &self,
+        pdl: &Pdl,
+        now: DateTime<Utc>,
+        report: &mut MeterSync,
+        request: impl AsyncFn() -> Result<T, GatewayError>,
+    ) -> Result<T, SyncError> {
+        let (scope, day) = self.quota.counter(pdl, now);
+        let mut delay = self.retry.first_delay;
+        let mut attempt = 1;
+        loop {
+            if self.store.calls(&scope, day).await? >= self.quota.budget() {
+                return Err(GatewayError::QuotaReached(format!(
+                    "{} of the {} calls allowed today are used",
+                    self.quota.budget(),
+                    self.quota.limit()
+                ))
+                .into());
+            }
+            self.store.count_call(&scope, day).await?;
+            report.calls += 1;
+            match request().await {
+                Ok(value) => return Ok(value),
+                Err(e)
+                    if e.is_transient()
+                        && !matches!(e, GatewayError::QuotaReached(_))
+                        && attempt < self.retry.attempts =>
+                {
+                    tracing::warn!("meter {pdl}: {e}; retrying in {} s", delay.as_secs_f64());
+                    tokio::time::sleep(delay).await;
+                    delay *= 4;
+                    attempt += 1;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Calls used today and the limit, as the status topic shows them.
+    pub async fn quota_usage(
+        &self,
+        pdl: &Pdl,
+        now: DateTime<Utc>,
+    ) -> Result<(u32, u32), StoreError> {
+        let (scope, day) = self.quota.counter(pdl, now);
+        Ok((self.store.calls(&scope, day).await?, self.quota.limit()))
+    }
+
+    /// The account's meter list (v2), from the store when fresh, otherwise one call.
+    /// v1 has no such list: `Ok(None)`.
     pub async fn meter_infos(
         &self,
         meters: &[MeterSettings],
         now: DateTime<Utc>,
-    ) -> Result<(Vec<MeterInfo>, u32), SyncError> {
+    ) -> Result<(Option<Vec<MeterInfo>>, u32), SyncError> {
+        if matches!(self.gateway, Gateway::V1(_)) {
+            return Ok((None, 0));
+        }
         let mut infos = Vec::new();
         for meter in meters {
             match self.store.meter(&meter.pdl).await? {
@@ -110,18 +270,24 @@ impl Syncer<'_> {
                     infos.push(info)
                 }
                 _ => {
-                    let fresh = self.gateway.meters().await?;
+                    let mut report = MeterSync::default();
+                    let Some(first) = meters.first() else { break };
+                    let fresh = self
+                        .call(&first.pdl, now, &mut report, async || {
+                            self.gateway.meters().await
+                        })
+                        .await?;
                     for info in &fresh {
                         self.store.save_meter(info, now).await?;
                     }
-                    return Ok((fresh, 1));
+                    return Ok((Some(fresh), report.calls));
                 }
             }
         }
-        Ok((infos, 0))
+        Ok((Some(infos), 0))
     }
 
-    /// Fetches the missing days of every enabled series of `meter`.
+    /// Fetches everything `meter` lacks, then records the outcome in its status.
     pub async fn sync_meter(
         &self,
         meter: &MeterSettings,
@@ -136,7 +302,43 @@ impl Syncer<'_> {
         if result.is_err() {
             report.complete = false;
         }
+        let line = result.as_ref().err().map(ToString::to_string);
+        if let Err(e) = self.record_outcome(&meter.pdl, now, line.as_deref()).await {
+            return (report, Err(e.into()));
+        }
         (report, result)
+    }
+
+    /// Records the outcome of a sync in the meter's status: success, or the error in one line
+    /// (the values already known stay as they are).
+    pub async fn record_outcome(
+        &self,
+        pdl: &Pdl,
+        now: DateTime<Utc>,
+        error: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let mut status = self.store.meter_status(pdl).await?;
+        match error {
+            None => {
+                status.last_success_at = Some(now);
+                status.last_error = None;
+                status.last_error_at = None;
+            }
+            Some(line) => {
+                status.last_error = Some(line.to_string());
+                status.last_error_at = Some(now);
+            }
+        }
+        if status
+            .access_checked_at
+            .is_none_or(|at| paris_date(at) != paris_date(now))
+            || matches!(self.quota, QuotaScope::Account { .. })
+        {
+            let (used, limit) = self.quota_usage(pdl, now).await?;
+            status.quota_used = Some(used);
+            status.quota_limit = Some(limit);
+        }
+        self.store.save_meter_status(pdl, &status).await
     }
 
     async fn sync_series(
@@ -146,12 +348,41 @@ impl Syncer<'_> {
         now: DateTime<Utc>,
         report: &mut MeterSync,
     ) -> Result<(), SyncError> {
+        let pdl = &meter.pdl;
         let today = paris_date(now);
         let yesterday = sub_days(today, 1);
-        let mut first = daily_history_start(today);
-        if let Some(activation) = info.and_then(MeterInfo::first_available_day) {
-            first = first.max(activation);
-        }
+
+        self.refresh_access(pdl, now, report).await?;
+        let stored = self.store.contract(pdl).await?;
+        let contract = match stored {
+            Some((contract, fetched)) if (now - fetched).num_days() < METER_INFO_MAX_AGE_DAYS => {
+                contract
+            }
+            stored => match self
+                .call(pdl, now, report, async || self.gateway.contract(pdl).await)
+                .await
+            {
+                Ok(contract) => {
+                    self.store.save_contract(pdl, &contract, now).await?;
+                    contract
+                }
+                // The contract only refines what is shown (subscribed power, off-peak hours):
+                // keep the last one known and go on, unless the gateway refuses us outright.
+                Err(SyncError::Gateway(e)) if !e.stops_the_sync() => {
+                    tracing::warn!("meter {pdl}: contract not refreshed: {e}");
+                    stored.map(|(contract, _)| contract).unwrap_or_default()
+                }
+                Err(e) => return Err(e),
+            },
+        };
+        let activation = info
+            .and_then(MeterInfo::first_available_day)
+            .or(contract.activation_date);
+        let first = match activation {
+            Some(activation) => daily_history_start(today).max(activation),
+            None => daily_history_start(today),
+        };
+
         let kinds = [
             (SeriesKind::Consumption, meter.consumption),
             (SeriesKind::Production, meter.production),
@@ -159,15 +390,21 @@ impl Syncer<'_> {
         for (kind, _) in kinds.iter().filter(|(_, enabled)| *enabled) {
             let known = self
                 .store
-                .daily_status(&meter.pdl, *kind, first, yesterday)
+                .daily_status(pdl, *kind, first, yesterday)
                 .await?;
             for (start, end) in plan_daily(first, today, &known) {
-                report.calls += 1;
-                let series = match self.gateway.daily(*kind, &meter.pdl, start, end).await {
+                let series = match self
+                    .call(pdl, now, report, async || {
+                        self.gateway.daily(*kind, pdl, start, end).await
+                    })
+                    .await
+                {
                     Ok(series) => series,
                     // The whole range is before the meter's activation: nothing will come.
-                    Err(GatewayError::BeforeActivation(_)) => Default::default(),
-                    Err(e) => return Err(e.into()),
+                    Err(SyncError::Gateway(GatewayError::BeforeActivation(_))) => {
+                        Default::default()
+                    }
+                    Err(e) => return Err(e),
                 };
                 report.new_days += series
                     .readings
@@ -175,18 +412,111 @@ impl Syncer<'_> {
                     .filter(|r| !matches!(known.get(&r.date), Some(Some(_))))
                     .count();
                 self.store
-                    .save_daily(&meter.pdl, *kind, start, end, &series, now)
+                    .save_daily(pdl, *kind, start, end, &series, now)
                     .await?;
             }
-            if self
-                .store
-                .day(&meter.pdl, *kind, yesterday)
-                .await?
-                .is_none()
-                && first <= yesterday
-            {
+            if first <= yesterday && self.store.day(pdl, *kind, yesterday).await?.is_none() {
                 report.complete = false;
             }
+        }
+
+        if meter.consumption {
+            let first = first.max(sub_days(today, MAX_POWER_DAYS));
+            let known = self.store.max_power_status(pdl, first, yesterday).await?;
+            let recent = sub_days(today, RECENT_RETRY_DAYS);
+            let missing = |day: NaiveDate| match known.get(&day) {
+                Some(Some(_)) => false,
+                Some(None) => day >= recent,
+                None => true,
+            };
+            for (start, end) in plan_ranges(first, today, MAX_DAILY_SPAN_DAYS, missing) {
+                let peaks = self
+                    .call(pdl, now, report, async || {
+                        self.gateway.max_power(pdl, start, end).await
+                    })
+                    .await?;
+                self.store
+                    .save_max_power(pdl, start, end, &peaks, now)
+                    .await?;
+            }
+        }
+
+        if meter.load_curve {
+            let window =
+                month_start(sub_days(today, 1)).checked_sub_months(Months::new(LOAD_CURVE_MONTHS));
+            let first = first.max(window.unwrap_or(first));
+            for (kind, _) in kinds.iter().filter(|(_, enabled)| *enabled) {
+                let coverage = self
+                    .store
+                    .load_curve_coverage(pdl, *kind, first, yesterday)
+                    .await?;
+                for (start, end) in plan_load_curve(first, today, &coverage) {
+                    let points = self
+                        .call(pdl, now, report, async || {
+                            self.gateway.load_curve(*kind, pdl, start, end).await
+                        })
+                        .await?;
+                    self.store
+                        .save_load_curve(pdl, *kind, start, end, &points, now)
+                        .await?;
+                }
+                let coverage = self
+                    .store
+                    .load_curve_coverage(pdl, *kind, yesterday, yesterday)
+                    .await?;
+                if first <= yesterday
+                    && coverage
+                        .get(&yesterday)
+                        .is_none_or(|m| *m < day_minutes(yesterday))
+                {
+                    report.complete = false;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// v1 reports the consent and the quota of each meter: asked once a day.
+    async fn refresh_access(
+        &self,
+        pdl: &Pdl,
+        now: DateTime<Utc>,
+        report: &mut MeterSync,
+    ) -> Result<(), SyncError> {
+        let mut status = self.store.meter_status(pdl).await?;
+        if !matches!(self.gateway, Gateway::V1(_))
+            || status
+                .access_checked_at
+                .is_some_and(|at| paris_date(at) == paris_date(now))
+        {
+            return Ok(());
+        }
+        let Some(access) = self
+            .call(pdl, now, report, async || self.gateway.access(pdl).await)
+            .await?
+        else {
+            return Ok(());
+        };
+        status.access_checked_at = Some(now);
+        status.consent_expiration = access.consent_expiration.or(status.consent_expiration);
+        status.quota_used = access.quota_used.or(status.quota_used);
+        status.quota_limit = access.quota_limit.or(status.quota_limit);
+        self.store.save_meter_status(pdl, &status).await?;
+        if access.quota_reached {
+            return Err(GatewayError::QuotaReached(
+                access
+                    .information
+                    .unwrap_or_else(|| "daily quota reached".into()),
+            )
+            .into());
+        }
+        if !access.valid {
+            return Err(GatewayError::AccessDenied(
+                access
+                    .information
+                    .unwrap_or_else(|| "the consent is not valid".into()),
+            )
+            .into());
         }
         Ok(())
     }

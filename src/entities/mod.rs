@@ -1,125 +1,86 @@
-//! The Home Assistant entity catalog: one table defines every entity (state topic, payload,
-//! discovery fields); discovery configs and state messages are both derived from it.
+//! The Home Assistant entity catalog: tables define every state topic (and its payload) and
+//! every entity (its discovery fields); discovery configs and state messages are both
+//! derived from them, and the tests walk them.
 
+pub mod meter;
 pub mod translations;
 
 use bytes::Bytes;
 use rumqttc::QoS;
 use serde_json::{Value, json};
 
-use crate::calendar::{format_offset, format_paris, month_label, start_of_day};
-use crate::config::{Language, MeterSettings, MqttSettings};
-use crate::derived::{MeterView, SeriesView, kwh};
+use crate::config::{Language, MqttSettings};
 use crate::mqtt::{Message, MessageKind};
-use crate::store::StoredDay;
 
 /// Where the program says it comes from, in every discovery config.
 pub const ORIGIN_NAME: &str = "myelectricaldata-mqtt";
 pub const SUPPORT_URL: &str = "https://github.com/myelectricaldata-mqtt/myelectricaldata-mqtt";
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// One entity of a meter device.
-pub struct EntityDef {
+/// A state topic of a device and how its payload is made from the device's view `V`.
+pub struct StateTopic<V> {
+    /// Below the device's topic root, e.g. `consumption/daily`.
+    pub path: &'static str,
+    /// `None` while nothing is known: nothing is published.
+    pub payload: fn(&V) -> Option<Value>,
+}
+
+/// One entity: which topic it reads, how, and how Home Assistant should class it. `S` is
+/// what decides whether the user asked for it.
+pub struct EntityDef<S> {
     /// `consumption_daily`: the unique_id suffix and the translation key.
     pub key: &'static str,
-    /// State topic below `P/{pdl}/`.
+    /// The [`StateTopic::path`] it reads.
     pub topic: &'static str,
     pub component: &'static str,
+    pub value_template: &'static str,
     pub device_class: Option<&'static str>,
     pub unit: Option<&'static str>,
     pub state_class: Option<&'static str>,
-    /// The payload carries `last_reset` (start of the period) for `state_class: total`.
+    /// The payload carries `last_reset` (start of the period), for `state_class: total`.
     pub last_reset: bool,
     pub entity_category: Option<&'static str>,
     pub icon: Option<&'static str>,
-    /// Whether the meter's options ask for this entity.
-    pub enabled: fn(&MeterSettings) -> bool,
-    /// The state payload; `None` while nothing is known (nothing is published).
-    pub state: fn(&MeterView) -> Option<Value>,
+    /// The states of an `enum` sensor.
+    pub options: &'static [&'static str],
+    pub enabled: fn(&S) -> bool,
 }
 
-/// Energy of a period (a day, a month): `total` with `last_reset` at the period's start, as
-/// Home Assistant wants for values that go up and down between periods.
-const ENERGY_OF_PERIOD: EntityDef = EntityDef {
-    key: "",
-    topic: "",
-    component: "sensor",
-    device_class: Some("energy"),
-    unit: Some("kWh"),
-    state_class: Some("total"),
-    last_reset: true,
-    entity_category: None,
-    icon: None,
-    enabled: |_| false,
-    state: |_| None,
-};
+/// `{{ value_json.value }}`: the template of most entities.
+pub const VALUE: &str = "{{ value_json.value }}";
 
-/// Every entity of a meter device.
-pub const METER_ENTITIES: &[EntityDef] = &[
+/// Defaults for entity definitions: a plain sensor reading `value`, always enabled.
+pub const fn sensor<S>() -> EntityDef<S> {
     EntityDef {
-        key: "consumption_daily",
-        topic: "consumption/daily",
-        enabled: |m| m.consumption,
-        state: |v| {
-            v.consumption
-                .as_ref()
-                .map(|s| day_payload(v, s, Some(&s.latest), s.latest.date))
-        },
-        ..ENERGY_OF_PERIOD
-    },
-    EntityDef {
-        key: "consumption_yesterday",
-        topic: "consumption/yesterday",
-        enabled: |m| m.consumption,
-        state: |v| {
-            v.consumption
-                .as_ref()
-                .map(|s| day_payload(v, s, s.previous.as_ref(), s.previous_date()))
-        },
-        ..ENERGY_OF_PERIOD
-    },
-    EntityDef {
-        key: "consumption_monthly",
-        topic: "consumption/monthly",
-        enabled: |m| m.consumption,
-        state: |v| v.consumption.as_ref().map(|s| month_payload(v, s)),
-        ..ENERGY_OF_PERIOD
-    },
-];
-
-/// `{"value":15.2,"unit":"kWh","date":…,"pdl":…,"quality":…,"timestamp":…,"last_reset":…}`;
-/// `value` is `null` when the day is not known (Home Assistant shows `unknown`, never a
-/// stale number).
-fn day_payload(
-    view: &MeterView,
-    series: &SeriesView,
-    day: Option<&StoredDay>,
-    date: chrono::NaiveDate,
-) -> Value {
-    json!({
-        "value": day.map(|d| kwh(d.wh)),
-        "unit": "kWh",
-        "date": date.to_string(),
-        "pdl": view.pdl.as_str(),
-        "quality": day.and_then(|d| d.quality.clone()),
-        "timestamp": format_paris(day.unwrap_or(&series.latest).fetched_at),
-        "last_reset": format_offset(start_of_day(date)),
-    })
+        key: "",
+        topic: "",
+        component: "sensor",
+        value_template: VALUE,
+        device_class: None,
+        unit: None,
+        state_class: None,
+        last_reset: false,
+        entity_category: None,
+        icon: None,
+        options: &[],
+        enabled: |_| true,
+    }
 }
 
-fn month_payload(view: &MeterView, series: &SeriesView) -> Value {
-    json!({
-        "value": kwh(series.month.wh),
-        "unit": "kWh",
-        "month": month_label(series.latest.date),
-        "pdl": view.pdl.as_str(),
-        "days": series.month.days,
-        "timestamp": format_paris(series.latest.fetched_at),
-        "last_reset": format_offset(start_of_day(series.month_start())),
-    })
+/// A Home Assistant device and where its topics live.
+pub struct Device {
+    /// `med_12345678901234`, `med_tempo`: the device identifier and unique_id prefix.
+    pub id: String,
+    /// `linky_12345678901234`, `tempo`: the entity_id prefix.
+    pub entity_prefix: String,
+    pub name: String,
+    pub model: &'static str,
+    pub serial_number: Option<String>,
+    /// `P/12345678901234`, `P`: the root of its state topics.
+    pub topic_root: String,
 }
 
-/// What the messages of a meter depend on besides its data.
+/// What the messages depend on besides the data.
 pub struct PublishContext<'a> {
     pub mqtt: &'a MqttSettings,
     pub language: Language,
@@ -134,51 +95,50 @@ impl PublishContext<'_> {
         }
     }
 
-    pub fn state_topic(&self, meter: &MeterSettings, def: &EntityDef) -> String {
-        format!("{}/{}/{}", self.mqtt.topic_prefix, meter.pdl, def.topic)
+    pub fn unique_id<S>(device: &Device, def: &EntityDef<S>) -> String {
+        format!("{}_{}", device.id, def.key)
     }
 
-    pub fn unique_id(meter: &MeterSettings, def: &EntityDef) -> String {
-        format!("med_{}_{}", meter.pdl, def.key)
-    }
-
-    pub fn config_topic(&self, meter: &MeterSettings, def: &EntityDef) -> String {
+    pub fn config_topic<S>(&self, device: &Device, def: &EntityDef<S>) -> String {
         format!(
             "{}/{}/{}/config",
             self.mqtt.discovery_prefix,
             def.component,
-            Self::unique_id(meter, def)
+            Self::unique_id(device, def)
         )
     }
 
-    /// The discovery config of one entity of a meter.
-    pub fn discovery_config(&self, meter: &MeterSettings, def: &EntityDef) -> Value {
-        let state_topic = self.state_topic(meter, def);
+    pub fn state_topic(device: &Device, path: &str) -> String {
+        format!("{}/{path}", device.topic_root)
+    }
+
+    /// The discovery config of one entity.
+    pub fn discovery_config<S>(&self, device: &Device, def: &EntityDef<S>) -> Value {
+        let state_topic = Self::state_topic(device, def.topic);
         let name = translations::entity_name(self.language, def.key).unwrap_or(def.key);
+        let mut device_block = json!({
+            "identifiers": [device.id],
+            "name": device.name,
+            "manufacturer": "MyElectricalData",
+            "model": device.model,
+            "sw_version": VERSION,
+        });
+        if let (Some(serial), Value::Object(map)) = (&device.serial_number, &mut device_block) {
+            map.insert("serial_number".into(), Value::from(serial.as_str()));
+        }
         let mut config = json!({
             "name": name,
-            "unique_id": Self::unique_id(meter, def),
-            "default_entity_id": format!("{}.linky_{}_{}", def.component, meter.pdl, def.key),
+            "unique_id": Self::unique_id(device, def),
+            "default_entity_id": format!("{}.{}_{}", def.component, device.entity_prefix, def.key),
             "state_topic": state_topic,
-            "value_template": "{{ value_json.value }}",
+            "value_template": def.value_template,
             "json_attributes_topic": state_topic,
             "availability_topic": format!("{}/status", self.mqtt.topic_prefix),
             "payload_available": "online",
             "payload_not_available": "offline",
             "qos": self.mqtt.qos,
-            "device": {
-                "identifiers": [format!("med_{}", meter.pdl)],
-                "name": format!("MyElectricalData - {}", meter.name),
-                "manufacturer": "MyElectricalData",
-                "model": "Linky",
-                "serial_number": meter.pdl.as_str(),
-                "sw_version": VERSION,
-            },
-            "origin": {
-                "name": ORIGIN_NAME,
-                "sw_version": VERSION,
-                "support_url": SUPPORT_URL,
-            },
+            "device": device_block,
+            "origin": {"name": ORIGIN_NAME, "sw_version": VERSION, "support_url": SUPPORT_URL},
         });
         let fields = [
             ("device_class", def.device_class),
@@ -197,50 +157,93 @@ impl PublishContext<'_> {
                     map.insert(key.into(), Value::from(value));
                 }
             }
+            if !def.options.is_empty() {
+                map.insert("options".into(), Value::from(def.options.to_vec()));
+            }
         }
         config
     }
 
-    /// Discovery configs (or their clearing, for entities switched off) and states of one meter.
-    pub fn meter_messages(&self, meter: &MeterSettings, view: &MeterView) -> Vec<Message> {
+    /// Discovery configs (cleared for entities switched off) and states (cleared for topics
+    /// no enabled entity reads) of one device.
+    pub fn device_messages<S, V>(
+        &self,
+        device: &Device,
+        entities: &[EntityDef<S>],
+        topics: &[StateTopic<V>],
+        settings: &S,
+        view: Option<&V>,
+    ) -> Vec<Message> {
         let mut messages = Vec::new();
-        for def in METER_ENTITIES {
-            let enabled = (def.enabled)(meter);
-            if self.mqtt.discovery {
-                let payload = if enabled {
-                    Bytes::from(self.discovery_config(meter, def).to_string())
-                } else {
-                    Bytes::new()
+        if self.mqtt.discovery {
+            for def in entities {
+                let payload = match (def.enabled)(settings) {
+                    true => Bytes::from(self.discovery_config(device, def).to_string()),
+                    false => Bytes::new(),
                 };
-                messages.push(Message {
-                    kind: MessageKind::Discovery,
-                    topic: self.config_topic(meter, def),
+                messages.push(self.message(
+                    MessageKind::Discovery,
+                    self.config_topic(device, def),
                     payload,
-                    retain: true,
-                    qos: self.qos(),
-                });
+                    true,
+                ));
             }
-            let state = if enabled { (def.state)(view) } else { None };
-            if let Some(state) = state {
-                messages.push(Message {
-                    kind: MessageKind::State,
-                    topic: self.state_topic(meter, def),
-                    payload: Bytes::from(state.to_string()),
-                    retain: self.mqtt.retain,
-                    qos: self.qos(),
-                });
-            } else if !enabled {
-                // Clear a state a previous configuration left retained.
-                messages.push(Message {
-                    kind: MessageKind::State,
-                    topic: self.state_topic(meter, def),
-                    payload: Bytes::new(),
-                    retain: true,
-                    qos: self.qos(),
-                });
+        }
+        for topic in topics {
+            let read = entities
+                .iter()
+                .any(|def| def.topic == topic.path && (def.enabled)(settings));
+            let state_topic = Self::state_topic(device, topic.path);
+            if !read {
+                // Clear what an earlier configuration left retained.
+                messages.push(self.message(MessageKind::State, state_topic, Bytes::new(), true));
+            } else if let Some(payload) = view.and_then(|v| (topic.payload)(v)) {
+                let payload = Bytes::from(payload.to_string());
+                messages.push(self.message(
+                    MessageKind::State,
+                    state_topic,
+                    payload,
+                    self.mqtt.retain,
+                ));
             }
         }
         messages
+    }
+
+    /// Clears every config and state of a device that left the configuration.
+    pub fn clear_device<S, V>(
+        &self,
+        device: &Device,
+        entities: &[EntityDef<S>],
+        topics: &[StateTopic<V>],
+    ) -> Vec<Message> {
+        let configs = entities.iter().map(|def| {
+            self.message(
+                MessageKind::Discovery,
+                self.config_topic(device, def),
+                Bytes::new(),
+                true,
+            )
+        });
+        let states = topics.iter().map(|topic| {
+            self.message(
+                MessageKind::State,
+                Self::state_topic(device, topic.path),
+                Bytes::new(),
+                true,
+            )
+        });
+        configs.chain(states).collect()
+    }
+
+    fn message(&self, kind: MessageKind, topic: String, payload: Bytes, retain: bool) -> Message {
+        Message {
+            kind,
+            topic,
+            payload,
+            retain,
+            qos: self.qos(),
+        }
     }
 }
 

@@ -1,11 +1,14 @@
 use chrono::{TimeZone, Utc};
 use serde_json::Value;
 
+use super::meter::{ENTITIES, TOPICS, device};
 use super::*;
 use crate::config::{Language, MeterSettings, MqttSettings, Pdl, Prices, Tariff};
-use crate::derived::{MeterView, SeriesView};
+use crate::derived::{
+    Cost, CostView, EnergyView, HcHpDay, MeterView, PeakView, PriceNow, StatusView,
+};
 use crate::mqtt::broker::TlsFiles;
-use crate::store::{PeriodTotal, StoredDay};
+use crate::store::{PeriodTotal, StoredDay, StoredPeak};
 
 fn mqtt() -> MqttSettings {
     MqttSettings {
@@ -20,41 +23,115 @@ fn mqtt() -> MqttSettings {
     }
 }
 
-fn meter(consumption: bool) -> MeterSettings {
+fn meter() -> MeterSettings {
     MeterSettings {
         pdl: Pdl::parse("12345678901234").unwrap(),
         name: "Maison".into(),
         token: None,
-        consumption,
-        production: false,
-        load_curve: false,
-        tariff: Tariff::Base,
-        prices: Prices::default(),
+        consumption: true,
+        production: true,
+        load_curve: true,
+        tariff: Tariff::HcHp,
+        prices: Prices {
+            hc: Some(0.2068),
+            hp: Some(0.27),
+            ..Prices::default()
+        },
         offpeak_hours: None,
     }
 }
 
+fn d(s: &str) -> chrono::NaiveDate {
+    s.parse().unwrap()
+}
+
 fn day(date: &str, wh: i64) -> StoredDay {
     StoredDay {
-        date: date.parse().unwrap(),
+        date: d(date),
         wh,
         quality: Some("CORRIGE".into()),
         fetched_at: Utc.with_ymd_and_hms(2024, 1, 16, 9, 12, 3).unwrap(),
     }
 }
 
+fn energy(previous: bool) -> EnergyView {
+    EnergyView {
+        latest: day("2024-01-15", 15230),
+        previous: previous.then(|| day("2024-01-14", 14810)),
+        week: PeriodTotal { wh: 15230, days: 1 },
+        month: PeriodTotal {
+            wh: 245_649,
+            days: 15,
+        },
+        year: PeriodTotal {
+            wh: 245_649,
+            days: 15,
+        },
+    }
+}
+
 fn view(previous: bool) -> MeterView {
     MeterView {
         pdl: Pdl::parse("12345678901234").unwrap(),
-        consumption: Some(SeriesView {
-            latest: day("2024-01-15", 15230),
-            previous: previous.then(|| day("2024-01-14", 14810)),
-            month: PeriodTotal {
-                wh: 245_649,
-                days: 15,
+        tariff: "HC_HP",
+        consumption: Some(energy(previous)),
+        production: Some(energy(previous)),
+        max_power: Some(PeakView {
+            peak: StoredPeak {
+                date: d("2024-01-15"),
+                va: 6120,
+                at: d("2024-01-15").and_hms_opt(19, 42, 10),
+                fetched_at: Utc.with_ymd_and_hms(2024, 1, 16, 9, 12, 3).unwrap(),
             },
+            subscribed_va: Some(9000),
         }),
+        hchp: Some(HcHpDay {
+            date: d("2024-01-15"),
+            hc_wh: 5123.4,
+            hp_wh: 10106.6,
+        }),
+        cost: CostView {
+            daily: Some(Cost {
+                date: d("2024-01-15"),
+                eur: 3.78752,
+                days: 1,
+            }),
+            monthly: Some(Cost {
+                date: d("2024-01-01"),
+                eur: 61.2345,
+                days: 15,
+            }),
+        },
+        price: Some(PriceNow {
+            eur_per_kwh: 0.27,
+            period: "HP",
+            color: None,
+        }),
+        status: StatusView {
+            error: None,
+            note: None,
+            last_sync: Some(Utc.with_ymd_and_hms(2024, 1, 16, 9, 12, 3).unwrap()),
+            consent_expiration: d("2026-01-14").and_hms_opt(15, 32, 38),
+            quota_used: Some(7),
+            quota_limit: Some(1000),
+        },
     }
+}
+
+fn messages(
+    meter: &MeterSettings,
+    view: &MeterView,
+    mqtt: &MqttSettings,
+    language: Language,
+) -> Vec<Message> {
+    let context = PublishContext { mqtt, language };
+    context.device_messages(
+        &device(meter, &mqtt.topic_prefix),
+        ENTITIES,
+        TOPICS,
+        meter,
+        Some(view),
+    )
 }
 
 fn find<'a>(messages: &'a [Message], topic: &str) -> &'a Message {
@@ -64,26 +141,42 @@ fn find<'a>(messages: &'a [Message], topic: &str) -> &'a Message {
         .unwrap_or_else(|| panic!("no message on {topic}"))
 }
 
-fn json(message: &Message) -> Value {
-    serde_json::from_slice(&message.payload).unwrap()
+fn state(messages: &[Message], path: &str) -> Value {
+    serde_json::from_slice(
+        &find(messages, &format!("myelectricaldata/12345678901234/{path}")).payload,
+    )
+    .unwrap()
+}
+
+fn config(messages: &[Message], key: &str) -> Value {
+    serde_json::from_slice(
+        &find(
+            messages,
+            &format!("homeassistant/sensor/med_12345678901234_{key}/config"),
+        )
+        .payload,
+    )
+    .unwrap()
 }
 
 #[test]
 fn every_entity_has_a_name_in_both_languages_that_does_not_repeat_the_device() {
-    for def in METER_ENTITIES {
+    for def in ENTITIES {
         for language in [Language::Fr, Language::En] {
             let name = translations::entity_name(language, def.key)
                 .unwrap_or_else(|| panic!("{} has no {language:?} name", def.key));
-            assert!(!name.is_empty());
-            assert!(!name.starts_with("MyElectricalData"), "{name}");
-            assert!(!name.starts_with("Linky"), "{name}");
+            assert!(!name.is_empty() && name.len() < 64, "{name}");
+            assert!(
+                !name.starts_with("MyElectricalData") && !name.starts_with("Linky"),
+                "{name}"
+            );
         }
     }
 }
 
 #[test]
 fn every_entity_follows_home_assistant_sensor_class_rules() {
-    for def in METER_ENTITIES {
+    for def in ENTITIES {
         match def.device_class {
             Some("energy") => {
                 assert!(matches!(def.unit, Some("Wh" | "kWh")), "{}", def.key);
@@ -97,12 +190,19 @@ fn every_entity_follows_home_assistant_sensor_class_rules() {
                 assert_eq!(def.unit, Some("EUR"), "{}", def.key);
                 assert_eq!(def.state_class, Some("total"), "{}", def.key);
             }
-            Some("enum" | "date" | "timestamp") => assert_eq!(def.state_class, None, "{}", def.key),
+            Some("enum") => {
+                assert_eq!((def.unit, def.state_class), (None, None), "{}", def.key);
+                assert!(!def.options.is_empty(), "{}", def.key);
+            }
+            Some("date" | "timestamp") => {
+                assert_eq!((def.unit, def.state_class), (None, None), "{}", def.key)
+            }
             Some("apparent_power") => {
                 assert_eq!(def.unit, Some("VA"), "{}", def.key);
                 assert_eq!(def.state_class, Some("measurement"), "{}", def.key);
             }
-            _ => {}
+            Some(other) => panic!("{}: no rule for device class {other}", def.key),
+            None => {}
         }
         if def.last_reset {
             assert_eq!(
@@ -112,6 +212,17 @@ fn every_entity_follows_home_assistant_sensor_class_rules() {
                 def.key
             );
         }
+        if def.key == "price_current" {
+            assert!(
+                def.unit.is_some_and(|u| u.ends_with("/kWh")),
+                "a price entity's unit ends in /kWh"
+            );
+        }
+        assert!(
+            def.options.is_empty() || def.device_class == Some("enum"),
+            "{}",
+            def.key
+        );
         assert!(
             matches!(def.entity_category, None | Some("diagnostic")),
             "{}",
@@ -124,22 +235,57 @@ fn every_entity_follows_home_assistant_sensor_class_rules() {
             "{}",
             def.key
         );
+        assert!(
+            TOPICS.iter().any(|t| t.path == def.topic),
+            "{} reads an unknown topic {}",
+            def.key,
+            def.topic
+        );
+    }
+    let mut keys: Vec<&str> = ENTITIES.iter().map(|d| d.key).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    assert_eq!(keys.len(), ENTITIES.len(), "unique keys");
+}
+
+#[test]
+fn every_entity_template_reads_a_field_its_payload_has() {
+    let view = view(true);
+    for def in ENTITIES {
+        let topic = TOPICS.iter().find(|t| t.path == def.topic).unwrap();
+        let payload =
+            (topic.payload)(&view).unwrap_or_else(|| panic!("{} has no payload", def.topic));
+        let field = def.value_template.split("value_json.").nth(1).unwrap();
+        let field: String = field
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        assert!(
+            payload.get(&field).is_some(),
+            "{}: {field} missing from {payload}",
+            def.key
+        );
+        if def.last_reset {
+            assert!(
+                payload.get("last_reset").and_then(Value::as_str).is_some(),
+                "{}",
+                def.key
+            );
+        }
     }
 }
 
 #[test]
 fn discovery_configs_carry_device_origin_availability_and_ids() {
-    let context = PublishContext {
-        mqtt: &mqtt(),
-        language: Language::Fr,
-    };
-    let messages = context.meter_messages(&meter(true), &view(true));
-    for def in METER_ENTITIES {
-        let topic = format!("homeassistant/sensor/med_12345678901234_{}/config", def.key);
-        let config = find(&messages, &topic);
-        assert!(config.retain, "discovery configs are always retained");
-        assert_eq!(config.kind, MessageKind::Discovery);
-        let config = json(config);
+    let messages = messages(&meter(), &view(true), &mqtt(), Language::Fr);
+    for def in ENTITIES {
+        let message = find(
+            &messages,
+            &format!("homeassistant/sensor/med_12345678901234_{}/config", def.key),
+        );
+        assert!(message.retain, "discovery configs are always retained");
+        assert_eq!(message.kind, MessageKind::Discovery);
+        let config = config(&messages, def.key);
         assert_eq!(
             config["unique_id"],
             format!("med_12345678901234_{}", def.key)
@@ -161,106 +307,198 @@ fn discovery_configs_carry_device_origin_availability_and_ids() {
         assert_eq!(config["device"]["serial_number"], "12345678901234");
         assert_eq!(config["device"]["sw_version"], VERSION);
         assert_eq!(config["origin"]["name"], "myelectricaldata-mqtt");
-        assert_eq!(config["device_class"], "energy");
-        assert_eq!(config["unit_of_measurement"], "kWh");
-        assert_eq!(config["state_class"], "total");
-        assert_eq!(
-            config["last_reset_value_template"],
-            "{{ value_json.last_reset }}"
-        );
     }
-    let english = PublishContext {
-        mqtt: &mqtt(),
-        language: Language::En,
-    };
-    let messages = english.meter_messages(&meter(true), &view(true));
-    let daily = json(find(
-        &messages,
-        "homeassistant/sensor/med_12345678901234_consumption_daily/config",
-    ));
-    assert_eq!(daily["name"], "Daily consumption");
+    let daily = config(&messages, "consumption_daily");
+    assert_eq!(
+        (
+            daily["device_class"].as_str(),
+            daily["state_class"].as_str()
+        ),
+        (Some("energy"), Some("total"))
+    );
+    assert_eq!(
+        daily["last_reset_value_template"],
+        "{{ value_json.last_reset }}"
+    );
+    let status = config(&messages, "sync_status");
+    assert_eq!(status["options"], serde_json::json!(["ok", "error"]));
+    assert_eq!(status["entity_category"], "diagnostic");
+    let english = self::messages(&meter(), &view(true), &mqtt(), Language::En);
+    assert_eq!(
+        config(&english, "consumption_daily")["name"],
+        "Daily consumption"
+    );
 }
 
 #[test]
 fn state_payloads_match_the_spec() {
-    let context = PublishContext {
-        mqtt: &mqtt(),
-        language: Language::Fr,
-    };
-    let messages = context.meter_messages(&meter(true), &view(true));
-    let daily = json(find(
-        &messages,
-        "myelectricaldata/12345678901234/consumption/daily",
-    ));
+    let messages = messages(&meter(), &view(true), &mqtt(), Language::Fr);
+    let daily = state(&messages, "consumption/daily");
     assert_eq!(daily["value"], 15.23);
-    assert_eq!(daily["unit"], "kWh");
-    assert_eq!(daily["date"], "2024-01-15");
-    assert_eq!(daily["pdl"], "12345678901234");
-    assert_eq!(daily["quality"], "CORRIGE");
+    assert_eq!(
+        (daily["unit"].as_str(), daily["date"].as_str()),
+        (Some("kWh"), Some("2024-01-15"))
+    );
+    assert_eq!(
+        (daily["pdl"].as_str(), daily["quality"].as_str()),
+        (Some("12345678901234"), Some("CORRIGE"))
+    );
     assert_eq!(daily["timestamp"], "2024-01-16T10:12:03+01:00");
     assert_eq!(daily["last_reset"], "2024-01-15T00:00:00+01:00");
-
-    let yesterday = json(find(
-        &messages,
-        "myelectricaldata/12345678901234/consumption/yesterday",
-    ));
-    assert_eq!(yesterday["value"], 14.81);
-    assert_eq!(yesterday["date"], "2024-01-14");
-
-    let monthly = json(find(
-        &messages,
-        "myelectricaldata/12345678901234/consumption/monthly",
-    ));
-    assert_eq!(monthly["value"], 245.649);
-    assert_eq!(monthly["month"], "2024-01");
+    let yesterday = state(&messages, "consumption/yesterday");
+    assert_eq!(
+        (yesterday["value"].as_f64(), yesterday["date"].as_str()),
+        (Some(14.81), Some("2024-01-14"))
+    );
+    let weekly = state(&messages, "consumption/weekly");
+    assert_eq!(
+        (weekly["week"].as_str(), weekly["last_reset"].as_str()),
+        (Some("2024-W03"), Some("2024-01-15T00:00:00+01:00"))
+    );
+    let monthly = state(&messages, "consumption/monthly");
+    assert_eq!(
+        (monthly["value"].as_f64(), monthly["month"].as_str()),
+        (Some(245.649), Some("2024-01"))
+    );
     assert_eq!(monthly["last_reset"], "2024-01-01T00:00:00+01:00");
+    let yearly = state(&messages, "production/yearly");
+    assert_eq!(
+        (yearly["year"].as_str(), yearly["last_reset"].as_str()),
+        (Some("2024"), Some("2024-01-01T00:00:00+01:00"))
+    );
+    let peak = state(&messages, "consumption/max_power");
+    assert_eq!(
+        peak,
+        serde_json::json!({"value":6120,"unit":"VA","date":"2024-01-15","time":"19:42:10","subscribed":9000,"exceeded":false,"pdl":"12345678901234"})
+    );
+    let hchp = state(&messages, "consumption/hchp");
+    assert_eq!(
+        (
+            hchp["hc"].as_f64(),
+            hchp["hp"].as_f64(),
+            hchp["date"].as_str()
+        ),
+        (Some(5.123), Some(10.107), Some("2024-01-15"))
+    );
+    let cost = state(&messages, "cost/daily");
+    assert_eq!(
+        (
+            cost["value"].as_f64(),
+            cost["unit"].as_str(),
+            cost["tariff"].as_str()
+        ),
+        (Some(3.79), Some("EUR"), Some("HC_HP"))
+    );
+    assert_eq!(state(&messages, "cost/monthly")["month"], "2024-01");
+    let price = state(&messages, "price/current");
+    assert_eq!(
+        (
+            price["value"].as_f64(),
+            price["unit"].as_str(),
+            price["period"].as_str()
+        ),
+        (Some(0.27), Some("EUR/kWh"), Some("HP"))
+    );
+    assert_eq!(price["color"], Value::Null);
+    let status = state(&messages, "status");
+    assert_eq!(status["state"], "ok");
+    assert_eq!(status["last_sync"], "2024-01-16T10:12:03+01:00");
+    assert_eq!(status["consent_expiration"], "2026-01-14T15:32:38+01:00");
+    assert_eq!(
+        (
+            status["quota_used"].as_u64(),
+            status["quota_limit"].as_u64()
+        ),
+        (Some(7), Some(1000))
+    );
 }
 
 #[test]
-fn an_unknown_previous_day_is_null_not_stale() {
-    let context = PublishContext {
-        mqtt: &mqtt(),
-        language: Language::Fr,
-    };
-    let messages = context.meter_messages(&meter(true), &view(false));
-    let yesterday = json(find(
-        &messages,
-        "myelectricaldata/12345678901234/consumption/yesterday",
-    ));
-    assert_eq!(yesterday["value"], Value::Null);
-    assert_eq!(yesterday["date"], "2024-01-14");
+fn an_error_shows_in_the_status_and_an_unknown_previous_day_is_null() {
+    let mut view = view(false);
+    view.status.error = Some("the gateway refused the token".into());
+    let messages = messages(&meter(), &view, &mqtt(), Language::Fr);
+    let status = state(&messages, "status");
+    assert_eq!(
+        (status["state"].as_str(), status["message"].as_str()),
+        (Some("error"), Some("the gateway refused the token"))
+    );
+    let yesterday = state(&messages, "consumption/yesterday");
+    assert_eq!(
+        (yesterday["value"].clone(), yesterday["date"].as_str()),
+        (Value::Null, Some("2024-01-14"))
+    );
 }
 
 #[test]
-fn nothing_known_publishes_configs_but_no_state() {
-    let context = PublishContext {
-        mqtt: &mqtt(),
-        language: Language::Fr,
-    };
-    let empty = MeterView {
-        pdl: Pdl::parse("12345678901234").unwrap(),
-        consumption: None,
-    };
-    let messages = context.meter_messages(&meter(true), &empty);
-    assert!(messages.iter().all(|m| m.kind == MessageKind::Discovery));
-    assert_eq!(messages.len(), METER_ENTITIES.len());
-}
-
-#[test]
-fn a_series_switched_off_clears_its_config_and_state() {
-    let context = PublishContext {
-        mqtt: &mqtt(),
-        language: Language::Fr,
-    };
-    let messages = context.meter_messages(&meter(false), &view(true));
-    assert_eq!(messages.len(), 2 * METER_ENTITIES.len());
-    for message in &messages {
+fn options_decide_which_entities_exist_and_the_others_are_cleared() {
+    let mut base = meter();
+    base.production = false;
+    base.load_curve = false;
+    base.tariff = Tariff::Base;
+    base.prices = Prices::default();
+    let messages = messages(&base, &view(true), &mqtt(), Language::Fr);
+    let cleared = |topic: &str| find(&messages, topic).payload.is_empty();
+    for key in [
+        "production_daily",
+        "production_yearly",
+        "consumption_hc",
+        "cost_daily",
+        "cost_monthly",
+        "price_current",
+    ] {
         assert!(
-            message.payload.is_empty() && message.retain,
-            "{} must be cleared",
-            message.topic
+            cleared(&format!(
+                "homeassistant/sensor/med_12345678901234_{key}/config"
+            )),
+            "{key} must be cleared"
         );
     }
+    for path in [
+        "production/daily",
+        "consumption/hchp",
+        "cost/daily",
+        "price/current",
+    ] {
+        assert!(
+            cleared(&format!("myelectricaldata/12345678901234/{path}")),
+            "{path} must be cleared"
+        );
+    }
+    assert!(!cleared(
+        "homeassistant/sensor/med_12345678901234_consumption_daily/config"
+    ));
+    assert!(!cleared("myelectricaldata/12345678901234/status"));
+    // A base price alone gives the base cost and price entities.
+    base.prices.base = Some(0.25);
+    let messages = self::messages(&base, &view(true), &mqtt(), Language::Fr);
+    assert!(
+        !find(
+            &messages,
+            "homeassistant/sensor/med_12345678901234_cost_daily/config"
+        )
+        .payload
+        .is_empty()
+    );
+    assert!(
+        !find(
+            &messages,
+            "homeassistant/sensor/med_12345678901234_price_current/config"
+        )
+        .payload
+        .is_empty()
+    );
+}
+
+#[test]
+fn a_removed_meter_has_every_config_and_state_cleared() {
+    let context = PublishContext {
+        mqtt: &mqtt(),
+        language: Language::Fr,
+    };
+    let cleared = context.clear_device(&device(&meter(), "myelectricaldata"), ENTITIES, TOPICS);
+    assert_eq!(cleared.len(), ENTITIES.len() + TOPICS.len());
+    assert!(cleared.iter().all(|m| m.payload.is_empty() && m.retain));
 }
 
 #[test]
@@ -268,11 +506,7 @@ fn discovery_off_publishes_states_only_and_retain_follows_the_option() {
     let mut settings = mqtt();
     settings.discovery = false;
     settings.retain = false;
-    let context = PublishContext {
-        mqtt: &settings,
-        language: Language::Fr,
-    };
-    let messages = context.meter_messages(&meter(true), &view(true));
+    let messages = messages(&meter(), &view(true), &settings, Language::Fr);
     assert!(
         messages
             .iter()
@@ -282,11 +516,7 @@ fn discovery_off_publishes_states_only_and_retain_follows_the_option() {
 
 #[test]
 fn payloads_fit_in_a_small_mqtt_packet() {
-    let context = PublishContext {
-        mqtt: &mqtt(),
-        language: Language::Fr,
-    };
-    for message in context.meter_messages(&meter(true), &view(true)) {
+    for message in messages(&meter(), &view(true), &mqtt(), Language::Fr) {
         assert!(
             message.payload.len() < 2048,
             "{} is {} bytes",

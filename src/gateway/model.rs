@@ -127,6 +127,16 @@ pub enum GatewayError {
 }
 
 impl GatewayError {
+    /// Nothing more can be asked in this sync: the credential, the consent or the quota.
+    pub fn stops_the_sync(&self) -> bool {
+        matches!(
+            self,
+            GatewayError::Unauthorized(_)
+                | GatewayError::AccessDenied(_)
+                | GatewayError::QuotaReached(_)
+        )
+    }
+
     /// Worth retrying later without any change from the user.
     pub fn is_transient(&self) -> bool {
         match self {

@@ -68,7 +68,7 @@ impl SampleGateway {
             .map(|date| MaxPowerReading {
                 date,
                 va: 2_500 + sample_wh(date) % 4_000,
-                at: date.and_hms_opt(19, (date.day() * 7 % 60) as u32, 10),
+                at: date.and_hms_opt(19, date.day() * 7 % 60, 10),
             })
             .collect()
     }

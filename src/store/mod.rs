@@ -12,6 +12,12 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+mod series;
+mod status;
+
+pub use series::{CurveInterval, StoredPeak};
+pub use status::MeterStatus;
+
 use crate::config::Pdl;
 use crate::gateway::{DailySeries, MeterInfo, SeriesKind};
 
