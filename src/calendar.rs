@@ -34,27 +34,43 @@ pub fn paris_instant(local: NaiveDateTime) -> DateTime<FixedOffset> {
     }
 }
 
-/// Instants of a sequence of naive Paris wall-clock times given in time order, as Enedis
-/// sends a load curve. In the doubled autumn hour the same wall-clock time comes twice: the
-/// first is summer time, the one after it winter time. A time in the spring gap (which
-/// Enedis never sends) lands one hour later.
-pub fn sequence_instants(times: impl IntoIterator<Item = NaiveDateTime>) -> Vec<DateTime<Utc>> {
-    let mut previous: Option<DateTime<Utc>> = None;
-    times
+/// Instants of the ends of consecutive intervals `(naive Paris end, minutes)` given in time
+/// order, as Enedis sends a load curve. In the doubled autumn hour the same wall-clock time
+/// comes twice, and gateways label it either by the end instant's own clock or by the
+/// start's clock plus the length; a point that continues the previous one (by either
+/// reading) is placed right after it, and any other point at the earliest instant its
+/// label can mean after the previous one. A time in the spring gap lands one hour later.
+pub fn sequence_instants(
+    points: impl IntoIterator<Item = (NaiveDateTime, u32)>,
+) -> Vec<DateTime<Utc>> {
+    let mut previous: Option<(NaiveDateTime, DateTime<Utc>)> = None;
+    points
         .into_iter()
-        .map(|local| {
-            let instant = match Paris.from_local_datetime(&local) {
-                LocalResult::Single(t) => t.with_timezone(&Utc),
-                LocalResult::Ambiguous(first, second) => {
-                    let first = first.with_timezone(&Utc);
-                    match previous {
-                        Some(p) if p >= first => second.with_timezone(&Utc),
-                        _ => first,
+        .map(|(label, minutes)| {
+            // Never empty: each arm yields at least one instant.
+            let candidates: Vec<DateTime<Utc>> = match Paris.from_local_datetime(&label) {
+                LocalResult::Single(t) => vec![t.with_timezone(&Utc)],
+                LocalResult::Ambiguous(a, b) => vec![a.with_timezone(&Utc), b.with_timezone(&Utc)],
+                LocalResult::None => vec![paris_instant(label).with_timezone(&Utc)],
+            };
+            let instant = match previous {
+                Some((previous_label, previous_instant)) => {
+                    let expected = previous_instant + chrono::Duration::minutes(i64::from(minutes));
+                    let continues = candidates.contains(&expected)
+                        || previous_label + chrono::Duration::minutes(i64::from(minutes)) == label;
+                    if continues {
+                        expected
+                    } else {
+                        candidates
+                            .iter()
+                            .copied()
+                            .find(|c| *c > previous_instant)
+                            .unwrap_or(candidates[candidates.len() - 1])
                     }
                 }
-                LocalResult::None => paris_instant(local).with_timezone(&Utc),
+                None => candidates[0],
             };
-            previous = Some(instant);
+            previous = Some((label, instant));
             instant
         })
         .collect()
@@ -235,32 +251,50 @@ mod tests {
     }
 
     #[test]
-    fn half_hourly_ends_through_both_dst_changes_are_strictly_increasing() {
-        // What Enedis sends: naive half-hour ends, each wall-clock time as often as it occurs.
+    fn half_hourly_ends_through_both_dst_changes_under_both_labelling_conventions() {
         for (day, expected) in [("2024-03-31", 46), ("2024-10-27", 50), ("2024-06-01", 48)] {
             let day: NaiveDate = day.parse().unwrap();
             let start = start_of_day(day).with_timezone(&Utc);
             let end = start_of_day(add_days(day, 1)).with_timezone(&Utc);
-            let mut naive = Vec::new();
-            let mut t = start + chrono::Duration::minutes(30);
-            while t <= end {
-                naive.push(t.with_timezone(&Paris).naive_local());
-                t += chrono::Duration::minutes(30);
+            let mut by_end_clock = Vec::new();
+            let mut by_start_clock = Vec::new();
+            let mut t = start;
+            while t < end {
+                let next = t + chrono::Duration::minutes(30);
+                by_end_clock.push((next.with_timezone(&Paris).naive_local(), 30));
+                by_start_clock.push((
+                    t.with_timezone(&Paris).naive_local() + chrono::Duration::minutes(30),
+                    30,
+                ));
+                t = next;
             }
-            assert_eq!(naive.len(), expected);
-            let instants = sequence_instants(naive);
-            assert_eq!(
-                instants.first().copied(),
-                Some(start + chrono::Duration::minutes(30))
-            );
-            assert_eq!(instants.last().copied(), Some(end));
-            assert!(
-                instants
-                    .windows(2)
-                    .all(|w| (w[1] - w[0]).num_minutes() == 30),
-                "{day}"
-            );
+            assert_eq!(by_end_clock.len(), expected);
+            for labels in [by_end_clock, by_start_clock] {
+                let instants = sequence_instants(labels);
+                assert_eq!(
+                    instants.first().copied(),
+                    Some(start + chrono::Duration::minutes(30)),
+                    "{day}"
+                );
+                assert_eq!(instants.last().copied(), Some(end), "{day}");
+                assert!(
+                    instants
+                        .windows(2)
+                        .all(|w| (w[1] - w[0]).num_minutes() == 30),
+                    "{day}"
+                );
+            }
         }
+    }
+
+    #[test]
+    fn a_gap_in_the_curve_resumes_at_the_label() {
+        let t = |s: &str| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap();
+        let instants = sequence_instants([
+            (t("2024-01-15 10:00:00"), 30),
+            (t("2024-01-15 12:00:00"), 30),
+        ]);
+        assert_eq!(instants[1].to_rfc3339(), "2024-01-15T11:00:00+00:00");
     }
 
     #[test]

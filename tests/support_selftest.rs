@@ -672,3 +672,813 @@ fn free_port_is_loopback_bindable() {
     assert!(port > 0);
     std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
 }
+
+/// `GET url` with the `Authorization` header verbatim (the v1 form: the raw token).
+async fn get_raw(
+    client: &reqwest::Client,
+    url: &str,
+    authorization: Option<&str>,
+) -> (u16, String) {
+    let mut request = client.get(url);
+    if let Some(value) = authorization {
+        request = request.header(reqwest::header::AUTHORIZATION, value);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap())
+}
+
+fn dt(text: &str) -> chrono::NaiveDateTime {
+    chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S").unwrap()
+}
+
+fn hm(h: u32, m: u32, s: u32) -> chrono::NaiveTime {
+    chrono::NaiveTime::from_hms_opt(h, m, s).unwrap()
+}
+
+fn json_of(body: &str) -> Value {
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
+}
+
+/// The `date`s of a `meter_reading` (bare or in the envelope).
+fn reading_dates(value: &Value) -> Vec<String> {
+    let reading = value
+        .get("data")
+        .and_then(|d| d.get("meter_reading"))
+        .or_else(|| value.get("meter_reading"))
+        .unwrap_or_else(|| panic!("no meter_reading in {value}"));
+    reading["interval_reading"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no interval_reading in {value}"))
+        .iter()
+        .map(|p| p["date"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn fake_gateway_v2_serves_load_curves_max_power_and_contracts() {
+    use support::gateway::DEFAULT_PDL as PDL;
+    let gw = FakeGateway::start();
+    let client = http();
+    let base = gw.url();
+    let secret = Some("secret-123");
+    gw.set_today(day(2024, 2, 1));
+    let detail = |series: &str, start: &str, end: &str| {
+        format!("{base}/enedis/{series}/detail/{PDL}?start={start}&end={end}&use_cache=true")
+    };
+
+    // A point ending at 00:00 belongs to the day before: `start 00:00 < end <= end 00:00`.
+    gw.set_curve(
+        PDL,
+        Series::Consumption,
+        &[
+            (dt("2024-01-01 00:00:00"), 900, 30),
+            (dt("2024-01-01 00:30:00"), 1344, 30),
+            (dt("2024-01-01 01:00:00"), 1200, 30),
+            (dt("2024-01-02 00:00:00"), 800, 30),
+            (dt("2024-01-02 00:10:00"), 700, 10),
+        ],
+    );
+    assert_eq!(gw.curve(PDL, Series::Consumption).len(), 5);
+    let (status, body) = get(
+        &client,
+        &detail("consumption", "2024-01-01", "2024-01-02"),
+        secret,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        without_timestamp(&body),
+        json!({"success":true,"data":{"meter_reading":{"usage_point_id":PDL,
+            "start":"2024-01-01","end":"2024-01-02","quality":"BRUT",
+            "reading_type":{"measurement_kind":"power","unit":"W","aggregate":"average"},
+            "interval_reading":[
+                {"value":"1344","date":"2024-01-01 00:30:00","interval_length":"PT30M","measure_type":"B"},
+                {"value":"1200","date":"2024-01-01 01:00:00","interval_length":"PT30M","measure_type":"B"},
+                {"value":"800","date":"2024-01-02 00:00:00","interval_length":"PT30M","measure_type":"B"}]}},
+            "error":null,"timestamp":null})
+    );
+    let (_, body) = get(
+        &client,
+        &detail("consumption", "2023-12-31", "2024-01-03"),
+        secret,
+    )
+    .await;
+    assert_eq!(
+        reading_dates(&json_of(&body)),
+        [
+            "2024-01-01 00:00:00",
+            "2024-01-01 00:30:00",
+            "2024-01-01 01:00:00",
+            "2024-01-02 00:00:00",
+            "2024-01-02 00:10:00"
+        ]
+    );
+    let (_, body) = get(
+        &client,
+        &detail("consumption", "2024-01-02", "2024-01-03"),
+        secret,
+    )
+    .await;
+    let value = json_of(&body);
+    assert_eq!(reading_dates(&value), ["2024-01-02 00:10:00"]);
+    assert_eq!(
+        value["data"]["meter_reading"]["interval_reading"][0]["interval_length"],
+        json!("PT10M")
+    );
+
+    // At most 7 days; `start < end`.
+    gw.fill_curve(
+        PDL,
+        Series::Consumption,
+        day(2024, 1, 8),
+        day(2024, 1, 20),
+        |t| i64::from(chrono::Timelike::hour(&t)) * 100,
+    );
+    let (status, body) = get(
+        &client,
+        &detail("consumption", "2024-01-08", "2024-01-15"),
+        secret,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(reading_dates(&json_of(&body)).len(), 7 * 48);
+    for (start, end, message) in [
+        (
+            "2024-01-08",
+            "2024-01-16",
+            "Date range cannot exceed 7 days",
+        ),
+        (
+            "2024-01-08",
+            "2024-01-08",
+            "Start date must be before end date",
+        ),
+    ] {
+        let (status, body) = get(&client, &detail("consumption", start, end), secret).await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            without_timestamp(&body),
+            json!({"success":false,"data":null,"error":{"code":"INVALID_DATE_RANGE",
+                "message":message,"field":null},"timestamp":null}),
+            "{start}..{end}"
+        );
+    }
+    // Nothing from "today" on.
+    gw.set_today(day(2024, 1, 10));
+    let (_, body) = get(
+        &client,
+        &detail("consumption", "2024-01-08", "2024-01-15"),
+        secret,
+    )
+    .await;
+    let dates = reading_dates(&json_of(&body));
+    assert_eq!(dates.len(), 2 * 48);
+    assert_eq!(dates.last().unwrap(), "2024-01-10 00:00:00");
+    gw.set_today(day(2024, 2, 1));
+    // Production has nothing; NO_DATA when asked to.
+    let (_, body) = get(
+        &client,
+        &detail("production", "2024-01-08", "2024-01-09"),
+        secret,
+    )
+    .await;
+    assert!(reading_dates(&json_of(&body)).is_empty());
+    gw.set_empty_as_no_data(true);
+    let (_, body) = get(
+        &client,
+        &detail("production", "2024-01-08", "2024-01-09"),
+        secret,
+    )
+    .await;
+    assert_eq!(json_of(&body)["error"]["code"], json!("NO_DATA"));
+    gw.set_empty_as_no_data(false);
+
+    // Max power: VA, the moment of the peak, at most 365 days.
+    gw.set_max_power(PDL, day(2024, 1, 1), 6120, hm(19, 42, 10));
+    gw.fill_max_power(PDL, day(2024, 1, 2), day(2024, 1, 3), |d| {
+        (5000 + i64::from(chrono::Datelike::day(&d)), hm(7, 5, 0))
+    });
+    assert_eq!(gw.max_power(PDL).len(), 3);
+    let power = |start: &str, end: &str| {
+        format!("{base}/enedis/power/{PDL}?start={start}&end={end}&use_cache=true")
+    };
+    let (status, body) = get(&client, &power("2023-12-31", "2024-01-03"), secret).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        without_timestamp(&body),
+        json!({"success":true,"data":{"meter_reading":{"usage_point_id":PDL,
+            "start":"2023-12-31","end":"2024-01-03","quality":"BRUT",
+            "reading_type":{"measurement_kind":"power","measuring_period":"P1D","unit":"VA",
+                "aggregate":"maximum"},
+            "interval_reading":[{"value":"6120","date":"2024-01-01 19:42:10"},
+                {"value":"5002","date":"2024-01-02 07:05:00"}]}},
+            "error":null,"timestamp":null})
+    );
+    let (_, body) = get(&client, &power("2023-01-01", "2024-01-01"), secret).await;
+    assert_eq!(
+        json_of(&body)["success"],
+        json!(true),
+        "365 days are allowed"
+    );
+    let (_, body) = get(&client, &power("2022-12-31", "2024-01-01"), secret).await;
+    assert_eq!(json_of(&body)["error"]["code"], json!("INVALID_DATE_RANGE"));
+
+    // The contract: built from the meter row by default, configurable.
+    let contract_url = format!("{base}/enedis/contract/{PDL}");
+    let (status, body) = get(&client, &contract_url, secret).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        without_timestamp(&body),
+        json!({"success":true,"data":{"customer":{"customer_id":"1358019319","usage_points":[{
+            "usage_point":{"usage_point_id":PDL,"usage_point_status":"com","meter_type":"AMM"},
+            "contracts":{"segment":"C5","subscribed_power":"9 kVA",
+                "last_activation_date":"2022-01-10+01:00","distribution_tariff":"BTINFMUDT",
+                "offpeak_hours":"HC (22H00-6H00)","contract_status":"SERVC",
+                "last_distribution_tariff_change_date":"2020-01-01+01:00"}}]}},
+            "error":null,"timestamp":null})
+    );
+    let mut contract = FakeContract::new(
+        6,
+        Some("HC (1H30-8H00;12H30-14H00)"),
+        Some(day(2015, 5, 24)),
+    );
+    contract.distribution_tariff = "BTINFCUST".into();
+    gw.set_contract(PDL, contract.clone());
+    assert_eq!(gw.contract(PDL), contract);
+    let (_, body) = get(&client, &contract_url, secret).await;
+    let contracts = &json_of(&body)["data"]["customer"]["usage_points"][0]["contracts"];
+    assert_eq!(contracts["subscribed_power"], json!("6 kVA"));
+    assert_eq!(
+        contracts["offpeak_hours"],
+        json!("HC (1H30-8H00;12H30-14H00)")
+    );
+    assert_eq!(contracts["last_activation_date"], json!("2015-05-24+02:00"));
+    assert_eq!(contracts["distribution_tariff"], json!("BTINFCUST"));
+    gw.set_contract(PDL, FakeContract::new(3, None, None));
+    let (_, body) = get(&client, &contract_url, secret).await;
+    let contracts = &json_of(&body)["data"]["customer"]["usage_points"][0]["contracts"];
+    assert!(contracts.get("offpeak_hours").is_none(), "{contracts}");
+    assert_eq!(contracts["last_activation_date"], Value::Null);
+
+    // Same guards as the daily route: bearer secret, known PDL.
+    for url in [
+        detail("consumption", "2024-01-08", "2024-01-09"),
+        power("2024-01-01", "2024-01-02"),
+        contract_url.clone(),
+    ] {
+        let (status, _) = get(&client, &url, None).await;
+        assert_eq!(status, 401, "{url}");
+        let (status, _) = get(&client, &url.replace(PDL, "99999999999999"), secret).await;
+        assert_eq!(status, 403, "{url}");
+    }
+
+    // Faults target their route, in order.
+    gw.clear_requests();
+    gw.push_fault_on(FaultOn::Detail, Fault::server_error());
+    gw.push_fault_on(FaultOn::Power, Fault::api("NO_DATA", "none"));
+    gw.push_fault_on(FaultOn::DetailOf(Series::Production), Fault::rate_limited());
+    gw.push_fault_on(FaultOn::Contract, Fault::forbidden("Consent expired"));
+    let (status, body) = get(&client, &contract_url, secret).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (403, r#"{"detail":"Consent expired"}"#)
+    );
+    let daily = format!("{base}/enedis/consumption/daily/{PDL}?start=2024-01-01&end=2024-01-02");
+    let (status, body) = get(&client, &daily, secret).await;
+    assert_eq!(
+        (status, json_of(&body)["success"].clone()),
+        (200, json!(true))
+    );
+    let (status, body) = get(&client, &power("2024-01-01", "2024-01-02"), secret).await;
+    assert_eq!(status, 200);
+    assert_eq!(json_of(&body)["error"]["code"], json!("NO_DATA"));
+    let (status, _) = get(
+        &client,
+        &detail("production", "2024-01-08", "2024-01-09"),
+        secret,
+    )
+    .await;
+    assert_eq!(status, 500, "the first Detail fault matches production too");
+    let (status, _) = get(
+        &client,
+        &detail("production", "2024-01-08", "2024-01-09"),
+        secret,
+    )
+    .await;
+    assert_eq!(status, 429);
+    assert_eq!(gw.pending_faults(), 0);
+
+    assert_eq!(
+        (gw.detail_calls(), gw.power_calls(), gw.contract_calls()),
+        (2, 1, 1)
+    );
+    assert_eq!(gw.daily_calls(), 1);
+    let detail_request = &gw.detail_requests()[0];
+    assert_eq!(
+        detail_request.path,
+        format!("/api/enedis/production/detail/{PDL}")
+    );
+    assert_eq!(
+        detail_request.route(),
+        Some(RouteKind::Detail(Series::Production))
+    );
+    assert_eq!(
+        detail_request.range(),
+        Some(("2024-01-08".to_string(), "2024-01-09".to_string()))
+    );
+    assert_eq!(detail_request.pdl().as_deref(), Some(PDL));
+    assert!(!detail_request.is_v1());
+    assert_eq!(
+        gw.power_requests()[0].authorization.as_deref(),
+        Some("Bearer secret-123")
+    );
+    assert_eq!(gw.contract_requests()[0].range(), None);
+
+    gw.clear_data();
+    assert!(gw.curve(PDL, Series::Consumption).is_empty() && gw.max_power(PDL).is_empty());
+}
+
+#[tokio::test]
+async fn fake_gateway_load_curves_follow_paris_dst() {
+    use support::gateway::{DEFAULT_PDL as PDL, DEFAULT_V1_TOKEN, paris_curve_slots};
+    let ends = |d: NaiveDate, minutes: u32| -> Vec<String> {
+        paris_curve_slots(d, minutes)
+            .iter()
+            .map(|s| s.end.format("%Y-%m-%d %H:%M:%S").to_string())
+            .collect()
+    };
+    let (normal, spring, autumn) = (day(2024, 1, 15), day(2024, 3, 31), day(2024, 10, 27));
+    assert_eq!(ends(normal, 30).len(), 48);
+    assert_eq!(ends(spring, 30).len(), 46);
+    assert_eq!(ends(autumn, 30).len(), 50);
+    assert_eq!(ends(autumn, 60).len(), 25);
+    assert_eq!(ends(spring, 10).len(), 138);
+    assert_eq!(ends(normal, 30)[0], "2024-01-15 00:30:00");
+    for d in [normal, spring, autumn] {
+        let next = d.succ_opt().unwrap();
+        assert_eq!(
+            ends(d, 30).last().unwrap(),
+            &format!("{next} 00:00:00"),
+            "{d}"
+        );
+        let slots = paris_curve_slots(d, 30);
+        assert!(slots.windows(2).all(|w| w[0].start < w[1].start), "{d}");
+    }
+    // Spring: 01:30–02:00 then 03:00–03:30; nothing ends at 02:30 or 03:00.
+    let spring_ends = ends(spring, 30);
+    let at = spring_ends
+        .iter()
+        .position(|e| e == "2024-03-31 02:00:00")
+        .unwrap();
+    assert_eq!(spring_ends[at + 1], "2024-03-31 03:30:00");
+    assert!(
+        !spring_ends
+            .iter()
+            .any(|e| e.ends_with("02:30:00") || e.ends_with(" 03:00:00"))
+    );
+    // Autumn: 02:30 and 03:00 twice, summer time first.
+    let autumn_ends = ends(autumn, 30);
+    let at = autumn_ends
+        .iter()
+        .position(|e| e == "2024-10-27 02:00:00")
+        .unwrap();
+    assert_eq!(
+        autumn_ends[at..at + 6]
+            .iter()
+            .map(|e| &e[11..16])
+            .collect::<Vec<_>>(),
+        ["02:00", "02:30", "03:00", "02:30", "03:00", "03:30"]
+    );
+    let slots = paris_curve_slots(autumn, 30);
+    let offsets: Vec<i32> = slots
+        .iter()
+        .filter(|s| s.end == dt("2024-10-27 02:30:00"))
+        .map(|s| chrono::Offset::fix(s.start.offset()).local_minus_utc())
+        .collect();
+    assert_eq!(offsets, [7200, 3600]);
+
+    // Served as such by both generations; `fill_curve_slots` tells the repeats apart.
+    let gw = FakeGateway::start();
+    let client = http();
+    gw.set_today(day(2024, 12, 1));
+    gw.fill_curve(
+        PDL,
+        Series::Consumption,
+        day(2024, 3, 30),
+        day(2024, 4, 1),
+        |_| 500,
+    );
+    gw.fill_curve_slots(
+        PDL,
+        Series::Consumption,
+        day(2024, 10, 21),
+        day(2024, 10, 28),
+        30,
+        |slot| slot.start.timestamp() / 60 % 100_000,
+    );
+    let v2 = |start: &str, end: &str| {
+        format!(
+            "{}/enedis/consumption/detail/{PDL}?start={start}&end={end}&use_cache=true",
+            gw.url()
+        )
+    };
+    let v1 = |start: &str, end: &str| {
+        format!(
+            "{}/consumption_load_curve/{PDL}/start/{start}/end/{end}/cache/",
+            gw.url_v1()
+        )
+    };
+    for (start, end, count) in [
+        ("2024-03-31", "2024-04-01", 46),
+        ("2024-10-27", "2024-10-28", 50),
+        ("2024-10-21", "2024-10-28", 6 * 48 + 50),
+        ("2024-03-30", "2024-04-02", 48 + 46 + 48),
+    ] {
+        let (status, body) = get(&client, &v2(start, end), Some("secret-123")).await;
+        assert_eq!(status, 200, "{body}");
+        let v2_dates = reading_dates(&json_of(&body));
+        assert_eq!(v2_dates.len(), count, "v2 {start}..{end}");
+        let (status, body) = get_raw(&client, &v1(start, end), Some(DEFAULT_V1_TOKEN)).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(
+            reading_dates(&json_of(&body)),
+            v2_dates,
+            "v1 {start}..{end}"
+        );
+    }
+    let (_, body) = get(&client, &v2("2024-10-27", "2024-10-28"), Some("secret-123")).await;
+    let value = json_of(&body);
+    let points = value["data"]["meter_reading"]["interval_reading"]
+        .as_array()
+        .unwrap();
+    let values: Vec<i64> = points
+        .iter()
+        .map(|p| p["value"].as_str().unwrap().parse().unwrap())
+        .collect();
+    assert!(
+        values.windows(2).all(|w| w[0] + 30 == w[1]),
+        "served in time order: {values:?}"
+    );
+    let repeated: Vec<&str> = points
+        .iter()
+        .map(|p| p["date"].as_str().unwrap())
+        .filter(|d| *d == "2024-10-27 02:30:00" || *d == "2024-10-27 03:00:00")
+        .collect();
+    assert_eq!(
+        repeated,
+        [
+            "2024-10-27 02:30:00",
+            "2024-10-27 03:00:00",
+            "2024-10-27 02:30:00",
+            "2024-10-27 03:00:00"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn fake_gateway_v1_routes_token_errors_and_quota() {
+    use support::gateway::{DEFAULT_PDL as PDL, DEFAULT_V1_TOKEN as TOKEN};
+    let gw = FakeGateway::start();
+    let client = http();
+    let base = gw.url_v1();
+    assert_eq!(base, format!("http://127.0.0.1:{}", gw.port()));
+    let token = Some(TOKEN);
+    gw.set_today(day(2024, 1, 16));
+    gw.fill(
+        PDL,
+        Series::Consumption,
+        day(2024, 1, 1),
+        day(2024, 1, 15),
+        |d| 15000 + i64::from(chrono::Datelike::day(&d)),
+    );
+    gw.fill(
+        PDL,
+        Series::Production,
+        day(2024, 1, 1),
+        day(2024, 1, 15),
+        |d| 100 + i64::from(chrono::Datelike::day(&d)),
+    );
+    gw.set_max_power(PDL, day(2024, 1, 1), 6120, hm(19, 42, 10));
+    gw.fill_curve(
+        PDL,
+        Series::Production,
+        day(2024, 1, 1),
+        day(2024, 1, 15),
+        |_| 42,
+    );
+    let range = |route: &str, pdl: &str, start: &str, end: &str| {
+        format!("{base}/{route}/{pdl}/start/{start}/end/{end}/cache/")
+    };
+    let access_url = format!("{base}/valid_access/{PDL}/cache");
+
+    // Before any call.
+    let (status, body) = get_raw(&client, &access_url, token).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        json_of(&body),
+        json!({"valid":true,"consent_expiration_date":"2026-01-14T15:32:38","call_number":0,
+            "quota_reached":false,"quota_limit":500,
+            "quota_reset_at":"2024-01-16T23:59:59.999999","last_call":null,"ban":false})
+    );
+
+    // The bare Enedis payload.
+    let (status, body) = get_raw(
+        &client,
+        &range("daily_consumption", PDL, "2024-01-01", "2024-01-03"),
+        token,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        json_of(&body),
+        json!({"meter_reading":{"usage_point_id":PDL,"start":"2024-01-01","end":"2024-01-03",
+            "quality":"BRUT","reading_type":{"measurement_kind":"energy","measuring_period":"P1D",
+                "unit":"Wh","aggregate":"sum"},
+            "interval_reading":[{"value":"15001","date":"2024-01-01"},
+                {"value":"15002","date":"2024-01-02"}]}})
+    );
+    let (_, body) = get_raw(
+        &client,
+        &range("daily_production", PDL, "2024-01-14", "2024-01-20"),
+        token,
+    )
+    .await;
+    assert_eq!(
+        json_of(&body)["meter_reading"]["interval_reading"],
+        json!([{"value":"114","date":"2024-01-14"},{"value":"115","date":"2024-01-15"}])
+    );
+    let (_, body) = get_raw(
+        &client,
+        &range(
+            "daily_consumption_max_power",
+            PDL,
+            "2024-01-01",
+            "2024-01-02",
+        ),
+        token,
+    )
+    .await;
+    let value = json_of(&body);
+    assert_eq!(
+        value["meter_reading"]["interval_reading"],
+        json!([{"value":"6120","date":"2024-01-01 19:42:10"}])
+    );
+    assert_eq!(
+        value["meter_reading"]["reading_type"]["aggregate"],
+        json!("maximum")
+    );
+    let (_, body) = get_raw(
+        &client,
+        &range("production_load_curve", PDL, "2024-01-01", "2024-01-08"),
+        token,
+    )
+    .await;
+    assert_eq!(reading_dates(&json_of(&body)).len(), 7 * 48);
+    let (status, body) = get_raw(
+        &client,
+        &range("consumption_load_curve", PDL, "2024-01-01", "2024-01-09"),
+        token,
+    )
+    .await;
+    assert_eq!(
+        (status, body.as_str()),
+        (400, r#"{"detail":"Date range cannot exceed 7 days"}"#)
+    );
+    let (status, _) = get_raw(
+        &client,
+        &range("daily_consumption", PDL, "2023-01-15", "2024-01-16"),
+        token,
+    )
+    .await;
+    assert_eq!(status, 400, "366 days");
+    let (status, _) = get_raw(
+        &client,
+        &range("daily_consumption", PDL, "2024-01-01", "nope"),
+        token,
+    )
+    .await;
+    assert_eq!(status, 422);
+    let (status, body) = get_raw(&client, &format!("{base}/contracts/{PDL}/cache"), token).await;
+    assert_eq!(status, 200);
+    let value = json_of(&body);
+    assert!(value.get("success").is_none(), "no envelope: {value}");
+    assert_eq!(value, gw.contract(PDL).to_json(PDL));
+    assert_eq!(
+        value["customer"]["usage_points"][0]["contracts"]["subscribed_power"],
+        json!("9 kVA")
+    );
+    // Without the trailing slash the route does not exist.
+    let url = range("daily_consumption", PDL, "2024-01-01", "2024-01-02");
+    let (status, _) = get_raw(&client, url.trim_end_matches('/'), token).await;
+    assert_eq!(status, 404);
+    assert_eq!(gw.v1_call_number(PDL), 5, "the counted calls (200 only)");
+
+    // Token and PDL checks.
+    let wrong_token = r#"{"detail":"Le point de livraison ne correspond au token fournis."}"#;
+    let bad_pdl =
+        r#"{"detail":"Votre point de livraison doit être composé de 14 chiffres uniquement"}"#;
+    for (url, auth, expected) in [
+        (
+            url.clone(),
+            Some(format!("Bearer {TOKEN}")),
+            (403, wrong_token),
+        ),
+        (url.clone(), Some("other".to_string()), (403, wrong_token)),
+        (
+            url.clone(),
+            None,
+            (403, r#"{"detail":"Not authenticated"}"#),
+        ),
+        (
+            range("daily_consumption", "1234", "2024-01-01", "2024-01-02"),
+            Some(TOKEN.to_string()),
+            (400, bad_pdl),
+        ),
+        (
+            format!("{base}/valid_access/1234567890123a/cache"),
+            Some(TOKEN.to_string()),
+            (400, bad_pdl),
+        ),
+        (
+            range(
+                "daily_consumption",
+                "99999999999999",
+                "2024-01-01",
+                "2024-01-02",
+            ),
+            Some(TOKEN.to_string()),
+            (403, wrong_token),
+        ),
+    ] {
+        let (status, body) = get_raw(&client, &url, auth.as_deref()).await;
+        assert_eq!((status, body.as_str()), expected, "{url} {auth:?}");
+    }
+    // One token may serve several PDLs; each PDL has its own token.
+    gw.set_v1_token("22222222222222", "other-token");
+    gw.set_v1_token("33333333333333", TOKEN);
+    assert_eq!(
+        gw.v1_token("22222222222222").as_deref(),
+        Some("other-token")
+    );
+    let (status, _) = get_raw(
+        &client,
+        &format!("{base}/contracts/33333333333333/cache"),
+        token,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _) = get_raw(
+        &client,
+        &format!("{base}/contracts/22222222222222/cache"),
+        token,
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, _) = get_raw(
+        &client,
+        &format!("{base}/contracts/22222222222222/cache"),
+        Some("other-token"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    gw.remove_v1_pdl("22222222222222");
+    let (status, _) = get_raw(
+        &client,
+        &format!("{base}/contracts/22222222222222/cache"),
+        Some("other-token"),
+    )
+    .await;
+    assert_eq!(status, 403);
+    // The v2 secret plays no part in v1.
+    let (status, _) = get(&client, &url, Some("secret-123")).await;
+    assert_eq!(status, 403);
+
+    // Faults work on v1 routes and are not counted.
+    gw.push_fault_on(
+        FaultOn::Daily,
+        Fault::Status(
+            500,
+            r#"{"detail":"Technical error. Please try later."}"#.into(),
+        ),
+    );
+    gw.push_fault_on(FaultOn::Access, Fault::server_error());
+    gw.push_fault_on(FaultOn::Power, Fault::detail(409, "quota"));
+    let (status, body) = get_raw(&client, &url, token).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (500, r#"{"detail":"Technical error. Please try later."}"#)
+    );
+    let (status, _) = get_raw(&client, &access_url, token).await;
+    assert_eq!(status, 500);
+    let (status, body) = get_raw(
+        &client,
+        &range(
+            "daily_consumption_max_power",
+            PDL,
+            "2024-01-01",
+            "2024-01-02",
+        ),
+        token,
+    )
+    .await;
+    assert_eq!((status, body.as_str()), (409, r#"{"detail":"quota"}"#));
+    assert_eq!(gw.pending_faults(), 0);
+    assert_eq!(gw.v1_call_number(PDL), 5);
+
+    // Quota: `call_number` counts, then 409 and `valid:false`.
+    let mut expiry = dt("2027-03-01 08:00:00");
+    gw.set_v1_consent_expiration(PDL, expiry);
+    gw.set_v1_quota_limit(PDL, 7);
+    let (_, body) = get_raw(&client, &url, token).await;
+    assert_eq!(
+        json_of(&body)["meter_reading"]["interval_reading"][0]["value"],
+        json!("15001")
+    );
+    let (_, body) = get_raw(&client, &access_url, token).await;
+    let value = json_of(&body);
+    assert_eq!(value["call_number"], json!(6));
+    assert_eq!(value["quota_limit"], json!(7));
+    assert_eq!(value["valid"], json!(true));
+    assert_eq!(
+        value["consent_expiration_date"],
+        json!("2027-03-01T08:00:00")
+    );
+    assert!(value["last_call"].is_string(), "{value}");
+    assert!(value.get("information").is_none(), "{value}");
+    let (status, _) = get_raw(&client, &url, token).await;
+    assert_eq!(status, 200, "the 7th call");
+    let quota = r#"{"detail":"Vous avez dépassé votre quota journalier (7)"}"#;
+    for url in [
+        url.clone(),
+        range("consumption_load_curve", PDL, "2024-01-01", "2024-01-02"),
+        format!("{base}/contracts/{PDL}/cache"),
+    ] {
+        let (status, body) = get_raw(&client, &url, token).await;
+        assert_eq!((status, body.as_str()), (409, quota), "{url}");
+    }
+    assert_eq!(gw.v1_call_number(PDL), 7);
+    let (status, body) = get_raw(&client, &access_url, token).await;
+    assert_eq!(status, 200);
+    let value = json_of(&body);
+    assert_eq!(value["valid"], json!(false));
+    assert_eq!(value["quota_reached"], json!(true));
+    assert_eq!(value["call_number"], json!(7));
+    assert_eq!(
+        value["information"],
+        json!("Vous avez dépassé votre quota journalier (7)")
+    );
+    // A new day resets the counter; the counter can be preset.
+    gw.set_today(day(2024, 1, 17));
+    assert_eq!(gw.v1_call_number(PDL), 0);
+    let (status, _) = get_raw(&client, &url, token).await;
+    assert_eq!(status, 200);
+    gw.set_v1_call_number(PDL, 50);
+    gw.set_v1_quota_limit(PDL, 50);
+    let (status, body) = get_raw(&client, &url, token).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (
+            409,
+            r#"{"detail":"Vous avez dépassé votre quota journalier (50)"}"#
+        )
+    );
+    expiry = dt("2026-01-14 15:32:38");
+    gw.set_v1_consent_expiration(PDL, expiry);
+    let (_, body) = get_raw(&client, &access_url, token).await;
+    assert_eq!(
+        json_of(&body)["consent_expiration_date"],
+        json!("2026-01-14T15:32:38")
+    );
+
+    // Recording: raw token, v1 routes classified like v2 ones.
+    let requests = gw.requests();
+    let first = &requests[0];
+    assert!(first.is_v1() && first.is_access());
+    assert_eq!(first.authorization.as_deref(), Some(TOKEN));
+    let daily = &gw.daily_requests()[0];
+    assert_eq!(
+        daily.path,
+        format!("/daily_consumption/{PDL}/start/2024-01-01/end/2024-01-03/cache/")
+    );
+    assert_eq!(daily.query, "");
+    assert_eq!(
+        daily.range(),
+        Some(("2024-01-01".to_string(), "2024-01-03".to_string()))
+    );
+    assert_eq!(daily.route(), Some(RouteKind::Daily(Series::Consumption)));
+    assert_eq!(
+        gw.power_requests()[0].route(),
+        Some(RouteKind::Power),
+        "max power is not a daily energy request"
+    );
+    assert!(gw.power_requests().iter().all(|r| !r.is_daily()));
+    assert_eq!(gw.detail_calls(), 3);
+    assert_eq!(gw.power_calls(), 2);
+    assert_eq!(
+        gw.access_calls(),
+        6,
+        "five answered, one refused for its PDL"
+    );
+    assert_eq!(gw.pdl_calls(), 0);
+}

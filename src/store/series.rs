@@ -125,7 +125,7 @@ impl Store {
         points: &[LoadCurvePoint],
         fetched_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let instants = sequence_instants(points.iter().map(|p| p.end));
+        let instants = sequence_instants(points.iter().map(|p| (p.end, p.interval_minutes)));
         let mut tx = self.pool.begin().await?;
         for (point, end_at) in points.iter().zip(instants) {
             let start_local = (end_at - Duration::minutes(i64::from(point.interval_minutes)))

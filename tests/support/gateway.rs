@@ -1,8 +1,28 @@
-//! The MyElectricalData v2 gateway API, faked: `GET /api/pdl` and
-//! `GET /api/enedis/{consumption|production}/daily/{pdl}?start&end&use_cache=true`.
+//! The MyElectricalData gateway, faked — both API generations at once, on one port, sharing
+//! one data store (daily energy, load curves, max power, contracts):
+//!
+//! - **v2** under `/api` ([`FakeGateway::url`]), bearer client secret, `{success, data, error,
+//!   timestamp}` envelope:
+//!   `GET /api/pdl`,
+//!   `GET /api/enedis/{consumption|production}/daily/{pdl}?start&end&use_cache=true` (≤ 365 days),
+//!   `GET /api/enedis/{consumption|production}/detail/{pdl}?start&end&use_cache=true` (≤ 7 days),
+//!   `GET /api/enedis/power/{pdl}?start&end&use_cache=true` (≤ 365 days),
+//!   `GET /api/enedis/contract/{pdl}`.
+//!   Every route but `/pdl` answers 403 `{"detail":"Access denied to this PDL"}` for a PDL that
+//!   is not in the meter list.
+//! - **v1** at the root ([`FakeGateway::url_v1`]), raw token of the PDL in `Authorization` (no
+//!   `Bearer`), no envelope (the body is the Enedis payload), `{"detail": …}` errors:
+//!   `GET /valid_access/{pdl}/cache`,
+//!   `GET /{daily_consumption|daily_production|daily_consumption_max_power}/{pdl}/start/{d}/end/{d}/cache/`
+//!   (≤ 365 days), `GET /{consumption|production}_load_curve/{pdl}/start/{d}/end/{d}/cache/`
+//!   (≤ 7 days), `GET /contracts/{pdl}/cache`. The v1 PDLs and their tokens are their own list
+//!   ([`FakeGateway::set_v1_token`]), independent of the v2 meter list.
 //!
 //! Order of checks for every request: recorded → route (404 `{"detail":"Not Found"}`) →
-//! method (405) → bearer secret (401) → next matching queued fault → normal answer.
+//! method (405) → credentials (v2: bearer secret, 401; v1: PDL of 14 digits, 400, then the
+//! PDL's token, 403) → next matching queued fault → v1 daily quota (409) → normal answer.
+//!
+//! Days (or load-curve intervals) of "today" and later are never returned (see `set_today`).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -12,13 +32,26 @@ use axum::Router;
 use axum::extract::{Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use chrono::{NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeDelta, TimeZone, Utc};
+use chrono_tz::Europe::Paris;
+use chrono_tz::Tz;
 use serde_json::{Value, json};
 
 use super::http::BackgroundServer;
 
 pub const DEFAULT_SECRET: &str = "secret-123";
 pub const DEFAULT_PDL: &str = "12345678901234";
+/// The v1 token of `DEFAULT_PDL` after `start`.
+pub const DEFAULT_V1_TOKEN: &str = "v1-token-4f2a9c";
+/// The v1 daily quota of a PDL unless `set_v1_quota_limit` says otherwise.
+pub const DEFAULT_V1_QUOTA: u32 = 500;
+/// The v1 consent expiration of a PDL unless `set_v1_consent_expiration` says otherwise.
+pub const DEFAULT_CONSENT_EXPIRATION: &str = "2026-01-14T15:32:38";
+
+/// Longest range of a daily or max-power call, in days.
+pub const MAX_DAILY_DAYS: i64 = 365;
+/// Longest range of a load-curve call, in days.
+pub const MAX_DETAIL_DAYS: i64 = 7;
 
 /// A daily series of the gateway.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -32,6 +65,14 @@ impl Series {
         match self {
             Series::Consumption => "consumption",
             Series::Production => "production",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Series> {
+        match text {
+            "consumption" => Some(Series::Consumption),
+            "production" => Some(Series::Production),
+            _ => None,
         }
     }
 }
@@ -85,12 +126,182 @@ impl FakeMeter {
     }
 }
 
+/// The contract of a meter, as `GET /api/enedis/contract/{pdl}` (v2, in the envelope) and
+/// `GET /contracts/{pdl}/cache` (v1, bare) serve it under `customer.usage_points[0]`.
+///
+/// Without `set_contract`, a PDL's contract is built from its v2 meter row (subscribed power,
+/// offpeak hours, activation date) or, when it has none, is `FakeContract::default()`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FakeContract {
+    pub customer_id: String,
+    pub usage_point_status: String,
+    pub meter_type: String,
+    pub segment: String,
+    /// Verbatim, e.g. `9 kVA`.
+    pub subscribed_power: String,
+    /// Served as `YYYY-MM-DD+HH:MM` with the Paris offset of that day (`2015-05-24+02:00`).
+    pub last_activation_date: Option<NaiveDate>,
+    pub distribution_tariff: String,
+    /// Verbatim, e.g. `HC (22H00-6H00)`; the field is left out when `None`.
+    pub offpeak_hours: Option<String>,
+    pub contract_status: String,
+    pub last_distribution_tariff_change_date: Option<NaiveDate>,
+}
+
+impl FakeContract {
+    /// A C5 contract "in service" (`SERVC`), tariff `BTINFMUDT`, of `kva` kVA.
+    pub fn new(kva: u32, offpeak_hours: Option<&str>, activation: Option<NaiveDate>) -> Self {
+        FakeContract {
+            customer_id: "1358019319".into(),
+            usage_point_status: "com".into(),
+            meter_type: "AMM".into(),
+            segment: "C5".into(),
+            subscribed_power: format!("{kva} kVA"),
+            last_activation_date: activation,
+            distribution_tariff: "BTINFMUDT".into(),
+            offpeak_hours: offpeak_hours.map(str::to_string),
+            contract_status: "SERVC".into(),
+            last_distribution_tariff_change_date: NaiveDate::from_ymd_opt(2020, 1, 1),
+        }
+    }
+
+    fn from_meter(meter: &FakeMeter) -> Self {
+        FakeContract::new(
+            meter.subscribed_power,
+            Some(&meter.offpeak_hours),
+            meter.activation_date,
+        )
+    }
+
+    /// `data` of the v2 route, body of the v1 route.
+    pub fn to_json(&self, pdl: &str) -> Value {
+        let mut contracts = json!({
+            "segment": self.segment,
+            "subscribed_power": self.subscribed_power,
+            "last_activation_date": self.last_activation_date.map(day_with_paris_offset),
+            "distribution_tariff": self.distribution_tariff,
+            "contract_status": self.contract_status,
+            "last_distribution_tariff_change_date":
+                self.last_distribution_tariff_change_date.map(day_with_paris_offset),
+        });
+        if let Some(offpeak) = &self.offpeak_hours {
+            contracts["offpeak_hours"] = json!(offpeak);
+        }
+        json!({
+            "customer": {
+                "customer_id": self.customer_id,
+                "usage_points": [{
+                    "usage_point": {
+                        "usage_point_id": pdl,
+                        "usage_point_status": self.usage_point_status,
+                        "meter_type": self.meter_type,
+                    },
+                    "contracts": contracts,
+                }],
+            }
+        })
+    }
+}
+
+impl Default for FakeContract {
+    /// 9 kVA, `HC (22H00-6H00)`, activated 2022-01-10 (the default meter's activation).
+    fn default() -> Self {
+        FakeContract::new(
+            9,
+            Some("HC (22H00-6H00)"),
+            NaiveDate::from_ymd_opt(2022, 1, 10),
+        )
+    }
+}
+
+/// `2015-05-24` → `2015-05-24+02:00` (the Paris offset at midnight that day).
+fn day_with_paris_offset(day: NaiveDate) -> String {
+    let midnight = day.and_time(NaiveTime::MIN);
+    let seconds = Paris
+        .from_local_datetime(&midnight)
+        .earliest()
+        .map(|t| t.offset().fix().local_minus_utc())
+        .unwrap_or(3600);
+    let sign = if seconds < 0 { '-' } else { '+' };
+    let seconds = seconds.abs();
+    format!(
+        "{day}{sign}{:02}:{:02}",
+        seconds / 3600,
+        (seconds % 3600) / 60
+    )
+}
+
+/// One load-curve point: the average power (W) over the `interval_minutes` that end at `end`
+/// (naive Paris wall-clock time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CurvePoint {
+    pub end: NaiveDateTime,
+    pub watts: i64,
+    pub interval_minutes: u32,
+}
+
+impl CurvePoint {
+    /// The day the interval belongs to: that of its start (`00:00:00` ends the day before).
+    pub fn interval_day(&self) -> NaiveDate {
+        (self.end - TimeDelta::seconds(1)).date()
+    }
+
+    fn to_json(self) -> Value {
+        json!({
+            "value": self.watts.to_string(),
+            "date": self.end.format("%Y-%m-%d %H:%M:%S").to_string(),
+            "interval_length": format!("PT{}M", self.interval_minutes),
+            "measure_type": "B",
+        })
+    }
+}
+
+/// One interval of a regular load curve: when it starts (a Paris time, so the two autumn
+/// 02:00 starts differ by their offset) and the naive end Enedis writes for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CurveSlot {
+    pub start: DateTime<Tz>,
+    /// The wall-clock end in the offset of the interval's start: `start + interval`, naive.
+    pub end: NaiveDateTime,
+    pub interval_minutes: u32,
+}
+
+/// The `interval_minutes` intervals that cover `day` in Europe/Paris (from 00:00 to the next
+/// day's 00:00), in time order. A point's naive end is its start's wall-clock time plus the
+/// interval, so it stays in the offset of the interval (the last point of a day is the next
+/// day's `00:00:00`). Half-hourly: 48 points on a normal day; 46 on the spring-forward day
+/// (the hour 02:00–03:00 does not exist: no end at 02:30 or 03:00, `02:00:00` is followed by
+/// `03:30:00`); 50 on the autumn day (`02:30:00` and `03:00:00` come twice: first the
+/// intervals of summer time, then those of winter time).
+pub fn paris_curve_slots(day: NaiveDate, interval_minutes: u32) -> Vec<CurveSlot> {
+    assert!(interval_minutes > 0, "an interval lasts at least a minute");
+    let midnight = |d: NaiveDate| {
+        Paris
+            .from_local_datetime(&d.and_time(NaiveTime::MIN))
+            .earliest()
+            .expect("midnight exists in Paris")
+    };
+    let (first, end) = (midnight(day), midnight(day.succ_opt().expect("a next day")));
+    let step = TimeDelta::minutes(i64::from(interval_minutes));
+    let mut slots = Vec::new();
+    let mut start = first;
+    while start + step <= end {
+        slots.push(CurveSlot {
+            start,
+            end: start.naive_local() + step,
+            interval_minutes,
+        });
+        start += step;
+    }
+    slots
+}
+
 /// An injected failure, consumed by the next matching request (FIFO).
 #[derive(Debug, Clone)]
 pub enum Fault {
     /// HTTP 200 with `{"success":BOOL,"data":null,"error":{"code":CODE,"message":MSG,
     /// "field":null},"timestamp":…}` (normally `false`; `true` gives the malformed
-    /// "success without data" envelope).
+    /// "success without data" envelope). On a v1 route this is simply a body of the wrong shape.
     Success(bool, String, String),
     /// That HTTP status with that body verbatim (`application/json` when the body parses as
     /// JSON, `text/html` otherwise).
@@ -126,18 +337,46 @@ impl Fault {
     pub fn forbidden(message: &str) -> Self {
         Fault::Status(403, json!({ "detail": message }).to_string())
     }
+
+    /// `{"detail":MESSAGE}` with that status (the v1 error form).
+    pub fn detail(status: u16, message: &str) -> Self {
+        Fault::Status(status, json!({ "detail": message }).to_string())
+    }
 }
 
-/// Which requests a queued fault applies to.
+/// Which requests a queued fault applies to. Each variant covers the route of both
+/// generations (e.g. `Detail` is `/api/enedis/*/detail/…` and `/*_load_curve/…`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FaultOn {
-    /// `/pdl` or any daily request.
+    /// Any request that reaches the fault stage, whatever its route.
     Any,
+    /// `/api/pdl` (v2 only).
     Pdl,
-    /// Any daily request.
+    /// Any daily energy request.
     Daily,
-    /// Daily requests of that series.
+    /// Daily energy requests of that series.
     DailyOf(Series),
+    /// Any load-curve request.
+    Detail,
+    /// Load-curve requests of that series.
+    DetailOf(Series),
+    /// Daily max power.
+    Power,
+    /// The contract.
+    Contract,
+    /// `/valid_access/{pdl}/cache` (v1 only).
+    Access,
+}
+
+/// What a request was for, whatever the generation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteKind {
+    Pdl,
+    Daily(Series),
+    Detail(Series),
+    Power,
+    Contract,
+    Access,
 }
 
 /// One request as the fake received it.
@@ -161,8 +400,77 @@ impl RecordedRequest {
         })
     }
 
+    /// The route of the path, when it is one the fake serves.
+    pub fn route(&self) -> Option<RouteKind> {
+        Route::parse(&self.path).map(|r| r.kind)
+    }
+
+    /// A v1 route (served at the root).
+    pub fn is_v1(&self) -> bool {
+        Route::parse(&self.path).is_some_and(|r| r.v1)
+    }
+
+    /// The PDL of the path, when the route has one.
+    pub fn pdl(&self) -> Option<String> {
+        Route::parse(&self.path).and_then(|r| r.pdl)
+    }
+
+    /// `start`/`end` of a range request: query parameters (v2) or path segments (v1).
+    pub fn range(&self) -> Option<(String, String)> {
+        match Route::parse(&self.path) {
+            Some(Route {
+                v1: true, dates, ..
+            }) => dates,
+            _ => Some((self.query_param("start")?, self.query_param("end")?)),
+        }
+    }
+
+    /// Daily energy: any v2 path with `/daily/` (served or not), or a v1 daily route.
     pub fn is_daily(&self) -> bool {
-        self.path.contains("/daily/")
+        self.path.contains("/daily/") || matches!(self.route(), Some(RouteKind::Daily(_)))
+    }
+
+    pub fn is_detail(&self) -> bool {
+        matches!(self.route(), Some(RouteKind::Detail(_)))
+    }
+
+    pub fn is_power(&self) -> bool {
+        self.route() == Some(RouteKind::Power)
+    }
+
+    pub fn is_contract(&self) -> bool {
+        self.route() == Some(RouteKind::Contract)
+    }
+
+    pub fn is_access(&self) -> bool {
+        self.route() == Some(RouteKind::Access)
+    }
+}
+
+/// A PDL known to the v1 side: its token, quota and consent.
+#[derive(Debug, Clone)]
+struct V1Pdl {
+    token: String,
+    quota_limit: u32,
+    consent_expiration: NaiveDateTime,
+    /// Calls counted against the quota, per (fake) day.
+    calls: HashMap<NaiveDate, u32>,
+    last_call: Option<NaiveDateTime>,
+}
+
+impl V1Pdl {
+    fn new(token: &str) -> Self {
+        V1Pdl {
+            token: token.to_string(),
+            quota_limit: DEFAULT_V1_QUOTA,
+            consent_expiration: NaiveDateTime::parse_from_str(
+                DEFAULT_CONSENT_EXPIRATION,
+                "%Y-%m-%dT%H:%M:%S",
+            )
+            .expect("a valid default"),
+            calls: HashMap::new(),
+            last_call: None,
+        }
     }
 }
 
@@ -170,10 +478,29 @@ struct GatewayState {
     secret: Option<String>,
     meters: Vec<FakeMeter>,
     data: HashMap<(String, Series), BTreeMap<NaiveDate, i64>>,
+    /// Load-curve points grouped by the day of their interval, in the order given.
+    curves: HashMap<(String, Series), BTreeMap<NaiveDate, Vec<CurvePoint>>>,
+    /// Max power per day: (VA, time of the peak).
+    power: HashMap<String, BTreeMap<NaiveDate, (i64, NaiveTime)>>,
+    contracts: HashMap<String, FakeContract>,
+    v1: BTreeMap<String, V1Pdl>,
     today: NaiveDate,
     empty_as_no_data: bool,
     faults: VecDeque<(FaultOn, Fault)>,
     requests: Vec<RecordedRequest>,
+}
+
+impl GatewayState {
+    fn contract(&self, pdl: &str) -> FakeContract {
+        if let Some(contract) = self.contracts.get(pdl) {
+            return contract.clone();
+        }
+        self.meters
+            .iter()
+            .find(|m| m.usage_point_id == pdl)
+            .map(FakeContract::from_meter)
+            .unwrap_or_default()
+    }
 }
 
 type Shared = Arc<Mutex<GatewayState>>;
@@ -185,16 +512,19 @@ pub struct FakeGateway {
 
 impl FakeGateway {
     /// Serves on 127.0.0.1:0 from its own thread: secret `secret-123`, one meter
-    /// `12345678901234` activated 2022-01-10, no data, "today" = today in Europe/Paris.
+    /// `12345678901234` activated 2022-01-10 (v2), the same PDL with token
+    /// `DEFAULT_V1_TOKEN` (v1), no data, "today" = today in Europe/Paris.
     pub fn start() -> FakeGateway {
         let activation = NaiveDate::from_ymd_opt(2022, 1, 10);
         let state = Arc::new(Mutex::new(GatewayState {
             secret: Some(DEFAULT_SECRET.into()),
             meters: vec![FakeMeter::new(DEFAULT_PDL, activation)],
             data: HashMap::new(),
-            today: Utc::now()
-                .with_timezone(&chrono_tz::Europe::Paris)
-                .date_naive(),
+            curves: HashMap::new(),
+            power: HashMap::new(),
+            contracts: HashMap::new(),
+            v1: BTreeMap::from([(DEFAULT_PDL.to_string(), V1Pdl::new(DEFAULT_V1_TOKEN))]),
+            today: Utc::now().with_timezone(&Paris).date_naive(),
             empty_as_no_data: false,
             faults: VecDeque::new(),
             requests: Vec::new(),
@@ -208,12 +538,17 @@ impl FakeGateway {
         self.server.port()
     }
 
-    /// `http://127.0.0.1:PORT/api` (what `gateway_url` should be set to).
+    /// `http://127.0.0.1:PORT/api` (what `gateway_url` should be set to for v2).
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}/api", self.port())
     }
 
-    /// The bearer secret expected; `None` accepts any request.
+    /// `http://127.0.0.1:PORT` (what `gateway_url` should be set to for v1).
+    pub fn url_v1(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port())
+    }
+
+    /// The bearer secret expected (v2); `None` accepts any request.
     pub fn set_secret(&self, secret: Option<&str>) {
         self.lock().secret = secret.map(str::to_string);
     }
@@ -222,7 +557,8 @@ impl FakeGateway {
         self.lock().secret.clone()
     }
 
-    /// Days `>= today` are never returned.
+    /// Days `>= today` are never returned (nor load-curve intervals starting on them); the v1
+    /// call counters are per "today".
     pub fn set_today(&self, today: NaiveDate) {
         self.lock().today = today;
     }
@@ -248,8 +584,8 @@ impl FakeGateway {
         self.lock().meters.clone()
     }
 
-    /// Answer a daily range with no days as `success:false` `NO_DATA` instead of an empty
-    /// `interval_reading`.
+    /// v2: answer a range with no data as `success:false` `NO_DATA` instead of an empty
+    /// `interval_reading` (daily, load curve, max power).
     pub fn set_empty_as_no_data(&self, on: bool) {
         self.lock().empty_as_no_data = on;
     }
@@ -284,8 +620,12 @@ impl FakeGateway {
         }
     }
 
+    /// Forgets every series: daily energy, load curves and max power (not the contracts).
     pub fn clear_data(&self) {
-        self.lock().data.clear();
+        let mut state = self.lock();
+        state.data.clear();
+        state.curves.clear();
+        state.power.clear();
     }
 
     pub fn data(&self, pdl: &str, series: Series) -> BTreeMap<NaiveDate, i64> {
@@ -296,7 +636,167 @@ impl FakeGateway {
             .unwrap_or_default()
     }
 
-    /// Queues a fault for the next `/pdl` or daily request.
+    /// Replaces the whole load curve of `(pdl, series)` with these `(naive end, W, interval
+    /// minutes)` points, kept in the order given (an autumn day's repeated naive times must
+    /// come in time order).
+    pub fn set_curve(&self, pdl: &str, series: Series, points: &[(NaiveDateTime, i64, u32)]) {
+        let mut days: BTreeMap<NaiveDate, Vec<CurvePoint>> = BTreeMap::new();
+        for &(end, watts, interval_minutes) in points {
+            let point = CurvePoint {
+                end,
+                watts,
+                interval_minutes,
+            };
+            days.entry(point.interval_day()).or_default().push(point);
+        }
+        self.lock().curves.insert((pdl.to_string(), series), days);
+    }
+
+    /// Regular half-hourly curve for every day of `from..=to_inclusive` (DST days as
+    /// `paris_curve_slots` says), `W = f(naive end)` (on the autumn day `f` sees 02:30 and 03:00
+    /// twice). Replaces those days, keeps the others.
+    pub fn fill_curve(
+        &self,
+        pdl: &str,
+        series: Series,
+        from: NaiveDate,
+        to_inclusive: NaiveDate,
+        f: impl Fn(NaiveDateTime) -> i64,
+    ) {
+        self.fill_curve_slots(pdl, series, from, to_inclusive, 30, |slot| f(slot.end));
+    }
+
+    /// Like `fill_curve` with any interval, `W = f(slot)`: `slot.start` tells the two autumn
+    /// 02:30 apart.
+    pub fn fill_curve_slots(
+        &self,
+        pdl: &str,
+        series: Series,
+        from: NaiveDate,
+        to_inclusive: NaiveDate,
+        interval_minutes: u32,
+        f: impl Fn(&CurveSlot) -> i64,
+    ) {
+        let mut state = self.lock();
+        let days = state.curves.entry((pdl.to_string(), series)).or_default();
+        for day in from.iter_days().take_while(|d| *d <= to_inclusive) {
+            let points = paris_curve_slots(day, interval_minutes)
+                .iter()
+                .map(|slot| CurvePoint {
+                    end: slot.end,
+                    watts: f(slot),
+                    interval_minutes,
+                })
+                .collect();
+            days.insert(day, points);
+        }
+    }
+
+    /// Every load-curve point of `(pdl, series)`, in order.
+    pub fn curve(&self, pdl: &str, series: Series) -> Vec<CurvePoint> {
+        self.lock()
+            .curves
+            .get(&(pdl.to_string(), series))
+            .map(|days| days.values().flatten().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// The maximum power of `day`: `va` at `at` (served as `"YYYY-MM-DD HH:MM:SS"`).
+    pub fn set_max_power(&self, pdl: &str, day: NaiveDate, va: i64, at: NaiveTime) {
+        self.lock()
+            .power
+            .entry(pdl.to_string())
+            .or_default()
+            .insert(day, (va, at));
+    }
+
+    /// `(va, at) = f(day)` for every day of `from..=to_inclusive`.
+    pub fn fill_max_power(
+        &self,
+        pdl: &str,
+        from: NaiveDate,
+        to_inclusive: NaiveDate,
+        f: impl Fn(NaiveDate) -> (i64, NaiveTime),
+    ) {
+        let mut state = self.lock();
+        let days = state.power.entry(pdl.to_string()).or_default();
+        for day in from.iter_days().take_while(|d| *d <= to_inclusive) {
+            days.insert(day, f(day));
+        }
+    }
+
+    pub fn max_power(&self, pdl: &str) -> BTreeMap<NaiveDate, (i64, NaiveTime)> {
+        self.lock().power.get(pdl).cloned().unwrap_or_default()
+    }
+
+    pub fn set_contract(&self, pdl: &str, contract: FakeContract) {
+        self.lock().contracts.insert(pdl.to_string(), contract);
+    }
+
+    /// The contract served for `pdl` (set, or built from its meter row, or the default).
+    pub fn contract(&self, pdl: &str) -> FakeContract {
+        self.lock().contract(pdl)
+    }
+
+    /// v1: `pdl` is served to `token` (a token may serve several PDLs). Keeps the PDL's quota,
+    /// consent and counters if it was known.
+    pub fn set_v1_token(&self, pdl: &str, token: &str) {
+        self.lock()
+            .v1
+            .entry(pdl.to_string())
+            .and_modify(|p| p.token = token.to_string())
+            .or_insert_with(|| V1Pdl::new(token));
+    }
+
+    pub fn v1_token(&self, pdl: &str) -> Option<String> {
+        self.lock().v1.get(pdl).map(|p| p.token.clone())
+    }
+
+    /// v1: the PDL is served to no token any more (every call for it gets 403).
+    pub fn remove_v1_pdl(&self, pdl: &str) {
+        self.lock().v1.remove(pdl);
+    }
+
+    /// v1: counted calls a day before 409 (`DEFAULT_V1_QUOTA` unless set). Panics for a PDL
+    /// without a token.
+    pub fn set_v1_quota_limit(&self, pdl: &str, limit: u32) {
+        self.with_v1(pdl, |p| p.quota_limit = limit);
+    }
+
+    /// v1: `consent_expiration_date` of `/valid_access`.
+    pub fn set_v1_consent_expiration(&self, pdl: &str, at: NaiveDateTime) {
+        self.with_v1(pdl, |p| p.consent_expiration = at);
+    }
+
+    /// v1: pretends `calls` calls were already counted "today" for `pdl`.
+    pub fn set_v1_call_number(&self, pdl: &str, calls: u32) {
+        let today = self.today();
+        self.with_v1(pdl, |p| {
+            p.calls.insert(today, calls);
+        });
+    }
+
+    /// v1: calls counted "today" for `pdl` (data routes that got their normal answer; not
+    /// `/valid_access`, not rejected, faulted or over-quota calls).
+    pub fn v1_call_number(&self, pdl: &str) -> u32 {
+        let state = self.lock();
+        state
+            .v1
+            .get(pdl)
+            .and_then(|p| p.calls.get(&state.today).copied())
+            .unwrap_or(0)
+    }
+
+    fn with_v1(&self, pdl: &str, f: impl FnOnce(&mut V1Pdl)) {
+        let mut state = self.lock();
+        let entry = state
+            .v1
+            .get_mut(pdl)
+            .unwrap_or_else(|| panic!("{pdl} has no v1 token: call set_v1_token first"));
+        f(entry);
+    }
+
+    /// Queues a fault for the next request, whatever its route.
     pub fn push_fault(&self, fault: Fault) {
         self.push_fault_on(FaultOn::Any, fault);
     }
@@ -315,14 +815,66 @@ impl FakeGateway {
     }
 
     pub fn daily_requests(&self) -> Vec<RecordedRequest> {
-        self.requests()
-            .into_iter()
-            .filter(|r| r.is_daily())
+        self.requests_where(RecordedRequest::is_daily)
+    }
+
+    pub fn detail_requests(&self) -> Vec<RecordedRequest> {
+        self.requests_where(RecordedRequest::is_detail)
+    }
+
+    pub fn power_requests(&self) -> Vec<RecordedRequest> {
+        self.requests_where(RecordedRequest::is_power)
+    }
+
+    pub fn contract_requests(&self) -> Vec<RecordedRequest> {
+        self.requests_where(RecordedRequest::is_contract)
+    }
+
+    pub fn access_requests(&self) -> Vec<RecordedRequest> {
+        self.requests_where(RecordedRequest::is_access)
+    }
+
+    /// Requests (both generations) satisfying `pred`.
+    pub fn requests_where(&self, pred: impl Fn(&RecordedRequest) -> bool) -> Vec<RecordedRequest> {
+        self.lock()
+            .requests
+            .iter()
+            .filter(|r| pred(r))
+            .cloned()
             .collect()
     }
 
     pub fn daily_calls(&self) -> usize {
         self.lock().requests.iter().filter(|r| r.is_daily()).count()
+    }
+
+    pub fn detail_calls(&self) -> usize {
+        self.lock()
+            .requests
+            .iter()
+            .filter(|r| r.is_detail())
+            .count()
+    }
+
+    pub fn power_calls(&self) -> usize {
+        self.lock().requests.iter().filter(|r| r.is_power()).count()
+    }
+
+    pub fn contract_calls(&self) -> usize {
+        self.lock()
+            .requests
+            .iter()
+            .filter(|r| r.is_contract())
+            .count()
+    }
+
+    /// v1 `/valid_access` calls.
+    pub fn access_calls(&self) -> usize {
+        self.lock()
+            .requests
+            .iter()
+            .filter(|r| r.is_access())
+            .count()
     }
 
     pub fn pdl_calls(&self) -> usize {
@@ -342,34 +894,78 @@ impl FakeGateway {
     }
 }
 
-enum Route {
-    Pdl,
-    Daily(Series, String),
+/// A served route.
+struct Route {
+    kind: RouteKind,
+    pdl: Option<String>,
+    /// Served at the root (v1) rather than under `/api` (v2).
+    v1: bool,
+    /// v1 range routes: the `start`/`end` path segments.
+    dates: Option<(String, String)>,
 }
 
 impl Route {
     fn parse(path: &str) -> Option<Route> {
         let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        let v2 = |kind, pdl: &str| {
+            (!pdl.is_empty()).then(|| Route {
+                kind,
+                pdl: Some(pdl.to_string()),
+                v1: false,
+                dates: None,
+            })
+        };
+        let v1 = |kind, pdl: &str, dates: Option<(&str, &str)>| {
+            (!pdl.is_empty()).then(|| Route {
+                kind,
+                pdl: Some(pdl.to_string()),
+                v1: true,
+                dates: dates.map(|(s, e)| (s.to_string(), e.to_string())),
+            })
+        };
         match segments.as_slice() {
-            ["api", "pdl"] => Some(Route::Pdl),
-            ["api", "enedis", series, "daily", pdl] if !pdl.is_empty() => {
-                let series = match *series {
-                    "consumption" => Series::Consumption,
-                    "production" => Series::Production,
+            ["api", "pdl"] => Some(Route {
+                kind: RouteKind::Pdl,
+                pdl: None,
+                v1: false,
+                dates: None,
+            }),
+            ["api", "enedis", "power", pdl] => v2(RouteKind::Power, pdl),
+            ["api", "enedis", "contract", pdl] => v2(RouteKind::Contract, pdl),
+            ["api", "enedis", series, "daily", pdl] => {
+                v2(RouteKind::Daily(Series::parse(series)?), pdl)
+            }
+            ["api", "enedis", series, "detail", pdl] => {
+                v2(RouteKind::Detail(Series::parse(series)?), pdl)
+            }
+            ["valid_access", pdl, "cache"] => v1(RouteKind::Access, pdl, None),
+            ["contracts", pdl, "cache"] => v1(RouteKind::Contract, pdl, None),
+            [route, pdl, "start", start, "end", end, "cache", ""] => {
+                let kind = match *route {
+                    "daily_consumption" => RouteKind::Daily(Series::Consumption),
+                    "daily_production" => RouteKind::Daily(Series::Production),
+                    "daily_consumption_max_power" => RouteKind::Power,
+                    "consumption_load_curve" => RouteKind::Detail(Series::Consumption),
+                    "production_load_curve" => RouteKind::Detail(Series::Production),
                     _ => return None,
                 };
-                Some(Route::Daily(series, pdl.to_string()))
+                v1(kind, pdl, Some((start, end)))
             }
             _ => None,
         }
     }
 
     fn matches(&self, on: FaultOn) -> bool {
-        match (on, self) {
-            (FaultOn::Any, _) | (FaultOn::Pdl, Route::Pdl) | (FaultOn::Daily, Route::Daily(..)) => {
-                true
-            }
-            (FaultOn::DailyOf(wanted), Route::Daily(series, _)) => wanted == *series,
+        match (on, self.kind) {
+            (FaultOn::Any, _)
+            | (FaultOn::Pdl, RouteKind::Pdl)
+            | (FaultOn::Daily, RouteKind::Daily(_))
+            | (FaultOn::Detail, RouteKind::Detail(_))
+            | (FaultOn::Power, RouteKind::Power)
+            | (FaultOn::Contract, RouteKind::Contract)
+            | (FaultOn::Access, RouteKind::Access) => true,
+            (FaultOn::DailyOf(wanted), RouteKind::Daily(series))
+            | (FaultOn::DetailOf(wanted), RouteKind::Detail(series)) => wanted == series,
             _ => false,
         }
     }
@@ -399,6 +995,18 @@ fn envelope_error(code: &str, message: &str, success: bool) -> Response {
     )
 }
 
+fn envelope_ok(data: Value) -> Response {
+    json_response(
+        StatusCode::OK,
+        json!({
+            "success": true,
+            "data": data,
+            "error": null,
+            "timestamp": timestamp(),
+        }),
+    )
+}
+
 fn raw_response(status: u16, body: String) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let content_type = if serde_json::from_str::<Value>(&body).is_ok() {
@@ -417,6 +1025,44 @@ fn unauthorized(message: &str) -> Response {
     response
 }
 
+const V1_BAD_PDL: &str = "Votre point de livraison doit être composé de 14 chiffres uniquement";
+const V1_WRONG_TOKEN: &str = "Le point de livraison ne correspond au token fournis.";
+
+fn v1_quota_message(limit: u32) -> String {
+    format!("Vous avez dépassé votre quota journalier ({limit})")
+}
+
+/// The credential check of a route: `Some(response)` refuses the request.
+fn check_credentials(
+    s: &GatewayState,
+    route: &Route,
+    authorization: Option<&str>,
+) -> Option<Response> {
+    if route.v1 {
+        let pdl = route.pdl.as_deref().unwrap_or_default();
+        if pdl.len() != 14 || !pdl.bytes().all(|b| b.is_ascii_digit()) {
+            return Some(detail(StatusCode::BAD_REQUEST, V1_BAD_PDL));
+        }
+        let Some(given) = authorization else {
+            return Some(detail(StatusCode::FORBIDDEN, "Not authenticated"));
+        };
+        let matches = s.v1.get(pdl).is_some_and(|p| p.token == given);
+        return (!matches).then(|| detail(StatusCode::FORBIDDEN, V1_WRONG_TOKEN));
+    }
+    let secret = s.secret.as_ref()?;
+    match authorization {
+        None => Some(unauthorized("Not authenticated")),
+        Some(value) => {
+            let token = value
+                .split_once(' ')
+                .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+                .map(|(_, token)| token.trim());
+            (token != Some(secret.as_str()))
+                .then(|| unauthorized("Invalid authentication credentials"))
+        }
+    }
+}
+
 async fn handle(State(state): State<Shared>, request: Request) -> Response {
     let method = request.method().clone();
     let uri = request.uri().clone();
@@ -426,8 +1072,8 @@ async fn handle(State(state): State<Shared>, request: Request) -> Response {
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
     let route = Route::parse(uri.path());
 
-    // Record, check route, method and secret, take a fault: one lock, released before any
-    // sleep.
+    // Record, check route, method and credentials, take a fault: one lock, released before
+    // any sleep.
     let fault = {
         let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
         s.requests.push(RecordedRequest {
@@ -442,19 +1088,8 @@ async fn handle(State(state): State<Shared>, request: Request) -> Response {
         if method != Method::GET {
             return detail(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
         }
-        if let Some(secret) = &s.secret {
-            match authorization.as_deref() {
-                None => return unauthorized("Not authenticated"),
-                Some(value) => {
-                    let token = value
-                        .split_once(' ')
-                        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-                        .map(|(_, token)| token.trim());
-                    if token != Some(secret.as_str()) {
-                        return unauthorized("Invalid authentication credentials");
-                    }
-                }
-            }
+        if let Some(refusal) = check_credentials(&s, route, authorization.as_deref()) {
+            return refusal;
         }
         let index = s.faults.iter().position(|(on, _)| route.matches(*on));
         index
@@ -470,34 +1105,110 @@ async fn handle(State(state): State<Shared>, request: Request) -> Response {
         None => {}
     }
 
-    let s = state.lock().unwrap_or_else(|e| e.into_inner());
-    match route.expect("checked above") {
-        Route::Pdl => json_response(
-            StatusCode::OK,
-            json!({
-                "success": true,
-                "data": s.meters.iter().map(FakeMeter::to_json).collect::<Vec<_>>(),
-                "error": null,
-                "timestamp": timestamp(),
-            }),
-        ),
-        Route::Daily(series, pdl) => daily(&s, series, &pdl, &uri),
+    let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
+    let route = route.expect("checked above");
+    if route.v1 {
+        return v1_answer(&mut s, &route);
     }
-}
-
-fn daily(s: &GatewayState, series: Series, pdl: &str, uri: &axum::http::Uri) -> Response {
+    if route.kind == RouteKind::Pdl {
+        return envelope_ok(json!(
+            s.meters.iter().map(FakeMeter::to_json).collect::<Vec<_>>()
+        ));
+    }
+    let pdl = route.pdl.clone().unwrap_or_default();
     if !s.meters.iter().any(|m| m.usage_point_id == pdl) {
         return detail(StatusCode::FORBIDDEN, "Access denied to this PDL");
     }
-    let params: HashMap<String, String> = Query::try_from_uri(uri)
+    if route.kind == RouteKind::Contract {
+        return envelope_ok(s.contract(&pdl).to_json(&pdl));
+    }
+    let params: HashMap<String, String> = Query::try_from_uri(&uri)
         .map(|Query(p)| p)
         .unwrap_or_default();
-    let mut missing = Vec::new();
-    let mut day = |name: &str| {
-        let value = params.get(name);
+    let (start, end) = match parse_range(params.get("start"), params.get("end")) {
+        Ok(range) => range,
+        Err(response) => return response,
+    };
+    let max_days = match route.kind {
+        RouteKind::Detail(_) => MAX_DETAIL_DAYS,
+        _ => MAX_DAILY_DAYS,
+    };
+    if let Some(message) = range_error(start, end, max_days) {
+        return envelope_error("INVALID_DATE_RANGE", &message, false);
+    }
+    let reading = meter_reading(&s, route.kind, &pdl, start, end);
+    let empty = reading["interval_reading"]
+        .as_array()
+        .is_none_or(Vec::is_empty);
+    if empty && s.empty_as_no_data {
+        return envelope_error("NO_DATA", "No data available for this period", false);
+    }
+    envelope_ok(json!({ "meter_reading": reading }))
+}
+
+/// The normal answer of a v1 route (credentials and faults already passed).
+fn v1_answer(s: &mut GatewayState, route: &Route) -> Response {
+    let pdl = route.pdl.clone().unwrap_or_default();
+    let today = s.today;
+    let access = s.v1.get(&pdl).cloned().expect("the token check passed");
+    let calls = access.calls.get(&today).copied().unwrap_or(0);
+    let quota_reached = calls >= access.quota_limit;
+    if route.kind == RouteKind::Access {
+        let mut body = json!({
+            "valid": !quota_reached,
+            "consent_expiration_date":
+                access.consent_expiration.format("%Y-%m-%dT%H:%M:%S").to_string(),
+            "call_number": calls,
+            "quota_reached": quota_reached,
+            "quota_limit": access.quota_limit,
+            "quota_reset_at": format!("{today}T23:59:59.999999"),
+            "last_call": access
+                .last_call
+                .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()),
+            "ban": false,
+        });
+        if quota_reached {
+            body["information"] = json!(v1_quota_message(access.quota_limit));
+        }
+        return json_response(StatusCode::OK, body);
+    }
+    if quota_reached {
+        return detail(StatusCode::CONFLICT, &v1_quota_message(access.quota_limit));
+    }
+    let body = if route.kind == RouteKind::Contract {
+        s.contract(&pdl).to_json(&pdl)
+    } else {
+        let (start, end) = route.dates.clone().unwrap_or_default();
+        let (start, end) = match parse_range(Some(&start), Some(&end)) {
+            Ok(range) => range,
+            Err(response) => return response,
+        };
+        let max_days = match route.kind {
+            RouteKind::Detail(_) => MAX_DETAIL_DAYS,
+            _ => MAX_DAILY_DAYS,
+        };
+        if let Some(message) = range_error(start, end, max_days) {
+            return detail(StatusCode::BAD_REQUEST, &message);
+        }
+        json!({ "meter_reading": meter_reading(s, route.kind, &pdl, start, end) })
+    };
+    let entry = s.v1.get_mut(&pdl).expect("checked above");
+    *entry.calls.entry(today).or_default() += 1;
+    entry.last_call = Some(Utc::now().with_timezone(&Paris).naive_local());
+    json_response(StatusCode::OK, body)
+}
+
+/// `start`/`end` as days, or FastAPI's 422 naming the bad ones.
+#[allow(clippy::result_large_err)]
+fn parse_range(
+    start: Option<&String>,
+    end: Option<&String>,
+) -> Result<(NaiveDate, NaiveDate), Response> {
+    let mut problems = Vec::new();
+    let mut day = |name: &str, value: Option<&String>| {
         let parsed = value.and_then(|v| NaiveDate::parse_from_str(v, "%Y-%m-%d").ok());
         if parsed.is_none() {
-            missing.push(json!({
+            problems.push(json!({
                 "type": if value.is_some() { "date_from_datetime_parsing" } else { "missing" },
                 "loc": ["query", name],
                 "msg": if value.is_some() { "Input should be a valid date" } else { "Field required" },
@@ -506,61 +1217,94 @@ fn daily(s: &GatewayState, series: Series, pdl: &str, uri: &axum::http::Uri) -> 
         }
         parsed
     };
-    let (start, end) = (day("start"), day("end"));
-    let (Some(start), Some(end)) = (start, end) else {
-        return json_response(
+    let (start, end) = (day("start", start), day("end", end));
+    match (start, end) {
+        (Some(start), Some(end)) => Ok((start, end)),
+        _ => Err(json_response(
             StatusCode::UNPROCESSABLE_ENTITY,
-            json!({ "detail": missing }),
-        );
-    };
+            json!({ "detail": problems }),
+        )),
+    }
+}
+
+/// Why `[start, end)` is not a valid range of at most `max_days` days.
+fn range_error(start: NaiveDate, end: NaiveDate, max_days: i64) -> Option<String> {
     if start >= end {
-        return envelope_error(
-            "INVALID_DATE_RANGE",
-            "Start date must be before end date",
-            false,
-        );
+        return Some("Start date must be before end date".into());
     }
-    if (end - start).num_days() > 365 {
-        return envelope_error(
-            "INVALID_DATE_RANGE",
-            "Date range cannot exceed 365 days",
-            false,
-        );
-    }
-    let capped_end = end.min(s.today);
-    let readings: Vec<Value> = s
-        .data
-        .get(&(pdl.to_string(), series))
-        .map(|days| {
-            days.range(start..capped_end.max(start))
-                .map(|(date, wh)| json!({ "value": wh.to_string(), "date": date.to_string() }))
-                .collect()
-        })
-        .unwrap_or_default();
-    if readings.is_empty() && s.empty_as_no_data {
-        return envelope_error("NO_DATA", "No data available for this period", false);
-    }
-    json_response(
-        StatusCode::OK,
-        json!({
-            "success": true,
-            "data": {
-                "meter_reading": {
-                    "usage_point_id": pdl,
-                    "start": start.to_string(),
-                    "end": end.to_string(),
-                    "quality": "BRUT",
-                    "reading_type": {
-                        "measurement_kind": "energy",
-                        "measuring_period": "P1D",
-                        "unit": "Wh",
-                        "aggregate": "sum",
-                    },
-                    "interval_reading": readings,
-                }
-            },
-            "error": null,
-            "timestamp": timestamp(),
-        }),
-    )
+    ((end - start).num_days() > max_days)
+        .then(|| format!("Date range cannot exceed {max_days} days"))
+}
+
+/// The `meter_reading` of a daily, load-curve or max-power route for `[start, end)`, nothing
+/// from `today` on.
+fn meter_reading(
+    s: &GatewayState,
+    kind: RouteKind,
+    pdl: &str,
+    start: NaiveDate,
+    end: NaiveDate,
+) -> Value {
+    let days = start..end.min(s.today).max(start);
+    let (reading_type, readings): (Value, Vec<Value>) = match kind {
+        RouteKind::Daily(series) => (
+            json!({
+                "measurement_kind": "energy",
+                "measuring_period": "P1D",
+                "unit": "Wh",
+                "aggregate": "sum",
+            }),
+            s.data
+                .get(&(pdl.to_string(), series))
+                .map(|data| {
+                    data.range(days)
+                        .map(|(date, wh)| json!({ "value": wh.to_string(), "date": date.to_string() }))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        ),
+        RouteKind::Detail(series) => (
+            json!({ "measurement_kind": "power", "unit": "W", "aggregate": "average" }),
+            s.curves
+                .get(&(pdl.to_string(), series))
+                .map(|data| {
+                    data.range(days)
+                        .flat_map(|(_, points)| points.iter().map(|p| p.to_json()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        ),
+        RouteKind::Power => (
+            json!({
+                "measurement_kind": "power",
+                "measuring_period": "P1D",
+                "unit": "VA",
+                "aggregate": "maximum",
+            }),
+            s.power
+                .get(pdl)
+                .map(|data| {
+                    data.range(days)
+                        .map(|(date, (va, at))| {
+                            json!({
+                                "value": va.to_string(),
+                                "date": date.and_time(*at).format("%Y-%m-%d %H:%M:%S").to_string(),
+                            })
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+        ),
+        RouteKind::Pdl | RouteKind::Contract | RouteKind::Access => {
+            unreachable!("not a range route")
+        }
+    };
+    json!({
+        "usage_point_id": pdl,
+        "start": start.to_string(),
+        "end": end.to_string(),
+        "quality": "BRUT",
+        "reading_type": reading_type,
+        "interval_reading": readings,
+    })
 }

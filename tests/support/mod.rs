@@ -1,5 +1,5 @@
 //! Shared integration-test support: a private mosquitto per test, an MQTT observer, and fakes of
-//! the MyElectricalData v2 gateway and of the Home Assistant Supervisor.
+//! the MyElectricalData gateway (v2 and v1) and of the Home Assistant Supervisor.
 //!
 //! Include it from `tests/<name>.rs` with `mod support;`. Everything binds to 127.0.0.1 only,
 //! every wait is bounded, and every process or server is stopped on `Drop`.
@@ -21,7 +21,10 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 pub use broker::{BrokerKind, BrokerOptions, Mosquitto};
-pub use gateway::{FakeGateway, FakeMeter, Fault, FaultOn, RecordedRequest, Series};
+pub use gateway::{
+    CurvePoint, CurveSlot, FakeContract, FakeGateway, FakeMeter, Fault, FaultOn, RecordedRequest,
+    RouteKind, Series,
+};
 pub use probe::{MqttProbe, ProbeTarget, Received};
 pub use supervisor::{FakeSupervisor, SupervisorMode};
 
