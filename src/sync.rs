@@ -329,14 +329,22 @@ impl<'a> Syncer<'a> {
                 status.last_error_at = Some(now);
             }
         }
-        if status
-            .access_checked_at
-            .is_none_or(|at| paris_date(at) != paris_date(now))
-            || matches!(self.quota, QuotaScope::Account { .. })
-        {
-            let (used, limit) = self.quota_usage(pdl, now).await?;
-            status.quota_used = Some(used);
-            status.quota_limit = Some(limit);
+        let (ours, limit) = self.quota_usage(pdl, now).await?;
+        match self.quota {
+            QuotaScope::Account { .. } => {
+                status.quota_used = Some(ours);
+                status.quota_limit = Some(limit);
+            }
+            // v1 also counts the calls of other clients of the same consent: keep the
+            // larger of its count (read today) and ours.
+            QuotaScope::Meter { .. } => {
+                let reported_today = status
+                    .access_checked_at
+                    .is_some_and(|at| paris_date(at) == paris_date(now));
+                let reported = status.quota_used.filter(|_| reported_today).unwrap_or(0);
+                status.quota_used = Some(ours.max(reported));
+                status.quota_limit = Some(status.quota_limit.unwrap_or(limit));
+            }
         }
         self.store.save_meter_status(pdl, &status).await
     }

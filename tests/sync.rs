@@ -102,7 +102,8 @@ impl Harness {
 
     /// Opens the store (creating it on the first call) with a fresh v2 client.
     async fn open(&self) -> Pipeline {
-        let gateway = Gateway::from_settings(&self.settings.gateway).expect("a v2 client");
+        let gateway = Gateway::from_settings(&self.settings.gateway, &self.settings.meters)
+            .expect("a v2 client");
         within(
             T,
             "open the pipeline",
