@@ -4,6 +4,7 @@
 //! downstream (store, derived values, entities) is written and tested once.
 
 pub mod enedis;
+pub mod grid;
 pub mod model;
 pub mod sample;
 pub mod v1;
@@ -13,10 +14,11 @@ use std::time::Duration;
 
 use chrono::NaiveDate;
 
+use crate::calendar;
 use crate::config::{GatewayGeneration, GatewaySettings, MeterSettings, Pdl};
 pub use model::{
-    AccessInfo, Contract, DailyReading, DailySeries, GatewayError, LoadCurvePoint, MaxPowerReading,
-    MeterInfo, SeriesKind,
+    AccessInfo, Contract, DailyReading, DailySeries, EcowattDay, GatewayError, LoadCurvePoint,
+    MaxPowerReading, MeterInfo, SeriesKind, TempoColor, TempoDay, TempoPrices,
 };
 
 /// How long one gateway call may take before it counts as a timeout.
@@ -115,6 +117,36 @@ impl Gateway {
             Gateway::V1(client) => client.load_curve(kind, pdl, start, end).await,
             Gateway::V2(client) => client.load_curve(kind, pdl, start, end).await,
             Gateway::Sample(sample) => Ok(sample.load_curve(kind, pdl, start, end)),
+        }
+    }
+
+    /// Tempo colours of `[start, end)`; days RTE has not decided yet are absent.
+    pub async fn tempo(
+        &self,
+        start: NaiveDate,
+        end: NaiveDate,
+    ) -> Result<Vec<TempoDay>, GatewayError> {
+        match self {
+            Gateway::V1(client) => client.tempo(start, end).await,
+            Gateway::V2(client) => client.tempo(start, end).await,
+            Gateway::Sample(_) => Ok(sample::tempo(start, end)),
+        }
+    }
+
+    /// EcoWatt signals from `today` (and the following day when published).
+    pub async fn ecowatt(&self, today: NaiveDate) -> Result<Vec<EcowattDay>, GatewayError> {
+        match self {
+            Gateway::V1(client) => client.ecowatt(today, calendar::add_days(today, 2)).await,
+            Gateway::V2(client) => client.ecowatt(2).await,
+            Gateway::Sample(_) => Ok(sample::ecowatt(today)),
+        }
+    }
+
+    /// Tempo prices, where the generation publishes them (v1).
+    pub async fn tempo_prices(&self) -> Result<Option<TempoPrices>, GatewayError> {
+        match self {
+            Gateway::V1(client) => client.tempo_prices().await.map(Some),
+            Gateway::V2(_) | Gateway::Sample(_) => Ok(None),
         }
     }
 

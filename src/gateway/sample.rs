@@ -3,7 +3,8 @@
 use chrono::{Datelike, Duration, NaiveDate, NaiveTime};
 
 use super::model::{
-    Contract, DailyReading, DailySeries, LoadCurvePoint, MaxPowerReading, MeterInfo, SeriesKind,
+    Contract, DailyReading, DailySeries, EcowattDay, LoadCurvePoint, MaxPowerReading, MeterInfo,
+    SeriesKind, TempoColor, TempoDay,
 };
 use crate::config::Pdl;
 
@@ -146,4 +147,47 @@ fn sample_wh(date: NaiveDate) -> i64 {
     };
     let wobble = (i64::from(date.num_days_from_ce()) * 7919 % 1_000) as f64;
     (11_000.0 + 5_000.0 * winter + weekend + wobble).round() as i64
+}
+
+/// A plausible Tempo calendar: red and white days on winter weekdays, blue otherwise.
+pub fn tempo(start: NaiveDate, end: NaiveDate) -> Vec<TempoDay> {
+    start
+        .iter_days()
+        .take_while(|day| *day < end)
+        .map(|date| {
+            let winter = matches!(date.month(), 11 | 12 | 1 | 2 | 3);
+            let weekday = date.weekday().number_from_monday() <= 5;
+            let color = match date.ordinal() % 7 {
+                0 if winter && weekday => TempoColor::Red,
+                3 | 5 if winter && weekday => TempoColor::White,
+                _ => TempoColor::Blue,
+            };
+            TempoDay { date, color }
+        })
+        .collect()
+}
+
+/// Green all day, orange in the evening peak of winter weekdays.
+pub fn ecowatt(today: NaiveDate) -> Vec<EcowattDay> {
+    [today, today.succ_opt().unwrap_or(today)]
+        .into_iter()
+        .map(|date| {
+            let tense = matches!(date.month(), 12 | 1) && date.weekday().number_from_monday() <= 5;
+            let hours: Vec<u8> = (0..24u8)
+                .map(|h| if tense && (18..20).contains(&h) { 2 } else { 1 })
+                .collect();
+            let level = hours.iter().copied().max().unwrap_or(1);
+            let message = if level > 1 {
+                "Tensions sur le système électrique"
+            } else {
+                "Pas d'alerte."
+            };
+            EcowattDay {
+                date,
+                level,
+                message: Some(message.into()),
+                hours,
+            }
+        })
+        .collect()
 }

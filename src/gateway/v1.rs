@@ -11,9 +11,10 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 use super::enedis::{ContractData, MeterReadingData, parse_naive_datetime};
+use super::grid;
 use super::model::{
-    AccessInfo, Contract, DailySeries, GatewayError, LoadCurvePoint, MaxPowerReading, MeterInfo,
-    SeriesKind,
+    AccessInfo, Contract, DailySeries, EcowattDay, GatewayError, LoadCurvePoint, MaxPowerReading,
+    MeterInfo, SeriesKind, TempoDay, TempoPrices,
 };
 use super::v2::transport_error;
 use crate::config::{Pdl, Secret};
@@ -155,6 +156,7 @@ impl Client {
         .await
     }
 
+    /// A meter's route, with that meter's token.
     async fn get<T: DeserializeOwned>(
         &self,
         pdl: &Pdl,
@@ -163,15 +165,24 @@ impl Client {
         let token = self.tokens.get(pdl).ok_or_else(|| {
             GatewayError::Unauthorized(format!("no token configured for meter {pdl}"))
         })?;
+        self.fetch(Some(token), segments).await
+    }
+
+    async fn fetch<T: DeserializeOwned>(
+        &self,
+        token: Option<&Secret>,
+        segments: &[&str],
+    ) -> Result<T, GatewayError> {
         let mut url = self.base.clone();
         url.path_segments_mut()
             .map_err(|_| GatewayError::Unsupported("gateway_url cannot be a base URL".into()))?
             .pop_if_empty()
             .extend(segments);
-        let response = self
-            .http
-            .get(url)
-            .header(reqwest::header::AUTHORIZATION, token.expose())
+        let mut request = self.http.get(url);
+        if let Some(token) = token {
+            request = request.header(reqwest::header::AUTHORIZATION, token.expose());
+        }
+        let response = request
             .send()
             .await
             .map_err(|e| transport_error(&self.base, self.timeout, &e))?;
@@ -181,6 +192,41 @@ impl Client {
             .await
             .map_err(|e| transport_error(&self.base, self.timeout, &e))?;
         decode(status, &body)
+    }
+
+    /// `GET /rte/tempo/{start}/{end}` (no token needed), `end` exclusive.
+    pub async fn tempo(
+        &self,
+        start: NaiveDate,
+        end: NaiveDate,
+    ) -> Result<Vec<TempoDay>, GatewayError> {
+        let (start, end) = (start.to_string(), end.to_string());
+        let days = self.fetch(None, &["rte", "tempo", &start, &end]).await?;
+        Ok(grid::v1_tempo(days))
+    }
+
+    /// `GET /rte/ecowatt/{start}/{end}`, `end` exclusive.
+    pub async fn ecowatt(
+        &self,
+        start: NaiveDate,
+        end: NaiveDate,
+    ) -> Result<Vec<EcowattDay>, GatewayError> {
+        let (start, end) = (start.to_string(), end.to_string());
+        let days = self
+            .fetch(
+                self.tokens.values().next(),
+                &["rte", "ecowatt", &start, &end],
+            )
+            .await?;
+        Ok(grid::v1_ecowatt(days))
+    }
+
+    /// `GET /edf/tempo/price`.
+    pub async fn tempo_prices(&self) -> Result<TempoPrices, GatewayError> {
+        let prices = self
+            .fetch(self.tokens.values().next(), &["edf", "tempo", "price"])
+            .await?;
+        Ok(grid::v1_tempo_prices(prices))
     }
 }
 

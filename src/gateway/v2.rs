@@ -9,8 +9,10 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 use super::enedis::{ContractData, MeterReadingData, parse_day};
+use super::grid;
 use super::model::{
-    Contract, DailySeries, GatewayError, LoadCurvePoint, MaxPowerReading, MeterInfo, SeriesKind,
+    Contract, DailySeries, EcowattDay, GatewayError, LoadCurvePoint, MaxPowerReading, MeterInfo,
+    SeriesKind, TempoDay,
 };
 use crate::config::{Pdl, Secret};
 
@@ -108,6 +110,31 @@ impl Client {
         Ok(data.into_contract())
     }
 
+    /// `GET /tempo/days?start_date&end_date` (public), `end` exclusive.
+    pub async fn tempo(
+        &self,
+        start: NaiveDate,
+        end: NaiveDate,
+    ) -> Result<Vec<TempoDay>, GatewayError> {
+        let (start, end) = (start.to_string(), end.to_string());
+        let days = self
+            .get(
+                "tempo/days",
+                &[("start_date", start.as_str()), ("end_date", end.as_str())],
+            )
+            .await?;
+        Ok(grid::v2_tempo(days))
+    }
+
+    /// `GET /ecowatt/forecast?days=N`: today and the next days.
+    pub async fn ecowatt(&self, days: u8) -> Result<Vec<EcowattDay>, GatewayError> {
+        let days = days.clamp(1, 7).to_string();
+        let forecast = self
+            .get("ecowatt/forecast", &[("days", days.as_str())])
+            .await?;
+        Ok(grid::v2_ecowatt(forecast))
+    }
+
     async fn get_range(
         &self,
         path: &str,
@@ -173,15 +200,19 @@ pub(crate) fn decode_envelope<T: DeserializeOwned>(
             },
         });
     }
+    let malformed = |detail: String| GatewayError::Malformed {
+        status: status.as_u16(),
+        detail,
+    };
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|_| malformed("not JSON".into()))?;
+    // Enedis and Tempo routes wrap their data in the envelope; EcoWatt answers bare.
+    if value.get("success").is_none() {
+        return serde_json::from_value(value)
+            .map_err(|e| malformed(format!("unexpected shape: {e}")));
+    }
     let envelope: Envelope<T> =
-        serde_json::from_slice(body).map_err(|e| GatewayError::Malformed {
-            status: status.as_u16(),
-            detail: if serde_json::from_slice::<serde_json::Value>(body).is_ok() {
-                format!("unexpected shape: {e}")
-            } else {
-                "not JSON".into()
-            },
-        })?;
+        serde_json::from_value(value).map_err(|e| malformed(format!("unexpected shape: {e}")))?;
     match envelope {
         Envelope {
             success: true,

@@ -1,0 +1,198 @@
+//! RTE data (Tempo colours, EcoWatt signals) and EDF Tempo prices, as each gateway
+//! generation shapes them, turned into the shared model.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use serde::Deserialize;
+
+use super::enedis::parse_day;
+use super::model::{EcowattDay, TempoColor, TempoDay, TempoPrices};
+
+/// v2 `GET /tempo/days`: `[{"date":"2024-01-15","color":"BLUE",…}]`.
+#[derive(Deserialize)]
+pub struct V2TempoDay {
+    date: String,
+    color: Option<String>,
+}
+
+pub fn v2_tempo(days: Vec<V2TempoDay>) -> Vec<TempoDay> {
+    days.into_iter()
+        .filter_map(|d| {
+            Some(TempoDay {
+                date: parse_day(&d.date)?,
+                color: TempoColor::parse(d.color.as_deref()?)?,
+            })
+        })
+        .collect()
+}
+
+/// v1 `GET /rte/tempo/{start}/{end}`: `{"2024-01-15":"BLUE",…}`; unknown days may be absent,
+/// `null` or an unknown word.
+pub fn v1_tempo(days: BTreeMap<String, Option<String>>) -> Vec<TempoDay> {
+    days.into_iter()
+        .filter_map(|(date, color)| {
+            Some(TempoDay {
+                date: parse_day(&date)?,
+                color: TempoColor::parse(color.as_deref()?)?,
+            })
+        })
+        .collect()
+}
+
+/// v2 `GET /ecowatt/forecast`: `[{"periode":"2024-01-15T00:00:00+01:00","dvalue":1,
+/// "message":"…","values":[1,1,…],…}]`.
+#[derive(Deserialize)]
+pub struct V2Ecowatt {
+    periode: String,
+    dvalue: u8,
+    message: Option<String>,
+    #[serde(default)]
+    values: Vec<u8>,
+}
+
+pub fn v2_ecowatt(days: Vec<V2Ecowatt>) -> Vec<EcowattDay> {
+    days.into_iter()
+        .filter_map(|d| {
+            Some(EcowattDay {
+                date: parse_day(&d.periode)?,
+                level: d.dvalue,
+                message: d.message,
+                hours: d.values,
+            })
+        })
+        .collect()
+}
+
+/// v1 `GET /rte/ecowatt/{start}/{end}`: `{"2024-01-15":{"value":1,"message":"…",
+/// "detail":{"2024-01-15 00:00:00":1,…}}}`.
+#[derive(Deserialize)]
+pub struct V1Ecowatt {
+    value: u8,
+    message: Option<String>,
+    #[serde(default)]
+    detail: BTreeMap<String, u8>,
+}
+
+pub fn v1_ecowatt(days: BTreeMap<String, V1Ecowatt>) -> Vec<EcowattDay> {
+    days.into_iter()
+        .filter_map(|(date, d)| {
+            let date = parse_day(&date)?;
+            // Hours sorted by their timestamp (the map is ordered by text, which is time order).
+            let hours = d.detail.values().copied().collect();
+            Some(EcowattDay {
+                date,
+                level: d.value,
+                message: d.message,
+                hours,
+            })
+        })
+        .collect()
+}
+
+/// v1 `GET /edf/tempo/price`: `{"blue_hc":"0,1325",…}`, numbers as strings with a decimal
+/// comma, or numbers.
+#[derive(Deserialize)]
+pub struct V1TempoPrices {
+    blue_hc: Option<serde_json::Value>,
+    blue_hp: Option<serde_json::Value>,
+    white_hc: Option<serde_json::Value>,
+    white_hp: Option<serde_json::Value>,
+    red_hc: Option<serde_json::Value>,
+    red_hp: Option<serde_json::Value>,
+}
+
+fn price(value: Option<&serde_json::Value>) -> Option<f64> {
+    let price = match value? {
+        serde_json::Value::Number(n) => n.as_f64()?,
+        serde_json::Value::String(s) => s.trim().replace(',', ".").parse().ok()?,
+        _ => return None,
+    };
+    (price.is_finite() && price >= 0.0).then_some(price)
+}
+
+pub fn v1_tempo_prices(p: V1TempoPrices) -> TempoPrices {
+    TempoPrices {
+        blue_hc: price(p.blue_hc.as_ref()),
+        blue_hp: price(p.blue_hp.as_ref()),
+        white_hc: price(p.white_hc.as_ref()),
+        white_hp: price(p.white_hp.as_ref()),
+        red_hc: price(p.red_hc.as_ref()),
+        red_hp: price(p.red_hp.as_ref()),
+    }
+}
+
+/// Days of `[start, end)`, for ranges given to gateways that want inclusive ends.
+pub fn last_day(end: NaiveDate) -> NaiveDate {
+    end.pred_opt().unwrap_or(end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colours_are_normalised_whatever_their_case() {
+        for (text, color) in [
+            ("BLUE", TempoColor::Blue),
+            ("blue", TempoColor::Blue),
+            ("Bleu", TempoColor::Blue),
+            ("WHITE", TempoColor::White),
+            ("blanc", TempoColor::White),
+            ("RED", TempoColor::Red),
+            ("rouge", TempoColor::Red),
+        ] {
+            assert_eq!(TempoColor::parse(text), Some(color), "{text}");
+        }
+        assert_eq!(TempoColor::parse("UNKNOWN"), None);
+        assert_eq!(TempoColor::Blue.as_str(), "BLEU");
+    }
+
+    #[test]
+    fn v1_tempo_skips_unknown_days() {
+        let json =
+            r#"{"2024-01-15":"BLUE","2024-01-16":"white","2024-01-17":null,"2024-01-18":"TBD"}"#;
+        let days = v1_tempo(serde_json::from_str(json).unwrap());
+        assert_eq!(days.len(), 2);
+        assert_eq!(days[1].color, TempoColor::White);
+    }
+
+    #[test]
+    fn v2_tempo_and_ecowatt_shapes() {
+        let tempo =
+            r#"[{"date":"2024-01-15","color":"RED","updated_at":"x","rte_updated_date":"y"}]"#;
+        assert_eq!(
+            v2_tempo(serde_json::from_str(tempo).unwrap())[0].color,
+            TempoColor::Red
+        );
+        let ecowatt = r#"[{"periode":"2024-01-15T00:00:00+01:00","dvalue":2,"message":"Mode écogeste","values":[1,1,1,1,1,1,1,2,2,2,1,1,1,1,1,1,1,2,2,2,1,1,1,1],"hdebut":0,"hfin":23,"generation_datetime":"x"}]"#;
+        let day = &v2_ecowatt(serde_json::from_str(ecowatt).unwrap())[0];
+        assert_eq!(
+            (day.date.to_string().as_str(), day.level, day.hours.len()),
+            ("2024-01-15", 2, 24)
+        );
+    }
+
+    #[test]
+    fn v1_ecowatt_orders_hours_by_time() {
+        let json = r#"{"2024-01-15":{"value":1,"message":"Pas d'alerte.","detail":{"2024-01-15 01:00:00":2,"2024-01-15 00:00:00":1}}}"#;
+        let day = &v1_ecowatt(serde_json::from_str(json).unwrap())[0];
+        assert_eq!(day.hours, vec![1, 2]);
+    }
+
+    #[test]
+    fn v1_prices_accept_decimal_commas() {
+        let json = r#"{"blue_hc":"0,1325","blue_hp":"0,1612","white_hc":0.1499,"white_hp":"0.1871","red_hc":"x"}"#;
+        let prices = v1_tempo_prices(serde_json::from_str(json).unwrap());
+        assert_eq!(
+            (
+                prices.blue_hc,
+                prices.blue_hp,
+                prices.white_hc,
+                prices.white_hp
+            ),
+            (Some(0.1325), Some(0.1612), Some(0.1499), Some(0.1871))
+        );
+        assert_eq!((prices.red_hc, prices.red_hp), (None, None));
+    }
+}
