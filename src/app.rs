@@ -20,6 +20,7 @@ use crate::scheduler::{SyncOutcome, next_sync};
 use crate::store::Store;
 use crate::supervisor::{SupervisorError, discover_broker};
 use crate::sync::{MeterSync, RetryPolicy, SyncError, Syncer};
+use crate::tariffs;
 
 /// How long `once` and `check` wait for the broker's first answer.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -184,24 +185,19 @@ impl Pipeline {
         Ok(messages)
     }
 
-    /// The next instant a meter's price in force changes (an off-peak boundary).
+    /// The next instant a meter's price in force changes (an off-peak or Tempo boundary).
     pub async fn next_price_change(
         &self,
         now: DateTime<Utc>,
     ) -> anyhow::Result<Option<DateTime<Utc>>> {
         let mut next: Option<DateTime<Utc>> = None;
-        for meter in self
-            .settings
-            .meters
-            .iter()
-            .filter(|m| m.tariff == Tariff::HcHp)
-        {
+        for meter in &self.settings.meters {
             let contract = self.store.contract(&meter.pdl).await?.map(|(c, _)| c);
             let offpeak = derived::offpeak_ranges(
                 meter,
                 contract.as_ref().and_then(|c| c.offpeak_hours.as_deref()),
             );
-            if let Some(at) = offpeak.and_then(|ranges| derived::next_price_change(&ranges, now)) {
+            if let Some(at) = tariffs::next_price_change(meter, offpeak.as_deref(), now) {
                 next = Some(next.map_or(at, |n| n.min(at)));
             }
         }
@@ -424,5 +420,6 @@ fn removed_meter(pdl: Pdl) -> MeterSettings {
         tariff: Tariff::Base,
         prices: Prices::default(),
         offpeak_hours: None,
+        tempo_prices_from_gateway: false,
     }
 }

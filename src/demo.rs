@@ -112,6 +112,7 @@ pub fn sample_meter() -> MeterSettings {
             ..Prices::default()
         },
         offpeak_hours: None,
+        tempo_prices_from_gateway: false,
     }
 }
 

@@ -8,13 +8,14 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Utc};
 
 use crate::calendar::{
-    TimeRange, add_days, day_minutes, paris_instant, parse_offpeak_hours, sub_days,
+    TimeRange, add_days, day_minutes, paris_date, parse_offpeak_hours, sub_days,
 };
 use crate::config::{MeterSettings, Pdl, Prices, Tariff};
-use crate::gateway::SeriesKind;
+use crate::gateway::{SeriesKind, TempoPrices};
 use crate::store::{
     CurveInterval, MeterStatus, PeriodTotal, Store, StoreError, StoredDay, StoredPeak,
 };
+use crate::tariffs::{self, Period, hchp_period};
 
 /// Everything the entities of one meter need.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,7 +28,7 @@ pub struct MeterView {
     pub max_power: Option<PeakView>,
     pub hchp: Option<HcHpDay>,
     pub cost: CostView,
-    pub price: Option<PriceNow>,
+    pub price: Option<tariffs::PriceNow>,
     pub status: StatusView,
 }
 
@@ -86,15 +87,6 @@ pub struct Cost {
     pub days: u32,
 }
 
-/// The price in force at an instant.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PriceNow {
-    pub eur_per_kwh: f64,
-    /// `BASE`, `HC` or `HP`.
-    pub period: &'static str,
-    pub color: Option<&'static str>,
-}
-
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StatusView {
     pub error: Option<String>,
@@ -137,25 +129,102 @@ impl MeterView {
             }),
             false => None,
         };
+        let today = paris_date(now);
+        let latest = consumption.as_ref().map(|e| e.latest.date);
+        let month = latest.map(crate::calendar::month_start);
+        // Colours from the day before the month (its evening prices the first night).
+        let colours = match (meter.tariff, month) {
+            (Tariff::Tempo, Some(month)) => {
+                store
+                    .tempo(sub_days(month.min(today), 1), add_days(today, 1))
+                    .await?
+            }
+            (Tariff::Tempo, None) => store.tempo(sub_days(today, 1), add_days(today, 1)).await?,
+            _ => BTreeMap::new(),
+        };
+        let tempo_prices = match meter.tariff {
+            Tariff::Tempo => tariffs::tempo_prices(
+                &meter.prices,
+                store.tempo_prices().await?.map(|(p, _)| p).as_ref(),
+            ),
+            _ => TempoPrices::default(),
+        };
 
-        // HC/HP splits of the month of the latest day, from the load curve.
-        let splits = match (&consumption, &offpeak, meter.load_curve) {
-            (Some(energy), Some(ranges), true) => {
-                let month = energy.latest.date.with_day(1).unwrap_or(energy.latest.date);
-                let days = store
-                    .load_curve_days(pdl, SeriesKind::Consumption, month, energy.latest.date)
-                    .await?;
-                complete_splits(&days, ranges)
+        // The month of the latest day, from the load curve: HC/HP split and costs.
+        let curve = match (month, latest, meter.load_curve) {
+            (Some(month), Some(latest), true) => complete_days(
+                store
+                    .load_curve_days(pdl, SeriesKind::Consumption, month, latest)
+                    .await?,
+            ),
+            _ => BTreeMap::new(),
+        };
+        let hchp = offpeak.as_ref().and_then(|ranges| {
+            let (day, intervals) = curve.iter().next_back()?;
+            let (hc_wh, hp_wh) = split_hchp(intervals, ranges);
+            Some(HcHpDay {
+                date: *day,
+                hc_wh,
+                hp_wh,
+            })
+        });
+        let daily_costs = match (&consumption, meter.tariff) {
+            (Some(_), Tariff::Base) => match (meter.prices.base, month, latest) {
+                (Some(price), Some(month), Some(latest)) => {
+                    let days = store
+                        .daily_status(pdl, SeriesKind::Consumption, month, latest)
+                        .await?;
+                    day_costs(&days, |_| Some(price))
+                }
+                _ => BTreeMap::new(),
+            },
+            (Some(_), Tariff::HcHp) => match (meter.prices.hc, meter.prices.hp, &offpeak) {
+                (Some(hc), Some(hp), Some(ranges)) => curve_costs(&curve, |start| {
+                    Some(if hchp_period(start.time(), ranges) == Period::Hc {
+                        hc
+                    } else {
+                        hp
+                    })
+                }),
+                _ => BTreeMap::new(),
+            },
+            (Some(_), Tariff::Tempo) if tariffs::tempo_prices_complete(&tempo_prices) => {
+                if meter.load_curve {
+                    curve_costs(&curve, |start| {
+                        let (day, period) = tariffs::tempo_pricing(start);
+                        tariffs::tempo_price(&tempo_prices, *colours.get(&day)?, period)
+                    })
+                } else if let (Some(month), Some(latest)) = (month, latest) {
+                    // Without the curve, each day at its colour's peak price: an upper bound
+                    // that the status names.
+                    let days = store
+                        .daily_status(pdl, SeriesKind::Consumption, month, latest)
+                        .await?;
+                    day_costs(&days, |day| {
+                        tariffs::tempo_price(&tempo_prices, *colours.get(&day)?, Period::Hp)
+                    })
+                } else {
+                    BTreeMap::new()
+                }
             }
             _ => BTreeMap::new(),
         };
-        let hchp = splits.values().next_back().copied();
-        let cost = costs(meter, consumption.as_ref(), &splits);
-        let price = price_at(meter, offpeak.as_deref(), now);
+        let cost = cost_view(&daily_costs);
+        let price = tariffs::price_at(
+            meter,
+            offpeak.as_deref(),
+            &tempo_prices,
+            |day| colours.get(&day).copied(),
+            now,
+        );
 
         let stored = store.meter_status(pdl).await?;
         let status = StatusView {
-            note: cost_note(meter, offpeak.is_some()),
+            note: cost_note(
+                meter,
+                offpeak.is_some(),
+                tariffs::tempo_prices_complete(&tempo_prices),
+            ),
             ..StatusView::from(stored)
         };
         Ok(Self {
@@ -220,8 +289,14 @@ pub fn week_label(day: NaiveDate) -> String {
     format!("{:04}-W{:02}", week.year(), week.week())
 }
 
-/// The off-peak ranges in force: the option, else the contract's.
+/// The off-peak ranges in force: Tempo's 22:00 → 06:00, else the option, else the contract's.
 pub fn offpeak_ranges(meter: &MeterSettings, contract: Option<&str>) -> Option<Vec<TimeRange>> {
+    if meter.tariff == Tariff::Tempo {
+        return Some(vec![TimeRange {
+            start: tariffs::TEMPO_HC_START,
+            end: tariffs::TEMPO_DAY_START,
+        }]);
+    }
     meter
         .offpeak_hours
         .clone()
@@ -231,98 +306,78 @@ pub fn offpeak_ranges(meter: &MeterSettings, contract: Option<&str>) -> Option<V
 /// Splits one day's load curve into off-peak and peak energy, each interval by its start.
 pub fn split_hchp(intervals: &[CurveInterval], offpeak: &[TimeRange]) -> (f64, f64) {
     intervals.iter().fold((0.0, 0.0), |(hc, hp), interval| {
-        let time = interval.start_local.time();
-        if offpeak.iter().any(|r| r.contains(time)) {
-            (hc + interval.wh(), hp)
-        } else {
-            (hc, hp + interval.wh())
+        match hchp_period(interval.start_local.time(), offpeak) {
+            Period::Hc => (hc + interval.wh(), hp),
+            Period::Hp => (hc, hp + interval.wh()),
         }
     })
 }
 
-/// The HC/HP split of every day whose curve covers the whole day (23, 24 or 25 hours).
-pub fn complete_splits(
-    days: &BTreeMap<NaiveDate, Vec<CurveInterval>>,
-    offpeak: &[TimeRange],
-) -> BTreeMap<NaiveDate, HcHpDay> {
-    days.iter()
+/// The days whose curve covers the whole day (23, 24 or 25 hours).
+pub fn complete_days(
+    days: BTreeMap<NaiveDate, Vec<CurveInterval>>,
+) -> BTreeMap<NaiveDate, Vec<CurveInterval>> {
+    days.into_iter()
         .filter(|(day, intervals)| {
-            intervals.iter().map(|i| i64::from(i.minutes)).sum::<i64>() >= day_minutes(**day)
-        })
-        .map(|(day, intervals)| {
-            let (hc_wh, hp_wh) = split_hchp(intervals, offpeak);
-            (
-                *day,
-                HcHpDay {
-                    date: *day,
-                    hc_wh,
-                    hp_wh,
-                },
-            )
+            intervals.iter().map(|i| i64::from(i.minutes)).sum::<i64>() >= day_minutes(*day)
         })
         .collect()
 }
 
-/// Daily and month-to-date costs for the BASE and HC_HP tariffs.
-pub fn costs(
-    meter: &MeterSettings,
-    consumption: Option<&EnergyView>,
-    splits: &BTreeMap<NaiveDate, HcHpDay>,
-) -> CostView {
-    let Some(energy) = consumption else {
+/// Cost of each day from its curve, each interval at the price of its start; a day with an
+/// interval whose price is unknown has no cost.
+pub fn curve_costs(
+    days: &BTreeMap<NaiveDate, Vec<CurveInterval>>,
+    price_of: impl Fn(NaiveDateTime) -> Option<f64>,
+) -> BTreeMap<NaiveDate, f64> {
+    days.iter()
+        .filter_map(|(day, intervals)| {
+            let eur = intervals
+                .iter()
+                .map(|i| Some(i.wh() / 1000.0 * price_of(i.start_local)?))
+                .sum::<Option<f64>>()?;
+            Some((*day, eur))
+        })
+        .collect()
+}
+
+/// Cost of each day with a known energy, at the price of that day.
+pub fn day_costs(
+    days: &BTreeMap<NaiveDate, Option<i64>>,
+    price_of: impl Fn(NaiveDate) -> Option<f64>,
+) -> BTreeMap<NaiveDate, f64> {
+    days.iter()
+        .filter_map(|(day, wh)| Some((*day, (*wh)? as f64 / 1000.0 * price_of(*day)?)))
+        .collect()
+}
+
+/// The latest day's cost and the month to date (of that day's month).
+pub fn cost_view(days: &BTreeMap<NaiveDate, f64>) -> CostView {
+    let Some((latest, eur)) = days.iter().next_back() else {
         return CostView::default();
     };
-    let prices = &meter.prices;
-    match meter.tariff {
-        Tariff::Base => {
-            let Some(price) = prices.base else {
-                return CostView::default();
-            };
-            let month_start = energy.latest.date.with_day(1).unwrap_or(energy.latest.date);
-            CostView {
-                daily: Some(Cost {
-                    date: energy.latest.date,
-                    eur: kwh_exact(energy.latest.wh) * price,
-                    days: 1,
-                }),
-                monthly: Some(Cost {
-                    date: month_start,
-                    eur: kwh_exact(energy.month.wh) * price,
-                    days: energy.month.days,
-                }),
-            }
-        }
-        Tariff::HcHp => {
-            let (Some(hc_price), Some(hp_price)) = (prices.hc, prices.hp) else {
-                return CostView::default();
-            };
-            let cost_of =
-                |split: &HcHpDay| split.hc_wh / 1000.0 * hc_price + split.hp_wh / 1000.0 * hp_price;
-            let Some(latest) = splits.values().next_back() else {
-                return CostView::default();
-            };
-            let month_start = latest.date.with_day(1).unwrap_or(latest.date);
-            let month: Vec<&HcHpDay> = splits.values().filter(|s| s.date >= month_start).collect();
-            CostView {
-                daily: Some(Cost {
-                    date: latest.date,
-                    eur: cost_of(latest),
-                    days: 1,
-                }),
-                monthly: Some(Cost {
-                    date: month_start,
-                    eur: month.iter().map(|s| cost_of(s)).sum(),
-                    days: u32::try_from(month.len()).unwrap_or(u32::MAX),
-                }),
-            }
-        }
-        // Tempo costs need the Tempo calendar (next release).
-        Tariff::Tempo => CostView::default(),
+    let month = crate::calendar::month_start(*latest);
+    let in_month: Vec<f64> = days.range(month..).map(|(_, eur)| *eur).collect();
+    CostView {
+        daily: Some(Cost {
+            date: *latest,
+            eur: *eur,
+            days: 1,
+        }),
+        monthly: Some(Cost {
+            date: month,
+            eur: in_month.iter().sum(),
+            days: u32::try_from(in_month.len()).unwrap_or(u32::MAX),
+        }),
     }
 }
 
-/// What the status says about costs that cannot be computed with the current options.
-fn cost_note(meter: &MeterSettings, offpeak_known: bool) -> Option<String> {
+/// What the status says about costs the current options cannot give.
+fn cost_note(
+    meter: &MeterSettings,
+    offpeak_known: bool,
+    tempo_prices_known: bool,
+) -> Option<String> {
     let Prices { hc, hp, .. } = &meter.prices;
     match meter.tariff {
         Tariff::HcHp if hc.is_some() && hp.is_some() && !meter.load_curve => {
@@ -331,64 +386,19 @@ fn cost_note(meter: &MeterSettings, offpeak_known: bool) -> Option<String> {
         Tariff::HcHp if hc.is_some() && hp.is_some() && !offpeak_known => {
             Some("HC/HP costs need the off-peak hours: set offpeak_hours for this meter".into())
         }
+        Tariff::Tempo if !tempo_prices_known => {
+            Some("Tempo costs need the six price_tempo_* prices of this meter".into())
+        }
+        Tariff::Tempo if !meter.load_curve => Some(
+            "Tempo costs are estimated at each day's peak price: set load_curve: true for the HC/HP split".into(),
+        ),
         _ => None,
     }
 }
 
-/// The price in force at `now` for the BASE and HC_HP tariffs.
-pub fn price_at(
-    meter: &MeterSettings,
-    offpeak: Option<&[TimeRange]>,
-    now: DateTime<Utc>,
-) -> Option<PriceNow> {
-    let prices = &meter.prices;
-    match meter.tariff {
-        Tariff::Base => Some(PriceNow {
-            eur_per_kwh: prices.base?,
-            period: "BASE",
-            color: None,
-        }),
-        Tariff::HcHp => {
-            let time = now.with_timezone(&chrono_tz::Europe::Paris).time();
-            let offpeak = offpeak?.iter().any(|r| r.contains(time));
-            let (price, period) = if offpeak {
-                (prices.hc?, "HC")
-            } else {
-                (prices.hp?, "HP")
-            };
-            Some(PriceNow {
-                eur_per_kwh: price,
-                period,
-                color: None,
-            })
-        }
-        Tariff::Tempo => None,
-    }
-}
-
-/// The next instant after `now` at which an off-peak range starts or ends (Paris time, DST
-/// included), when the price of an HC_HP meter changes.
-pub fn next_price_change(offpeak: &[TimeRange], now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    let today = now.with_timezone(&chrono_tz::Europe::Paris).date_naive();
-    (0..=2)
-        .flat_map(|offset| {
-            let day = add_days(today, offset);
-            offpeak
-                .iter()
-                .flat_map(move |r| [r.start, r.end])
-                .map(move |t| paris_instant(day.and_time(t)).with_timezone(&Utc))
-        })
-        .filter(|t| *t > now)
-        .min()
-}
-
 /// Wh → kWh rounded to 3 decimals, as every energy payload carries it.
 pub fn kwh(wh: i64) -> f64 {
-    round(kwh_exact(wh), 3)
-}
-
-fn kwh_exact(wh: i64) -> f64 {
-    wh as f64 / 1000.0
+    round(wh as f64 / 1000.0, 3)
 }
 
 /// Rounds half away from zero to `decimals` places.

@@ -37,3 +37,4 @@ pub mod scheduler;
 pub mod store;
 pub mod supervisor;
 pub mod sync;
+pub mod tariffs;

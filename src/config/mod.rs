@@ -401,6 +401,7 @@ impl Validator<'_> {
                     tariff,
                     prices,
                     offpeak_hours,
+                    tempo_prices_from_gateway: generation == GatewayGeneration::V1,
                 });
             }
         }

@@ -108,6 +108,8 @@ pub struct MeterSettings {
     pub prices: Prices,
     /// Overrides the contract's off-peak hours.
     pub offpeak_hours: Option<Vec<TimeRange>>,
+    /// The gateway publishes Tempo prices (v1) for those the options leave out.
+    pub tempo_prices_from_gateway: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -2,6 +2,7 @@ use chrono::{Duration, NaiveTime, TimeZone};
 
 use super::*;
 use crate::config::Prices;
+use crate::gateway::TempoColor;
 
 fn d(s: &str) -> NaiveDate {
     s.parse().unwrap()
@@ -33,6 +34,7 @@ fn meter(tariff: Tariff, prices: Prices) -> MeterSettings {
         tariff,
         prices,
         offpeak_hours: Some(night()),
+        tempo_prices_from_gateway: false,
     }
 }
 
@@ -126,181 +128,6 @@ fn hchp_split_on_dst_days_counts_23_and_25_hours() {
 }
 
 #[test]
-fn only_complete_days_get_a_split() {
-    let mut days = BTreeMap::new();
-    days.insert(d("2024-03-31"), curve(d("2024-03-31"), |_| 100));
-    days.insert(d("2024-10-27"), curve(d("2024-10-27"), |_| 100));
-    let mut partial = curve(d("2024-01-15"), |_| 100);
-    partial.pop();
-    days.insert(d("2024-01-15"), partial);
-    let splits = complete_splits(&days, &night());
-    assert_eq!(
-        splits.keys().copied().collect::<Vec<_>>(),
-        vec![d("2024-03-31"), d("2024-10-27")]
-    );
-}
-
-#[test]
-fn base_costs_use_the_base_price_for_the_day_and_the_month() {
-    let m = meter(
-        Tariff::Base,
-        Prices {
-            base: Some(0.2516),
-            ..Prices::default()
-        },
-    );
-    let cost = costs(
-        &m,
-        Some(&energy("2024-02-29", 15_230, 245_650, 29)),
-        &BTreeMap::new(),
-    );
-    let daily = cost.daily.unwrap();
-    assert_eq!((daily.date, round(daily.eur, 2)), (d("2024-02-29"), 3.83));
-    let monthly = cost.monthly.unwrap();
-    assert_eq!(
-        (monthly.date, round(monthly.eur, 2), monthly.days),
-        (d("2024-02-01"), 61.81, 29)
-    );
-    // No price, no cost.
-    let m = meter(Tariff::Base, Prices::default());
-    assert_eq!(
-        costs(
-            &m,
-            Some(&energy("2024-02-29", 15_230, 245_650, 29)),
-            &BTreeMap::new()
-        ),
-        CostView::default()
-    );
-}
-
-#[test]
-fn hchp_costs_add_both_periods_over_the_complete_days_of_the_month() {
-    let m = meter(
-        Tariff::HcHp,
-        Prices {
-            hc: Some(0.2),
-            hp: Some(0.3),
-            ..Prices::default()
-        },
-    );
-    let mut splits = BTreeMap::new();
-    splits.insert(
-        d("2024-01-31"),
-        HcHpDay {
-            date: d("2024-01-31"),
-            hc_wh: 10_000.0,
-            hp_wh: 10_000.0,
-        },
-    );
-    splits.insert(
-        d("2024-02-01"),
-        HcHpDay {
-            date: d("2024-02-01"),
-            hc_wh: 8_000.0,
-            hp_wh: 16_000.0,
-        },
-    );
-    splits.insert(
-        d("2024-02-02"),
-        HcHpDay {
-            date: d("2024-02-02"),
-            hc_wh: 4_000.0,
-            hp_wh: 2_000.0,
-        },
-    );
-    let cost = costs(&m, Some(&energy("2024-02-02", 6_000, 30_000, 2)), &splits);
-    assert_eq!(round(cost.daily.unwrap().eur, 2), 1.4);
-    let monthly = cost.monthly.unwrap();
-    assert_eq!(
-        (monthly.date, round(monthly.eur, 2), monthly.days),
-        (d("2024-02-01"), 7.8, 2)
-    );
-}
-
-#[test]
-fn hchp_without_load_curve_says_so_in_the_status() {
-    let mut m = meter(
-        Tariff::HcHp,
-        Prices {
-            hc: Some(0.2),
-            hp: Some(0.3),
-            ..Prices::default()
-        },
-    );
-    m.load_curve = false;
-    assert!(cost_note(&m, true).unwrap().contains("load_curve"));
-    m.load_curve = true;
-    assert_eq!(cost_note(&m, true), None);
-    assert!(cost_note(&m, false).unwrap().contains("offpeak_hours"));
-}
-
-#[test]
-fn hchp_price_changes_at_the_offpeak_boundaries_paris_time() {
-    let m = meter(
-        Tariff::HcHp,
-        Prices {
-            hc: Some(0.2068),
-            hp: Some(0.27),
-            ..Prices::default()
-        },
-    );
-    let period = |at: &str| price_at(&m, Some(&night()), utc(at)).unwrap().period;
-    // Winter: Paris = UTC+1.
-    assert_eq!(period("2024-01-15T20:59:59Z"), "HP");
-    assert_eq!(period("2024-01-15T21:00:00Z"), "HC");
-    assert_eq!(period("2024-01-16T04:59:59Z"), "HC");
-    assert_eq!(period("2024-01-16T05:00:00Z"), "HP");
-    // Summer: Paris = UTC+2.
-    assert_eq!(period("2024-07-15T19:59:59Z"), "HP");
-    assert_eq!(period("2024-07-15T20:00:00Z"), "HC");
-    assert_eq!(
-        price_at(&m, Some(&night()), utc("2024-07-15T20:00:00Z"))
-            .unwrap()
-            .eur_per_kwh,
-        0.2068
-    );
-    // Unknown off-peak hours: no price rather than a wrong one.
-    assert_eq!(price_at(&m, None, utc("2024-07-15T20:00:00Z")), None);
-}
-
-#[test]
-fn next_price_change_follows_dst() {
-    // 2024-03-31 is 23 h long: 06:00 Paris is 04:00 UTC that morning.
-    assert_eq!(
-        next_price_change(&night(), utc("2024-03-30T22:00:00Z")),
-        Some(utc("2024-03-31T04:00:00Z"))
-    );
-    // 2024-10-27: 06:00 Paris is 05:00 UTC.
-    assert_eq!(
-        next_price_change(&night(), utc("2024-10-26T23:00:00Z")),
-        Some(utc("2024-10-27T05:00:00Z"))
-    );
-    // In the afternoon the next change is 22:00 Paris.
-    assert_eq!(
-        next_price_change(&night(), utc("2024-01-15T12:00:00Z")),
-        Some(utc("2024-01-15T21:00:00Z"))
-    );
-    // Exactly at a boundary, the next one.
-    assert_eq!(
-        next_price_change(&night(), utc("2024-01-15T21:00:00Z")),
-        Some(utc("2024-01-16T05:00:00Z"))
-    );
-}
-
-#[test]
-fn base_price_is_constant() {
-    let m = meter(
-        Tariff::Base,
-        Prices {
-            base: Some(0.2516),
-            ..Prices::default()
-        },
-    );
-    let price = price_at(&m, None, utc("2024-01-15T12:00:00Z")).unwrap();
-    assert_eq!((price.eur_per_kwh, price.period), (0.2516, "BASE"));
-}
-
-#[test]
 fn max_power_exceeds_only_above_the_subscribed_power() {
     let peak = |va| PeakView {
         peak: StoredPeak {
@@ -320,4 +147,126 @@ fn energy_is_rounded_to_three_decimals() {
     assert_eq!(kwh(15230), 15.23);
     assert_eq!(kwh(1), 0.001);
     assert_eq!(round(3.125_1, 2), 3.13);
+}
+
+#[test]
+fn only_complete_days_count() {
+    let mut days = BTreeMap::new();
+    days.insert(d("2024-03-31"), curve(d("2024-03-31"), |_| 100));
+    days.insert(d("2024-10-27"), curve(d("2024-10-27"), |_| 100));
+    let mut partial = curve(d("2024-01-15"), |_| 100);
+    partial.pop();
+    days.insert(d("2024-01-15"), partial);
+    assert_eq!(
+        complete_days(days).keys().copied().collect::<Vec<_>>(),
+        vec![d("2024-03-31"), d("2024-10-27")]
+    );
+}
+
+#[test]
+fn base_costs_are_each_day_at_the_base_price_and_the_month_to_date() {
+    let days: BTreeMap<NaiveDate, Option<i64>> = [
+        (d("2024-01-31"), Some(10_000)),
+        (d("2024-02-01"), Some(15_230)),
+        (d("2024-02-28"), None),
+        (d("2024-02-29"), Some(20_000)),
+    ]
+    .into_iter()
+    .collect();
+    let view = cost_view(&day_costs(&days, |_| Some(0.25)));
+    let daily = view.daily.unwrap();
+    assert_eq!((daily.date, round(daily.eur, 2)), (d("2024-02-29"), 5.0));
+    let monthly = view.monthly.unwrap();
+    assert_eq!(
+        (monthly.date, round(monthly.eur, 2), monthly.days),
+        (d("2024-02-01"), 8.81, 2),
+        "29 February counts, January does not"
+    );
+    assert_eq!(cost_view(&BTreeMap::new()), CostView::default());
+}
+
+#[test]
+fn curve_costs_price_each_interval_by_its_start() {
+    let mut days = BTreeMap::new();
+    days.insert(d("2024-01-15"), curve(d("2024-01-15"), |_| 1000));
+    let ranges = night();
+    let costs = curve_costs(&days, |start| {
+        Some(if hchp_period(start.time(), &ranges) == Period::Hc {
+            0.2
+        } else {
+            0.3
+        })
+    });
+    // 8 kWh at 0.2 + 16 kWh at 0.3.
+    assert_eq!(round(costs[&d("2024-01-15")], 2), 6.4);
+    // One unknown price: no cost for that day rather than a wrong one.
+    let costs = curve_costs(&days, |start| (start.time() != t(12, 0)).then_some(0.2));
+    assert!(costs.is_empty());
+}
+
+#[test]
+fn tempo_curve_costs_take_the_previous_colour_before_six() {
+    // 2024-01-15 is red, the 14th blue: 00:00-06:00 is blue HC, 06:00-22:00 red HP,
+    // 22:00-24:00 red HC.
+    let colours: BTreeMap<NaiveDate, TempoColor> = [
+        (d("2024-01-14"), TempoColor::Blue),
+        (d("2024-01-15"), TempoColor::Red),
+    ]
+    .into_iter()
+    .collect();
+    let prices = TempoPrices {
+        blue_hc: Some(0.1),
+        blue_hp: Some(0.2),
+        white_hc: Some(0.3),
+        white_hp: Some(0.4),
+        red_hc: Some(0.5),
+        red_hp: Some(0.7),
+    };
+    let mut days = BTreeMap::new();
+    days.insert(d("2024-01-15"), curve(d("2024-01-15"), |_| 1000));
+    let costs = curve_costs(&days, |start| {
+        let (day, period) = tariffs::tempo_pricing(start);
+        tariffs::tempo_price(&prices, *colours.get(&day)?, period)
+    });
+    // 6 kWh × 0.1 + 16 kWh × 0.7 + 2 kWh × 0.5.
+    assert_eq!(round(costs[&d("2024-01-15")], 2), 12.8);
+}
+
+#[test]
+fn the_status_names_what_costs_need() {
+    let mut m = meter(
+        Tariff::HcHp,
+        Prices {
+            hc: Some(0.2),
+            hp: Some(0.3),
+            ..Prices::default()
+        },
+    );
+    m.load_curve = false;
+    assert!(cost_note(&m, true, false).unwrap().contains("load_curve"));
+    m.load_curve = true;
+    assert_eq!(cost_note(&m, true, false), None);
+    assert!(
+        cost_note(&m, false, false)
+            .unwrap()
+            .contains("offpeak_hours")
+    );
+    let mut tempo = meter(Tariff::Tempo, Prices::default());
+    assert!(
+        cost_note(&tempo, true, false)
+            .unwrap()
+            .contains("price_tempo")
+    );
+    tempo.load_curve = false;
+    assert!(cost_note(&tempo, true, true).unwrap().contains("estimated"));
+}
+
+#[test]
+fn tempo_meters_split_hc_hp_at_22_and_6() {
+    let tempo = meter(Tariff::Tempo, Prices::default());
+    let ranges = offpeak_ranges(&tempo, Some("HC (1H30-8H00)")).unwrap();
+    assert_eq!(
+        split_hchp(&curve(d("2024-01-15"), |_| 1000), &ranges),
+        (8000.0, 16000.0)
+    );
 }

@@ -5,9 +5,11 @@ use serde_json::{Value, json};
 
 use super::{Device, EntityDef, StateTopic, sensor};
 use crate::calendar::{format_offset, format_paris, month_label, paris_instant, start_of_day};
-use crate::config::MeterSettings;
+use crate::config::{MeterSettings, Tariff};
 use crate::derived::{Cost, EnergyView, MeterView, kwh, round, week_label, week_start};
+use crate::gateway::TempoColor;
 use crate::store::StoredDay;
+use crate::tariffs;
 
 /// The device of a meter.
 pub fn device(meter: &MeterSettings, topic_prefix: &str) -> Device {
@@ -48,23 +50,18 @@ const DIAGNOSTIC: EntityDef<MeterSettings> = EntityDef {
 /// Cost entities exist only when the prices they need are known (and, for HC/HP, the load
 /// curve that splits the energy).
 fn costs_enabled(m: &MeterSettings) -> bool {
-    use crate::config::Tariff;
-    let p = &m.prices;
-    m.consumption
-        && match m.tariff {
-            Tariff::Base => p.base.is_some(),
-            Tariff::HcHp => p.hc.is_some() && p.hp.is_some() && m.load_curve,
-            Tariff::Tempo => false,
-        }
+    m.consumption && price_enabled(m) && (m.tariff != Tariff::HcHp || m.load_curve)
 }
 
 fn price_enabled(m: &MeterSettings) -> bool {
-    use crate::config::Tariff;
     let p = &m.prices;
     match m.tariff {
         Tariff::Base => p.base.is_some(),
         Tariff::HcHp => p.hc.is_some() && p.hp.is_some(),
-        Tariff::Tempo => false,
+        Tariff::Tempo => {
+            m.tempo_prices_from_gateway
+                || tariffs::tempo_prices_complete(&tariffs::tempo_prices(p, None))
+        }
     }
 }
 
@@ -415,7 +412,7 @@ fn price(view: &MeterView) -> Option<Value> {
         "value": price.eur_per_kwh,
         "unit": "EUR/kWh",
         "period": price.period,
-        "color": price.color,
+        "color": price.color.map(TempoColor::as_str),
         "tariff": view.tariff,
     }))
 }

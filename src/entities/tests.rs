@@ -4,11 +4,10 @@ use serde_json::Value;
 use super::meter::{ENTITIES, TOPICS, device};
 use super::*;
 use crate::config::{Language, MeterSettings, MqttSettings, Pdl, Prices, Tariff};
-use crate::derived::{
-    Cost, CostView, EnergyView, HcHpDay, MeterView, PeakView, PriceNow, StatusView,
-};
+use crate::derived::{Cost, CostView, EnergyView, HcHpDay, MeterView, PeakView, StatusView};
 use crate::mqtt::broker::TlsFiles;
 use crate::store::{PeriodTotal, StoredDay, StoredPeak};
+use crate::tariffs::PriceNow;
 
 fn mqtt() -> MqttSettings {
     MqttSettings {
@@ -38,6 +37,7 @@ fn meter() -> MeterSettings {
             ..Prices::default()
         },
         offpeak_hours: None,
+        tempo_prices_from_gateway: false,
     }
 }
 
@@ -103,7 +103,7 @@ fn view(previous: bool) -> MeterView {
             }),
         },
         price: Some(PriceNow {
-            eur_per_kwh: 0.27,
+            eur_per_kwh: Some(0.27),
             period: "HP",
             color: None,
         }),

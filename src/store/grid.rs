@@ -1,0 +1,152 @@
+//! Tempo colours, EcoWatt signals and Tempo prices.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::Row;
+
+use super::{Store, StoreError};
+use crate::gateway::{EcowattDay, TempoColor, TempoDay, TempoPrices};
+
+impl Store {
+    pub async fn save_tempo(
+        &self,
+        days: &[TempoDay],
+        fetched_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for day in days {
+            sqlx::query(
+                "INSERT INTO tempo_day (day, color, fetched_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (day) DO UPDATE SET color = excluded.color, fetched_at = excluded.fetched_at",
+            )
+            .bind(day.date)
+            .bind(day.color.as_str())
+            .bind(fetched_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Known colours of `[from, to]`.
+    pub async fn tempo(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<BTreeMap<NaiveDate, TempoColor>, StoreError> {
+        let rows = sqlx::query("SELECT day, color FROM tempo_day WHERE day BETWEEN ?1 AND ?2")
+            .bind(from)
+            .bind(to)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut days = BTreeMap::new();
+        for row in &rows {
+            let color: String = row.try_get("color")?;
+            if let Some(color) = TempoColor::parse(&color) {
+                days.insert(row.try_get("day")?, color);
+            }
+        }
+        Ok(days)
+    }
+
+    pub async fn save_ecowatt(
+        &self,
+        days: &[EcowattDay],
+        fetched_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for day in days {
+            let hours: Vec<String> = day.hours.iter().map(u8::to_string).collect();
+            sqlx::query(
+                "INSERT INTO ecowatt_day (day, level, message, hours, fetched_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (day) DO UPDATE SET level = excluded.level, message = excluded.message,
+                   hours = excluded.hours, fetched_at = excluded.fetched_at",
+            )
+            .bind(day.date)
+            .bind(day.level)
+            .bind(day.message.as_deref())
+            .bind(hours.join(","))
+            .bind(fetched_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The signal of `day` and when it was fetched.
+    pub async fn ecowatt(
+        &self,
+        day: NaiveDate,
+    ) -> Result<Option<(EcowattDay, DateTime<Utc>)>, StoreError> {
+        let row =
+            sqlx::query("SELECT level, message, hours, fetched_at FROM ecowatt_day WHERE day = ?1")
+                .bind(day)
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(|row| {
+            let hours: String = row.try_get("hours")?;
+            Ok((
+                EcowattDay {
+                    date: day,
+                    level: row.try_get("level")?,
+                    message: row.try_get("message")?,
+                    hours: hours
+                        .split(',')
+                        .filter_map(|h| h.trim().parse().ok())
+                        .collect(),
+                },
+                row.try_get("fetched_at")?,
+            ))
+        })
+        .transpose()
+    }
+
+    pub async fn save_tempo_prices(
+        &self,
+        prices: &TempoPrices,
+        fetched_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO tempo_prices (id, blue_hc, blue_hp, white_hc, white_hp, red_hc, red_hp, fetched_at)
+             VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (id) DO UPDATE SET blue_hc = excluded.blue_hc, blue_hp = excluded.blue_hp,
+               white_hc = excluded.white_hc, white_hp = excluded.white_hp, red_hc = excluded.red_hc,
+               red_hp = excluded.red_hp, fetched_at = excluded.fetched_at",
+        )
+        .bind(prices.blue_hc)
+        .bind(prices.blue_hp)
+        .bind(prices.white_hc)
+        .bind(prices.white_hp)
+        .bind(prices.red_hc)
+        .bind(prices.red_hp)
+        .bind(fetched_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn tempo_prices(&self) -> Result<Option<(TempoPrices, DateTime<Utc>)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT blue_hc, blue_hp, white_hc, white_hp, red_hc, red_hp, fetched_at FROM tempo_prices WHERE id = 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            Ok((
+                TempoPrices {
+                    blue_hc: row.try_get("blue_hc")?,
+                    blue_hp: row.try_get("blue_hp")?,
+                    white_hc: row.try_get("white_hc")?,
+                    white_hp: row.try_get("white_hp")?,
+                    red_hc: row.try_get("red_hc")?,
+                    red_hp: row.try_get("red_hp")?,
+                },
+                row.try_get("fetched_at")?,
+            ))
+        })
+        .transpose()
+    }
+}
