@@ -11,12 +11,13 @@ use chrono::{DateTime, Utc};
 use crate::calendar::format_paris;
 use crate::clock::Clock;
 use crate::config::{GatewayGeneration, MeterSettings, Pdl, Prices, Settings, Tariff};
+use crate::derived::grid::{EcowattView, TempoView};
 use crate::derived::{self, MeterView};
 use crate::entities::{self, PublishContext};
 use crate::gateway::Gateway;
 use crate::mqtt::broker::BrokerAddress;
 use crate::mqtt::{Message, Session, SessionConfig};
-use crate::scheduler::{SyncOutcome, next_sync};
+use crate::scheduler::{SyncOutcome, next_sync, next_tempo_poll};
 use crate::store::Store;
 use crate::supervisor::{SupervisorError, discover_broker};
 use crate::sync::{MeterSync, RetryPolicy, SyncError, Syncer};
@@ -47,6 +48,8 @@ pub struct SyncSummary {
     pub errors: Vec<String>,
     /// Some failure is worth retrying soon.
     pub transient: bool,
+    /// Tomorrow's Tempo colour is known (or not wanted).
+    pub tempo_tomorrow_known: bool,
 }
 
 /// The parts every command shares.
@@ -144,6 +147,16 @@ impl Pipeline {
                 }
             }
         }
+        let (calls, grid) = syncer.sync_grid(&self.settings, now).await;
+        summary.calls += calls;
+        match grid {
+            Ok(grid) => summary.tempo_tomorrow_known = grid.tempo_tomorrow_known,
+            Err(e) => {
+                tracing::error!("Tempo/EcoWatt: {e}");
+                summary.transient |= e.is_transient();
+                summary.errors.push(format!("Tempo/EcoWatt: {e}"));
+            }
+        }
         tracing::info!(
             "sync done: {} gateway call(s), {} new day(s)",
             summary.calls,
@@ -173,6 +186,35 @@ impl Pipeline {
                 Some(&view),
             ));
         }
+        let tempo = match self.settings.tempo {
+            true => Some(TempoView::load(&self.store, now).await?),
+            false => None,
+        };
+        let device = entities::grid::tempo_device(&mqtt.topic_prefix);
+        let (defs, topics) = (entities::grid::TEMPO_ENTITIES, entities::grid::TEMPO_TOPICS);
+        messages.extend(context.device_messages(
+            &device,
+            defs,
+            topics,
+            &self.settings,
+            tempo.as_ref(),
+        ));
+        let ecowatt = match self.settings.ecowatt {
+            true => EcowattView::load(&self.store, now).await?,
+            false => None,
+        };
+        let device = entities::grid::ecowatt_device(&mqtt.topic_prefix);
+        let (defs, topics) = (
+            entities::grid::ECOWATT_ENTITIES,
+            entities::grid::ECOWATT_TOPICS,
+        );
+        messages.extend(context.device_messages(
+            &device,
+            defs,
+            topics,
+            &self.settings,
+            ecowatt.as_ref(),
+        ));
         let configured: Vec<Pdl> = self.settings.meters.iter().map(|m| m.pdl.clone()).collect();
         for pdl in self.store.sync_configured_meters(&configured, now).await? {
             let device = entities::meter::device(&removed_meter(pdl), &mqtt.topic_prefix);
@@ -183,6 +225,35 @@ impl Pipeline {
             ));
         }
         Ok(messages)
+    }
+
+    /// Tempo colours are fetched (for the Tempo device or a Tempo meter).
+    pub fn wants_tempo(&self) -> bool {
+        self.settings.tempo
+            || self
+                .settings
+                .meters
+                .iter()
+                .any(|m| m.tariff == Tariff::Tempo)
+    }
+
+    /// The next instant something shown changes without a gateway call: a price boundary,
+    /// the next hour (EcoWatt), midnight (Tempo today/tomorrow).
+    pub async fn next_republish(
+        &self,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Option<DateTime<Utc>>> {
+        let mut next = self.next_price_change(now).await?;
+        let mut times = Vec::new();
+        if self.settings.ecowatt {
+            times.extend((0..24).filter_map(|h| chrono::NaiveTime::from_hms_opt(h, 0, 0)));
+        } else if self.settings.tempo {
+            times.push(chrono::NaiveTime::MIN);
+        }
+        if let Some(at) = tariffs::next_wall_clock(&times, now) {
+            next = Some(next.map_or(at, |n| n.min(at)));
+        }
+        Ok(next)
     }
 
     /// The next instant a meter's price in force changes (an off-peak or Tempo boundary).
@@ -299,22 +370,26 @@ pub async fn run(pipeline: &Pipeline, shutdown: impl Future<Output = ()>) -> any
             // The user must act (credential, consent): try again tomorrow morning.
             SyncOutcome::Complete
         };
-        let next = next_sync(pipeline.clock.now(), outcome, fastrand::f64());
+        let now = pipeline.clock.now();
+        let mut next = next_sync(now, outcome, fastrand::f64());
+        if pipeline.wants_tempo() && !summary.tempo_tomorrow_known {
+            next = next.min(next_tempo_poll(now, fastrand::f64()));
+        }
         tracing::info!("next sync at {}", format_paris(next));
-        let mut price_change = pipeline.next_price_change(pipeline.clock.now()).await?;
+        let mut republish_at = pipeline.next_republish(pipeline.clock.now()).await?;
         loop {
             let now = pipeline.clock.now();
             if now >= next {
                 break;
             }
-            // The price in force changed (HC/HP boundary): republish without a gateway call.
-            if let (Some(at), Some(session)) = (price_change, &session) {
+            // A price boundary, a new hour or a new day: republish without a gateway call.
+            if let (Some(at), Some(session)) = (republish_at, &session) {
                 if now >= at {
                     session.publish(pipeline.messages().await?).await?;
-                    price_change = pipeline.next_price_change(now).await?;
+                    republish_at = pipeline.next_republish(now).await?;
                 }
             }
-            let wake = price_change.map_or(next, |at| at.min(next));
+            let wake = republish_at.map_or(next, |at| at.min(next));
             // Wake at least every minute: the wall clock may jump (suspend, NTP).
             let wait = (wake - now)
                 .to_std()

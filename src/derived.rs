@@ -3,6 +3,8 @@
 //! [`MeterView::load`] is the only I/O here; everything else is a pure function of stored
 //! values, the options and the Paris calendar, tested with fixed dates.
 
+pub mod grid;
+
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Utc};

@@ -15,6 +15,15 @@ use crate::calendar::{add_days, paris_date, paris_instant};
 pub const DATA_HOUR: u32 = 8;
 /// Hour (Paris) after which we stop retrying for the day.
 pub const LAST_RETRY_HOUR: u32 = 22;
+/// From when (Paris) tomorrow's Tempo colour is asked for.
+pub const TEMPO_TOMORROW_FROM: NaiveTime = match NaiveTime::from_hms_opt(10, 40, 0) {
+    Some(t) => t,
+    None => NaiveTime::MIN,
+};
+/// Spread of the Tempo polls.
+pub const TEMPO_JITTER: Duration = Duration::from_secs(20 * 60);
+/// Spacing of the Tempo polls while tomorrow is unknown.
+pub const TEMPO_POLL_EVERY: Duration = Duration::from_secs(20 * 60);
 /// Spread of the daily start.
 pub const DAILY_JITTER: Duration = Duration::from_secs(30 * 60);
 /// Spacing of the retries while yesterday is missing.
@@ -58,6 +67,19 @@ pub fn next_sync(now: DateTime<Utc>, outcome: SyncOutcome, jitter: f64) -> DateT
                 Duration::from_secs(300).saturating_mul(1 << attempt.saturating_sub(1).min(5));
             now + scaled(step.min(Duration::from_secs(7200)), 0.8 + 0.4 * jitter)
         }
+    }
+}
+
+/// While tomorrow's Tempo colour is unknown: the next poll, from about 10:40 Paris and then
+/// every 20 minutes or so (with jitter) until it is known.
+pub fn next_tempo_poll(now: DateTime<Utc>, jitter: f64) -> DateTime<Utc> {
+    let local = now.with_timezone(&chrono_tz::Europe::Paris);
+    let first = paris_instant(local.date_naive().and_time(TEMPO_TOMORROW_FROM)).with_timezone(&Utc)
+        + scaled(TEMPO_JITTER, jitter);
+    if now < first {
+        first
+    } else {
+        now + scaled(TEMPO_POLL_EVERY, 0.75 + 0.5 * jitter)
     }
 }
 
@@ -129,6 +151,30 @@ mod tests {
         assert_eq!(
             next_sync(utc("2024-10-26T12:00:00Z"), SyncOutcome::Complete, 0.0),
             utc("2024-10-27T07:00:00Z")
+        );
+    }
+
+    #[test]
+    fn tempo_tomorrow_is_polled_from_ten_forty_paris() {
+        // 09:00 Paris in winter → 10:40 Paris = 09:40 UTC, plus half of 20 min.
+        assert_eq!(
+            next_tempo_poll(utc("2024-01-15T08:00:00Z"), 0.5),
+            utc("2024-01-15T09:50:00Z")
+        );
+        // Summer: 10:40 Paris = 08:40 UTC.
+        assert_eq!(
+            next_tempo_poll(utc("2024-07-15T06:00:00Z"), 0.0),
+            utc("2024-07-15T08:40:00Z")
+        );
+        // After 10:40: about every 20 minutes.
+        assert_eq!(
+            next_tempo_poll(utc("2024-01-15T10:00:00Z"), 0.5),
+            utc("2024-01-15T10:20:00Z")
+        );
+        // After midnight Paris (23:30 UTC in winter) the next poll is that morning's 10:40.
+        assert_eq!(
+            next_tempo_poll(utc("2024-01-15T23:30:00Z"), 0.0),
+            utc("2024-01-16T09:40:00Z")
         );
     }
 

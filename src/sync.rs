@@ -10,11 +10,13 @@ use chrono::{DateTime, Months, NaiveDate, Utc};
 use crate::calendar::{
     add_days, daily_history_start, day_minutes, month_start, paris_date, sub_days,
 };
-use crate::config::{MeterSettings, Pdl};
+use crate::config::{MeterSettings, Pdl, Settings, Tariff};
 use crate::gateway::{
     Gateway, GatewayError, MAX_DAILY_SPAN_DAYS, MAX_LOAD_CURVE_SPAN_DAYS, MeterInfo, SeriesKind,
 };
+use crate::scheduler::TEMPO_TOMORROW_FROM;
 use crate::store::{Store, StoreError};
+use crate::tariffs::{self, tempo_season_start};
 
 /// Days this recent that a successful answer lacked are asked again (Enedis is sometimes
 /// late); older ones are taken as never coming.
@@ -124,6 +126,16 @@ pub fn plan_load_curve(
     )
 }
 
+/// What the grid-wide sync learnt.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct GridSync {
+    /// Tomorrow's Tempo colour is known (or Tempo is not wanted).
+    pub tempo_tomorrow_known: bool,
+}
+
+/// EcoWatt signals younger than this are not asked again (its routes are rate-limited).
+pub const ECOWATT_MAX_AGE_HOURS: i64 = 4;
+
 /// How transient failures are retried within one sync.
 #[derive(Debug, Clone, Copy)]
 pub struct RetryPolicy {
@@ -164,11 +176,13 @@ impl QuotaScope {
         }
     }
 
-    /// The counter key and the quota day of a call made at `now` for `pdl`.
-    fn counter(&self, pdl: &Pdl, now: DateTime<Utc>) -> (String, NaiveDate) {
-        match self {
-            QuotaScope::Account { .. } => ("account".into(), now.date_naive()),
-            QuotaScope::Meter { .. } => (pdl.to_string(), paris_date(now)),
+    /// The counter key and the quota day of a call made at `now` for `pdl` (`None`: RTE
+    /// and EDF data, which belong to no meter).
+    fn counter(&self, pdl: Option<&Pdl>, now: DateTime<Utc>) -> (String, NaiveDate) {
+        match (self, pdl) {
+            (QuotaScope::Account { .. }, _) => ("account".into(), now.date_naive()),
+            (QuotaScope::Meter { .. }, Some(pdl)) => (pdl.to_string(), paris_date(now)),
+            (QuotaScope::Meter { .. }, None) => ("grid".into(), paris_date(now)),
         }
     }
 
@@ -207,7 +221,7 @@ impl<'a> Syncer<'a> {
     /// retried with backoff while it fails in a way worth retrying.
     async fn call<T>(
         &self,
-        pdl: &Pdl,
+        pdl: Option<&Pdl>,
         now: DateTime<Utc>,
         report: &mut MeterSync,
         request: impl AsyncFn() -> Result<T, GatewayError>,
@@ -233,7 +247,8 @@ impl<'a> Syncer<'a> {
                         && !matches!(e, GatewayError::QuotaReached(_))
                         && attempt < self.retry.attempts =>
                 {
-                    tracing::warn!("meter {pdl}: {e}; retrying in {} s", delay.as_secs_f64());
+                    let what = pdl.map_or("grid data".to_string(), |p| format!("meter {p}"));
+                    tracing::warn!("{what}: {e}; retrying in {} s", delay.as_secs_f64());
                     tokio::time::sleep(delay).await;
                     delay *= 4;
                     attempt += 1;
@@ -249,7 +264,7 @@ impl<'a> Syncer<'a> {
         pdl: &Pdl,
         now: DateTime<Utc>,
     ) -> Result<(u32, u32), StoreError> {
-        let (scope, day) = self.quota.counter(pdl, now);
+        let (scope, day) = self.quota.counter(Some(pdl), now);
         Ok((self.store.calls(&scope, day).await?, self.quota.limit()))
     }
 
@@ -273,7 +288,7 @@ impl<'a> Syncer<'a> {
                     let mut report = MeterSync::default();
                     let Some(first) = meters.first() else { break };
                     let fresh = self
-                        .call(&first.pdl, now, &mut report, async || {
+                        .call(Some(&first.pdl), now, &mut report, async || {
                             self.gateway.meters().await
                         })
                         .await?;
@@ -367,7 +382,9 @@ impl<'a> Syncer<'a> {
                 contract
             }
             stored => match self
-                .call(pdl, now, report, async || self.gateway.contract(pdl).await)
+                .call(Some(pdl), now, report, async || {
+                    self.gateway.contract(pdl).await
+                })
                 .await
             {
                 Ok(contract) => {
@@ -402,7 +419,7 @@ impl<'a> Syncer<'a> {
                 .await?;
             for (start, end) in plan_daily(first, today, &known) {
                 let series = match self
-                    .call(pdl, now, report, async || {
+                    .call(Some(pdl), now, report, async || {
                         self.gateway.daily(*kind, pdl, start, end).await
                     })
                     .await
@@ -439,7 +456,7 @@ impl<'a> Syncer<'a> {
             };
             for (start, end) in plan_ranges(first, today, MAX_DAILY_SPAN_DAYS, missing) {
                 let peaks = self
-                    .call(pdl, now, report, async || {
+                    .call(Some(pdl), now, report, async || {
                         self.gateway.max_power(pdl, start, end).await
                     })
                     .await?;
@@ -460,7 +477,7 @@ impl<'a> Syncer<'a> {
                     .await?;
                 for (start, end) in plan_load_curve(first, today, &coverage) {
                     let points = self
-                        .call(pdl, now, report, async || {
+                        .call(Some(pdl), now, report, async || {
                             self.gateway.load_curve(*kind, pdl, start, end).await
                         })
                         .await?;
@@ -484,6 +501,103 @@ impl<'a> Syncer<'a> {
         Ok(())
     }
 
+    /// Tempo colours, EcoWatt signals and (v1) Tempo prices: only what the store lacks or
+    /// what is stale. Tomorrow's colour is asked from about 10:40 Paris, until known.
+    pub async fn sync_grid(
+        &self,
+        settings: &Settings,
+        now: DateTime<Utc>,
+    ) -> (u32, Result<GridSync, SyncError>) {
+        let mut report = MeterSync::default();
+        let result = self.sync_grid_inner(settings, now, &mut report).await;
+        (report.calls, result)
+    }
+
+    async fn sync_grid_inner(
+        &self,
+        settings: &Settings,
+        now: DateTime<Utc>,
+        report: &mut MeterSync,
+    ) -> Result<GridSync, SyncError> {
+        let today = paris_date(now);
+        let tomorrow = add_days(today, 1);
+        let tempo_meters = settings.meters.iter().any(|m| m.tariff == Tariff::Tempo);
+        let mut grid = GridSync::default();
+
+        if settings.tempo || tempo_meters {
+            // The season (remaining days) and the load-curve window (Tempo costs).
+            let window =
+                month_start(sub_days(today, 1)).checked_sub_months(Months::new(LOAD_CURVE_MONTHS));
+            let from = tempo_season_start(today).min(window.unwrap_or(today));
+            let known = self.store.tempo(from, tomorrow).await?;
+            let tomorrow_published =
+                now.with_timezone(&chrono_tz::Europe::Paris).time() >= TEMPO_TOMORROW_FROM;
+            let mut missing = from
+                .iter_days()
+                .take_while(|d| *d <= today)
+                .filter(|d| !known.contains_key(d))
+                .collect::<Vec<_>>();
+            if tomorrow_published && !known.contains_key(&tomorrow) {
+                missing.push(tomorrow);
+            }
+            if let (Some(first), Some(last)) = (missing.first().copied(), missing.last().copied()) {
+                let days = self
+                    .call(None, now, report, async || {
+                        self.gateway.tempo(first, add_days(last, 1)).await
+                    })
+                    .await?;
+                self.store.save_tempo(&days, now).await?;
+            }
+            grid.tempo_tomorrow_known = self
+                .store
+                .tempo(tomorrow, tomorrow)
+                .await?
+                .contains_key(&tomorrow);
+        }
+
+        if settings.ecowatt {
+            let fresh = self
+                .store
+                .ecowatt(today)
+                .await?
+                .is_some_and(|(_, fetched)| {
+                    now - fetched < chrono::Duration::hours(ECOWATT_MAX_AGE_HOURS)
+                });
+            if !fresh {
+                let days = self
+                    .call(None, now, report, async || {
+                        self.gateway.ecowatt(today).await
+                    })
+                    .await?;
+                self.store.save_ecowatt(&days, now).await?;
+            }
+        }
+
+        let needs_prices = settings.meters.iter().any(|m| {
+            m.tariff == Tariff::Tempo
+                && m.tempo_prices_from_gateway
+                && !tariffs::tempo_prices_complete(&tariffs::tempo_prices(&m.prices, None))
+        });
+        if needs_prices {
+            let fresh = self
+                .store
+                .tempo_prices()
+                .await?
+                .is_some_and(|(_, fetched)| (now - fetched).num_days() < METER_INFO_MAX_AGE_DAYS);
+            if !fresh {
+                if let Some(prices) = self
+                    .call(None, now, report, async || {
+                        self.gateway.tempo_prices().await
+                    })
+                    .await?
+                {
+                    self.store.save_tempo_prices(&prices, now).await?;
+                }
+            }
+        }
+        Ok(grid)
+    }
+
     /// v1 reports the consent and the quota of each meter: asked once a day.
     async fn refresh_access(
         &self,
@@ -500,7 +614,9 @@ impl<'a> Syncer<'a> {
             return Ok(());
         }
         let Some(access) = self
-            .call(pdl, now, report, async || self.gateway.access(pdl).await)
+            .call(Some(pdl), now, report, async || {
+                self.gateway.access(pdl).await
+            })
             .await?
         else {
             return Ok(());

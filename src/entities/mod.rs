@@ -2,6 +2,7 @@
 //! every entity (its discovery fields); discovery configs and state messages are both
 //! derived from them, and the tests walk them.
 
+pub mod grid;
 pub mod meter;
 pub mod translations;
 
@@ -43,6 +44,8 @@ pub struct EntityDef<S> {
     pub icon: Option<&'static str>,
     /// The states of an `enum` sensor.
     pub options: &'static [&'static str],
+    /// Turns a payload that is not an object (a list) into attributes.
+    pub attributes_template: Option<&'static str>,
     pub enabled: fn(&S) -> bool,
 }
 
@@ -63,6 +66,7 @@ pub const fn sensor<S>() -> EntityDef<S> {
         entity_category: None,
         icon: None,
         options: &[],
+        attributes_template: None,
         enabled: |_| true,
     }
 }
@@ -150,6 +154,7 @@ impl PublishContext<'_> {
                 "last_reset_value_template",
                 def.last_reset.then_some("{{ value_json.last_reset }}"),
             ),
+            ("json_attributes_template", def.attributes_template),
         ];
         if let Value::Object(map) = &mut config {
             for (key, value) in fields {
