@@ -525,3 +525,183 @@ fn payloads_fit_in_a_small_mqtt_packet() {
         );
     }
 }
+
+mod grid {
+    use super::*;
+    use crate::derived::grid::{EcowattView, TempoView};
+    use crate::entities::grid::*;
+    use crate::gateway::TempoColor;
+
+    fn tempo_view(tomorrow: Option<TempoColor>) -> TempoView {
+        TempoView {
+            today: d("2024-01-15"),
+            today_color: Some(TempoColor::Red),
+            tomorrow_color: tomorrow,
+            season_start: d("2023-09-01"),
+            remaining: [
+                (TempoColor::Blue, 280),
+                (TempoColor::White, 40),
+                (TempoColor::Red, 20),
+            ],
+        }
+    }
+
+    fn ecowatt_view() -> EcowattView {
+        EcowattView {
+            date: d("2024-01-15"),
+            hour: 18,
+            level: Some(2),
+            day_level: 2,
+            message: Some("Mode écogeste".into()),
+            hours: (0..24)
+                .map(|h| if (18..20).contains(&h) { 2 } else { 1 })
+                .collect(),
+        }
+    }
+
+    fn settings() -> crate::config::Settings {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(
+            file.path(),
+            r#"{"client_secret":"x","meters":[{"pdl":"12345678901234"}]}"#,
+        )
+        .unwrap();
+        crate::config::load(&crate::config::Sources {
+            options_path: Some(file.path().to_path_buf()),
+            ..Default::default()
+        })
+        .unwrap()
+        .settings
+    }
+
+    #[test]
+    fn grid_entities_have_names_and_follow_the_class_rules() {
+        for def in TEMPO_ENTITIES.iter().chain(ECOWATT_ENTITIES) {
+            for language in [Language::Fr, Language::En] {
+                let name = translations::entity_name(language, def.key)
+                    .unwrap_or_else(|| panic!("{}", def.key));
+                assert!(
+                    !name.starts_with("Tempo") && !name.starts_with("EcoWatt"),
+                    "{name}"
+                );
+            }
+            if def.device_class == Some("enum") {
+                assert_eq!((def.unit, def.state_class), (None, None), "{}", def.key);
+                assert_eq!(def.options, &["BLEU", "BLANC", "ROUGE"]);
+            }
+        }
+    }
+
+    #[test]
+    fn tempo_payloads_and_unknown_tomorrow() {
+        let context = PublishContext {
+            mqtt: &mqtt(),
+            language: Language::Fr,
+        };
+        let device = tempo_device("myelectricaldata");
+        let messages = context.device_messages(
+            &device,
+            TEMPO_ENTITIES,
+            TEMPO_TOPICS,
+            &settings(),
+            Some(&tempo_view(None)),
+        );
+        let json = |topic: &str| -> Value {
+            serde_json::from_slice(&find(&messages, topic).payload).unwrap()
+        };
+        assert_eq!(
+            json("myelectricaldata/tempo/today"),
+            serde_json::json!({"color":"ROUGE","date":"2024-01-15"})
+        );
+        assert_eq!(
+            json("myelectricaldata/tempo/tomorrow"),
+            serde_json::json!({"color":null,"date":"2024-01-16"})
+        );
+        assert_eq!(
+            json("myelectricaldata/tempo/remaining"),
+            serde_json::json!({"blue":280,"white":40,"red":20,"season":"2023-2024"})
+        );
+        let config: Value = serde_json::from_slice(
+            &find(&messages, "homeassistant/sensor/med_tempo_today/config").payload,
+        )
+        .unwrap();
+        assert_eq!(config["device"]["identifiers"][0], "med_tempo");
+        assert_eq!(config["device"]["name"], "Tempo");
+        assert_eq!(config["default_entity_id"], "sensor.tempo_today");
+        assert_eq!(
+            config["options"],
+            serde_json::json!(["BLEU", "BLANC", "ROUGE"])
+        );
+        assert!(config.get("unit_of_measurement").is_none() && config.get("state_class").is_none());
+    }
+
+    #[test]
+    fn ecowatt_payloads_and_the_list_as_attributes() {
+        let context = PublishContext {
+            mqtt: &mqtt(),
+            language: Language::Fr,
+        };
+        let device = ecowatt_device("myelectricaldata");
+        let messages = context.device_messages(
+            &device,
+            ECOWATT_ENTITIES,
+            ECOWATT_TOPICS,
+            &settings(),
+            Some(&ecowatt_view()),
+        );
+        let current: Value =
+            serde_json::from_slice(&find(&messages, "myelectricaldata/ecowatt/current").payload)
+                .unwrap();
+        assert_eq!(
+            (current["level"].as_u64(), current["message"].as_str()),
+            (Some(2), Some("Mode écogeste"))
+        );
+        let forecast: Value =
+            serde_json::from_slice(&find(&messages, "myelectricaldata/ecowatt/forecast").payload)
+                .unwrap();
+        assert_eq!(forecast.as_array().unwrap().len(), 24);
+        assert_eq!(forecast[18], serde_json::json!({"hour":18,"level":2}));
+        let config: Value = serde_json::from_slice(
+            &find(
+                &messages,
+                "homeassistant/sensor/med_ecowatt_forecast/config",
+            )
+            .payload,
+        )
+        .unwrap();
+        assert!(
+            config["json_attributes_template"]
+                .as_str()
+                .unwrap()
+                .contains("tojson"),
+            "a list needs an attributes template"
+        );
+    }
+
+    #[test]
+    fn switched_off_devices_are_cleared() {
+        let mut settings = settings();
+        settings.tempo = false;
+        settings.ecowatt = false;
+        let context = PublishContext {
+            mqtt: &mqtt(),
+            language: Language::Fr,
+        };
+        let messages = context.device_messages(
+            &tempo_device("myelectricaldata"),
+            TEMPO_ENTITIES,
+            TEMPO_TOPICS,
+            &settings,
+            None,
+        );
+        assert!(!messages.is_empty() && messages.iter().all(|m| m.payload.is_empty() && m.retain));
+        let messages = context.device_messages(
+            &ecowatt_device("myelectricaldata"),
+            ECOWATT_ENTITIES,
+            ECOWATT_TOPICS,
+            &settings,
+            None,
+        );
+        assert!(!messages.is_empty() && messages.iter().all(|m| m.payload.is_empty() && m.retain));
+    }
+}
