@@ -192,10 +192,10 @@ impl QuotaScope {
         }
     }
 
-    /// Calls we allow ourselves: stop a little before the gateway's limit, so that a
-    /// user's own manual calls still fit.
-    fn budget(&self) -> u32 {
-        self.limit() - self.limit() / 20
+    /// Calls we allow ourselves out of `limit`: stop a little before the gateway's limit, so
+    /// that a user's own manual calls still fit.
+    fn budget_of(limit: u32) -> u32 {
+        limit - limit / 20
     }
 }
 
@@ -227,14 +227,14 @@ impl<'a> Syncer<'a> {
         request: impl AsyncFn() -> Result<T, GatewayError>,
     ) -> Result<T, SyncError> {
         let (scope, day) = self.quota.counter(pdl, now);
+        let limit = self.limit_for(pdl, now).await?;
+        let budget = QuotaScope::budget_of(limit);
         let mut delay = self.retry.first_delay;
         let mut attempt = 1;
         loop {
-            if self.store.calls(&scope, day).await? >= self.quota.budget() {
+            if self.store.calls(&scope, day).await? >= budget {
                 return Err(GatewayError::QuotaReached(format!(
-                    "{} of the {} calls allowed today are used",
-                    self.quota.budget(),
-                    self.quota.limit()
+                    "{budget} of the {limit} calls allowed today are used"
                 ))
                 .into());
             }
@@ -242,11 +242,13 @@ impl<'a> Syncer<'a> {
             report.calls += 1;
             match request().await {
                 Ok(value) => return Ok(value),
-                Err(e)
-                    if e.is_transient()
-                        && !matches!(e, GatewayError::QuotaReached(_))
-                        && attempt < self.retry.attempts =>
-                {
+                // The gateway's word on its quota ends the day's calls for this scope: asking
+                // again before the reset would only spend refused calls.
+                Err(e @ GatewayError::QuotaReached(_)) => {
+                    self.store.raise_calls(&scope, day, budget).await?;
+                    return Err(e.into());
+                }
+                Err(e) if e.is_transient() && attempt < self.retry.attempts => {
                     let what = pdl.map_or("grid data".to_string(), |p| format!("meter {p}"));
                     tracing::warn!("{what}: {e}; retrying in {} s", delay.as_secs_f64());
                     tokio::time::sleep(delay).await;
@@ -258,6 +260,22 @@ impl<'a> Syncer<'a> {
         }
     }
 
+    /// The day's call limit of a scope: what v1 reported for the meter today, else the
+    /// generation's.
+    async fn limit_for(&self, pdl: Option<&Pdl>, now: DateTime<Utc>) -> Result<u32, StoreError> {
+        let (QuotaScope::Meter { limit }, Some(pdl)) = (self.quota, pdl) else {
+            return Ok(self.quota.limit());
+        };
+        let status = self.store.meter_status(pdl).await?;
+        let reported_today = status
+            .access_checked_at
+            .is_some_and(|at| paris_date(at) == paris_date(now));
+        Ok(status
+            .quota_limit
+            .filter(|_| reported_today)
+            .unwrap_or(limit))
+    }
+
     /// Calls used today and the limit, as the status topic shows them.
     pub async fn quota_usage(
         &self,
@@ -265,7 +283,8 @@ impl<'a> Syncer<'a> {
         now: DateTime<Utc>,
     ) -> Result<(u32, u32), StoreError> {
         let (scope, day) = self.quota.counter(Some(pdl), now);
-        Ok((self.store.calls(&scope, day).await?, self.quota.limit()))
+        let limit = self.limit_for(Some(pdl), now).await?;
+        Ok((self.store.calls(&scope, day).await?, limit))
     }
 
     /// The account's meter list (v2), from the store when fresh, otherwise one call.
@@ -344,23 +363,9 @@ impl<'a> Syncer<'a> {
                 status.last_error_at = Some(now);
             }
         }
-        let (ours, limit) = self.quota_usage(pdl, now).await?;
-        match self.quota {
-            QuotaScope::Account { .. } => {
-                status.quota_used = Some(ours);
-                status.quota_limit = Some(limit);
-            }
-            // v1 also counts the calls of other clients of the same consent: keep the
-            // larger of its count (read today) and ours.
-            QuotaScope::Meter { .. } => {
-                let reported_today = status
-                    .access_checked_at
-                    .is_some_and(|at| paris_date(at) == paris_date(now));
-                let reported = status.quota_used.filter(|_| reported_today).unwrap_or(0);
-                status.quota_used = Some(ours.max(reported));
-                status.quota_limit = Some(status.quota_limit.unwrap_or(limit));
-            }
-        }
+        let (used, limit) = self.quota_usage(pdl, now).await?;
+        status.quota_used = Some(used);
+        status.quota_limit = Some(limit);
         self.store.save_meter_status(pdl, &status).await
     }
 
@@ -623,10 +628,17 @@ impl<'a> Syncer<'a> {
         };
         status.access_checked_at = Some(now);
         status.consent_expiration = access.consent_expiration.or(status.consent_expiration);
-        status.quota_used = access.quota_used.or(status.quota_used);
         status.quota_limit = access.quota_limit.or(status.quota_limit);
         self.store.save_meter_status(pdl, &status).await?;
+        // The gateway also counts the calls of other clients of the same consent.
+        if let Some(used) = access.quota_used {
+            let (scope, day) = self.quota.counter(Some(pdl), now);
+            self.store.raise_calls(&scope, day, used).await?;
+        }
         if access.quota_reached {
+            let (scope, day) = self.quota.counter(Some(pdl), now);
+            let budget = QuotaScope::budget_of(self.limit_for(Some(pdl), now).await?);
+            self.store.raise_calls(&scope, day, budget).await?;
             return Err(GatewayError::QuotaReached(
                 access
                     .information

@@ -1,6 +1,10 @@
 //! `Pipeline::sync` against the fake gateway, with a manual clock: how many gateway calls a
 //! sync makes and which date ranges it asks for, checked on the fake's recorded requests, and
 //! what ends up in the store.
+//!
+//! Besides the daily series, a sync also reads the contract (kept 7 days) and the daily max
+//! power; the daily ranges are checked on the fake's request log (`Harness::ranges`), the
+//! other routes by their own counters.
 
 mod support;
 
@@ -8,11 +12,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Utc};
 use myelectricaldata_mqtt::app::{Pipeline, SyncSummary};
-use myelectricaldata_mqtt::clock::ManualClock;
-use myelectricaldata_mqtt::config::{self, Pdl, Settings, Sources};
-use myelectricaldata_mqtt::gateway::{Gateway, SeriesKind};
+use myelectricaldata_mqtt::clock::{Clock, ManualClock};
+use myelectricaldata_mqtt::config::{self, Pdl, Secret, Settings, Sources};
+use myelectricaldata_mqtt::gateway::{Gateway, SeriesKind, v2};
+use myelectricaldata_mqtt::sync::RetryPolicy;
 use serde_json::json;
 use support::gateway::{DEFAULT_PDL, DEFAULT_SECRET};
 use support::probe::install_crypto_provider;
@@ -49,6 +54,29 @@ fn days_between(from: NaiveDate, to_inclusive: NaiveDate) -> u32 {
     u32::try_from((to_inclusive - from).num_days() + 1).unwrap()
 }
 
+/// One attempt per call: a failure is not retried within the sync.
+const NO_RETRY: RetryPolicy = RetryPolicy {
+    attempts: 1,
+    first_delay: Duration::ZERO,
+};
+
+/// Three attempts per call, back to back.
+const QUICK_RETRY: RetryPolicy = RetryPolicy {
+    attempts: 3,
+    first_delay: Duration::ZERO,
+};
+
+/// A daily max power for every day of `from..=to_inclusive`, so that the max-power series is
+/// complete too.
+fn fill_max_power(gw: &FakeGateway, from: NaiveDate, to_inclusive: NaiveDate) {
+    gw.fill_max_power(DEFAULT_PDL, from, to_inclusive, |d| {
+        (
+            4_000 + i64::from(d.ordinal()) * 10,
+            NaiveTime::from_hms_opt(19, 42, 10).unwrap(),
+        )
+    });
+}
+
 /// A fake gateway, a data directory, a manual clock and the settings that point at them.
 struct Harness {
     gw: FakeGateway,
@@ -72,6 +100,9 @@ impl Harness {
                 "gateway_url": gw.url(),
                 "meters": meters,
                 "mqtt_enabled": false,
+                // The Linky meter only: Tempo and EcoWatt are synced on their own.
+                "tempo": false,
+                "ecowatt": false,
             })
             .to_string(),
         )
@@ -104,6 +135,11 @@ impl Harness {
     async fn open(&self) -> Pipeline {
         let gateway = Gateway::from_settings(&self.settings.gateway, &self.settings.meters)
             .expect("a v2 client");
+        self.open_with(gateway).await
+    }
+
+    /// Opens the store with the given client.
+    async fn open_with(&self, gateway: Gateway) -> Pipeline {
         within(
             T,
             "open the pipeline",
@@ -233,7 +269,11 @@ async fn an_empty_store_backfills_three_years_in_ceil_days_over_365_calls() {
         );
         assert_eq!(ranges.len(), expected_calls, "{today}: {ranges:?}");
         assert_eq!(h.gw.pdl_calls(), 1);
-        assert_eq!(summary.calls as usize, ranges.len() + 1);
+        // Besides the daily ranges: the meter list, the contract, one max-power range (the
+        // last 30 days); every one of them counted.
+        assert_eq!((h.gw.contract_calls(), h.gw.power_calls()), (1, 1));
+        assert_eq!(summary.calls as usize, h.gw.requests().len());
+        assert_eq!(summary.calls as usize, ranges.len() + 3);
         assert_eq!(ranges[0].0, first, "36 months back");
         assert_eq!(
             ranges.last().unwrap().1,
@@ -350,11 +390,13 @@ async fn a_complete_store_costs_nothing_and_the_meter_list_is_kept_7_days() {
         day(2024, 3, 1),
         wh,
     );
+    fill_max_power(&h.gw, day(2023, 6, 1), day(2024, 3, 1));
     let p = h.open().await;
     let summary = sync(&p).await;
     assert_ok(&summary);
     assert!(summary.complete);
     assert_eq!((h.gw.pdl_calls(), h.gw.daily_calls()), (1, 1));
+    assert_eq!((h.gw.contract_calls(), h.gw.power_calls()), (1, 1));
 
     // Same day, later: nothing to ask.
     h.gw.clear_requests();
@@ -364,25 +406,29 @@ async fn a_complete_store_costs_nothing_and_the_meter_list_is_kept_7_days() {
     assert!(summary.complete);
     assert_eq!(summary.calls, 0);
     assert_eq!(summary.new_days, 0);
-    assert_eq!((h.gw.pdl_calls(), h.gw.daily_calls()), (0, 0));
+    assert!(h.gw.requests().is_empty(), "{:?}", h.gw.requests());
 
-    // Six days later: the new days only, the meter list from the store.
+    // Six days later: the new days only, the meter list and the contract from the store.
     h.gw.clear_requests();
     h.at("2024-01-22T09:00:00Z", day(2024, 1, 22));
     let summary = sync(&p).await;
     assert_ok(&summary);
-    assert_eq!(h.gw.pdl_calls(), 0);
+    assert_eq!((h.gw.pdl_calls(), h.gw.contract_calls()), (0, 0));
     assert_eq!(h.ranges(), vec![(day(2024, 1, 16), day(2024, 1, 22))]);
+    assert_eq!(h.gw.power_calls(), 1);
     assert_eq!(summary.new_days, 6);
+    assert_eq!(summary.calls as usize, h.gw.requests().len());
 
-    // Seven days after it was read, the meter list is read again.
+    // Seven days after they were read, the meter list and the contract are read again.
     h.gw.clear_requests();
     h.at("2024-01-23T09:00:00Z", day(2024, 1, 23));
     let summary = sync(&p).await;
     assert_ok(&summary);
-    assert_eq!(h.gw.pdl_calls(), 1);
+    assert_eq!((h.gw.pdl_calls(), h.gw.contract_calls()), (1, 1));
     assert_eq!(h.ranges(), vec![(day(2024, 1, 22), day(2024, 1, 23))]);
-    assert_eq!(summary.calls, 2);
+    assert_eq!(h.gw.power_calls(), 1);
+    assert_eq!(summary.calls as usize, h.gw.requests().len());
+    assert_eq!(summary.calls, 4);
 }
 
 #[tokio::test]
@@ -568,7 +614,9 @@ async fn fault_on_the_second_range_then_resume(fault: Fault, expected: &str) {
     // daily call through untouched, the fault then hits the second.
     h.gw.push_fault_on(FaultOn::Daily, Fault::Delay(Duration::ZERO));
     h.gw.push_fault_on(FaultOn::Daily, fault);
-    let p = h.open().await;
+    let mut p = h.open().await;
+    // The failure must survive the sync: no retry.
+    p.retry = NO_RETRY;
 
     let summary = sync(&p).await;
     assert_eq!(h.gw.pending_faults(), 0);
@@ -657,12 +705,18 @@ async fn quota_and_rejected_credential_report_an_error_and_keep_the_store() {
             false,
         ),
     ];
-    for (fault, expected, transient) in faults {
+    // A quota answer ends the day's calls, so each fault gets a day of its own.
+    for (i, (fault, expected, transient)) in faults.into_iter().enumerate() {
+        let today = 17 + i as u32;
+        h.at(
+            &format!("2024-01-{today:02}T09:00:00Z"),
+            day(2024, 1, today),
+        );
         h.gw.clear_requests();
         h.gw.push_fault_on(FaultOn::Daily, fault.clone());
         let summary = sync(&p).await;
         assert_eq!(h.gw.pending_faults(), 0, "{fault:?}");
-        assert_eq!(h.ranges(), vec![(day(2024, 1, 16), day(2024, 1, 17))]);
+        assert_eq!(h.ranges(), vec![(day(2024, 1, 16), day(2024, 1, today))]);
         assert_eq!(summary.errors.len(), 1, "{fault:?}: {:?}", summary.errors);
         let line = &summary.errors[0];
         assert!(
@@ -704,8 +758,8 @@ async fn quota_and_rejected_credential_report_an_error_and_keep_the_store() {
     let summary = sync(&p).await;
     assert_ok(&summary);
     assert!(summary.complete);
-    assert_eq!(h.ranges(), vec![(day(2024, 1, 16), day(2024, 1, 17))]);
-    assert_eq!(latest(&p).await, Some(day(2024, 1, 16)));
+    assert_eq!(h.ranges(), vec![(day(2024, 1, 16), day(2024, 1, 19))]);
+    assert_eq!(latest(&p).await, Some(day(2024, 1, 18)));
 }
 
 #[tokio::test]
@@ -776,5 +830,190 @@ async fn the_day_is_the_paris_day() {
             "clock {now}: yesterday in Paris"
         );
         assert!(summary.complete, "clock {now}");
+    }
+}
+
+/// A harness whose meter was activated on 2024-01-01, with every day up to 2024-01-15 (and
+/// its max power) published; the clock on 2024-01-16.
+fn short_history() -> Harness {
+    let activation = day(2024, 1, 1);
+    let h = Harness::new(&[DEFAULT_PDL], "2024-01-16T09:00:00Z", day(2024, 1, 16));
+    h.gw.set_pdls(&[(DEFAULT_PDL, Some(activation))]);
+    h.gw.fill(
+        DEFAULT_PDL,
+        Series::Consumption,
+        activation,
+        day(2024, 1, 15),
+        wh,
+    );
+    fill_max_power(&h.gw, activation, day(2024, 1, 15));
+    h
+}
+
+/// The whole history of `short_history`, in one daily range.
+const SHORT_RANGE: (NaiveDate, NaiveDate) = (
+    NaiveDate::from_ymd_opt(2024, 1, 1).unwrap(),
+    NaiveDate::from_ymd_opt(2024, 1, 16).unwrap(),
+);
+
+async fn assert_status_ok(h: &Harness, p: &Pipeline) {
+    let status = within(T, "meter status", p.store.meter_status(&pdl()))
+        .await
+        .expect("store");
+    assert_eq!(status.last_error, None);
+    assert_eq!(status.last_success_at, Some(h.clock.now()));
+}
+
+async fn last_error(p: &Pipeline) -> Option<String> {
+    within(T, "meter status", p.store.meter_status(&pdl()))
+        .await
+        .expect("store")
+        .last_error
+}
+
+#[tokio::test]
+async fn a_single_transient_fault_is_retried_within_the_same_sync() {
+    let faults = [
+        Fault::server_error(),
+        Fault::status(502, ""),
+        Fault::detail(503, "Service Unavailable"),
+        Fault::api("ENEDIS_UNAVAILABLE", "Enedis API is unavailable"),
+        Fault::api("ENEDIS_ERROR", "Enedis answered 500"),
+        // `success:true` without data, and a 200 that is not JSON at all.
+        Fault::Success(true, String::new(), String::new()),
+        Fault::status(200, "<html>maintenance</html>"),
+    ];
+    for fault in faults {
+        let h = short_history();
+        h.gw.push_fault_on(FaultOn::Daily, fault.clone());
+        let mut p = h.open().await;
+        p.retry = QUICK_RETRY;
+        let summary = sync(&p).await;
+        assert_ok(&summary);
+        assert!(summary.complete, "{fault:?}");
+        assert_eq!(h.gw.pending_faults(), 0, "{fault:?}");
+        assert_eq!(
+            h.ranges(),
+            vec![SHORT_RANGE, SHORT_RANGE],
+            "{fault:?}: the range is asked again at once"
+        );
+        assert_eq!(summary.calls as usize, h.gw.requests().len(), "{fault:?}");
+        assert_eq!(
+            total(&p, SHORT_RANGE.0, day(2024, 1, 15)).await,
+            (15, sum_wh(SHORT_RANGE.0, day(2024, 1, 15))),
+            "{fault:?}"
+        );
+        assert_eq!(summary.new_days, 15, "{fault:?}");
+        assert_status_ok(&h, &p).await;
+    }
+}
+
+#[tokio::test]
+async fn a_timeout_is_retried_and_reported_when_it_persists() {
+    // The real client waits 30 s; this one gives up after 300 ms.
+    let h = short_history();
+    let client = |h: &Harness| {
+        Gateway::V2(
+            v2::Client::new(
+                h.gw.url().parse().unwrap(),
+                Some(Secret::new(DEFAULT_SECRET)),
+                Duration::from_millis(300),
+            )
+            .expect("a v2 client"),
+        )
+    };
+    h.gw.push_fault_on(FaultOn::Daily, Fault::Delay(Duration::from_millis(1_500)));
+    let mut p = h.open_with(client(&h)).await;
+    p.retry = QUICK_RETRY;
+    let summary = sync(&p).await;
+    assert_ok(&summary);
+    assert_eq!(h.ranges(), vec![SHORT_RANGE, SHORT_RANGE]);
+    assert_eq!(latest(&p).await, Some(day(2024, 1, 15)));
+    assert_status_ok(&h, &p).await;
+
+    // Without retries the timeout is the sync's outcome, in one line, worth retrying soon.
+    h.gw.clear_requests();
+    h.at("2024-01-17T09:00:00Z", day(2024, 1, 17));
+    h.gw.set_day(DEFAULT_PDL, Series::Consumption, day(2024, 1, 16), 8_888);
+    h.gw.push_fault_on(FaultOn::Daily, Fault::Delay(Duration::from_millis(1_500)));
+    p.retry = NO_RETRY;
+    let summary = sync(&p).await;
+    assert_eq!(summary.errors.len(), 1, "{:?}", summary.errors);
+    let line = &summary.errors[0];
+    assert!(line.contains("did not answer within"), "{line}");
+    assert!(!line.contains('\n'), "{line}");
+    assert!(summary.transient);
+    assert_eq!(h.ranges(), vec![(day(2024, 1, 16), day(2024, 1, 17))]);
+    assert_eq!(latest(&p).await, Some(day(2024, 1, 15)));
+    assert_eq!(recorded(&p, day(2024, 1, 16), day(2024, 1, 16)).await, 0);
+    let error = last_error(&p).await.expect("the failure is in the status");
+    assert!(error.contains("did not answer within"), "{error}");
+}
+
+#[tokio::test]
+async fn retries_are_bounded_and_the_last_failure_survives() {
+    let h = short_history();
+    for _ in 0..3 {
+        h.gw.push_fault_on(FaultOn::Daily, Fault::server_error());
+    }
+    let mut p = h.open().await;
+    p.retry = QUICK_RETRY;
+    let summary = sync(&p).await;
+    assert_eq!(h.gw.pending_faults(), 0);
+    assert_eq!(h.ranges(), vec![SHORT_RANGE; 3], "three attempts, no more");
+    assert_eq!(summary.errors.len(), 1, "{:?}", summary.errors);
+    assert!(
+        summary.errors[0].contains("HTTP 500"),
+        "{:?}",
+        summary.errors
+    );
+    assert!(summary.transient);
+    assert!(!summary.complete);
+    assert_eq!(summary.calls as usize, h.gw.requests().len());
+    assert_eq!(recorded(&p, SHORT_RANGE.0, day(2024, 1, 15)).await, 0);
+    assert!(last_error(&p).await.is_some_and(|e| e.contains("HTTP 500")));
+
+    // The next sync asks once and gets everything.
+    h.gw.clear_requests();
+    let summary = sync(&p).await;
+    assert_ok(&summary);
+    assert_eq!(h.ranges(), vec![SHORT_RANGE]);
+    assert_eq!(latest(&p).await, Some(day(2024, 1, 15)));
+    assert_status_ok(&h, &p).await;
+}
+
+#[tokio::test]
+async fn refusals_and_quota_are_not_retried() {
+    let faults = [
+        (
+            Fault::status(401, r#"{"detail":"Not authenticated"}"#),
+            "credential",
+        ),
+        (Fault::forbidden("Access denied to this PDL"), "refused"),
+        (Fault::api("ACCESS_DENIED", "Consent expired"), "refused"),
+        (
+            Fault::api("RATE_LIMIT_EXCEEDED", "Daily quota exceeded"),
+            "quota",
+        ),
+        (Fault::rate_limited(), "quota"),
+        (
+            Fault::api("INVALID_DATE_RANGE", "Start date must be before end date"),
+            "INVALID_DATE_RANGE",
+        ),
+    ];
+    for (fault, expected) in faults {
+        let h = short_history();
+        h.gw.push_fault_on(FaultOn::Daily, fault.clone());
+        let mut p = h.open().await;
+        p.retry = QUICK_RETRY;
+        let summary = sync(&p).await;
+        assert_eq!(h.ranges(), vec![SHORT_RANGE], "{fault:?}: asked once");
+        assert_eq!(summary.errors.len(), 1, "{fault:?}: {:?}", summary.errors);
+        assert!(summary.errors[0].contains(expected), "{:?}", summary.errors);
+        assert_eq!(recorded(&p, SHORT_RANGE.0, day(2024, 1, 15)).await, 0);
+        assert!(
+            last_error(&p).await.is_some_and(|e| e.contains(expected)),
+            "{fault:?}"
+        );
     }
 }

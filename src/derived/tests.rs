@@ -1,4 +1,4 @@
-use chrono::{Duration, NaiveTime, TimeZone};
+use chrono::{Duration, NaiveTime};
 
 use super::*;
 use crate::config::Prices;
@@ -56,23 +56,6 @@ fn curve(day: NaiveDate, watts: impl Fn(NaiveTime) -> i64) -> Vec<CurveInterval>
     intervals
 }
 
-fn energy(latest: &str, wh: i64, month_wh: i64, month_days: u32) -> EnergyView {
-    EnergyView {
-        latest: StoredDay {
-            date: d(latest),
-            wh,
-            quality: None,
-            fetched_at: Utc.with_ymd_and_hms(2024, 1, 16, 9, 0, 0).unwrap(),
-        },
-        previous: None,
-        week: PeriodTotal::default(),
-        month: PeriodTotal {
-            wh: month_wh,
-            days: month_days,
-        },
-        year: PeriodTotal::default(),
-    }
-}
 
 #[test]
 fn iso_weeks_cross_year_boundaries() {

@@ -149,22 +149,21 @@ struct ContractFields {
 }
 
 impl ContractData {
-    pub fn into_contract(self) -> Contract {
+    /// The contract, or `None` when the answer holds no usage point with a contract (an
+    /// empty answer must not erase the contract we know).
+    pub fn into_contract(self) -> Option<Contract> {
         let fields = self
             .customer
             .usage_points
             .into_iter()
-            .find_map(|p| p.contracts);
-        let Some(fields) = fields else {
-            return Contract::default();
-        };
-        Contract {
+            .find_map(|p| p.contracts)?;
+        Some(Contract {
             subscribed_kva: fields.subscribed_power.as_deref().and_then(parse_kva),
             distribution_tariff: fields.distribution_tariff,
             offpeak_hours: fields.offpeak_hours.filter(|h| !h.trim().is_empty()),
             activation_date: fields.last_activation_date.as_deref().and_then(parse_day),
             status: fields.contract_status,
-        }
+        })
     }
 }
 
@@ -228,7 +227,8 @@ mod tests {
         let json = r#"{"customer":{"usage_points":[{"usage_point":{"usage_point_id":"12345678901234","usage_point_status":"com","meter_type":"AMM"},"contracts":{"segment":"C5","subscribed_power":"9 kVA","distribution_tariff":"BTINFCUST","offpeak_hours":"HC (22H00-6H00)","last_activation_date":"2015-05-24+02:00","contract_status":"SERVC"}}]}}"#;
         let contract = serde_json::from_str::<ContractData>(json)
             .unwrap()
-            .into_contract();
+            .into_contract()
+            .unwrap();
         assert_eq!(contract.subscribed_kva, Some(9));
         assert_eq!(contract.offpeak_hours.as_deref(), Some("HC (22H00-6H00)"));
         assert_eq!(contract.activation_date, parse_day("2015-05-24"));

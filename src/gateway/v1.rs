@@ -127,7 +127,10 @@ impl Client {
     /// `GET /contracts/{pdl}/cache`.
     pub async fn contract(&self, pdl: &Pdl) -> Result<Contract, GatewayError> {
         let data: ContractData = self.get(pdl, &["contracts", pdl.as_str(), "cache"]).await?;
-        Ok(data.into_contract())
+        data.into_contract().ok_or_else(|| GatewayError::Malformed {
+            status: 200,
+            detail: "a contract answer without any contract".into(),
+        })
     }
 
     /// `GET /{route}/{pdl}/start/{start}/end/{end}/cache/`, `end` exclusive.

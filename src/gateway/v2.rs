@@ -107,7 +107,10 @@ impl Client {
     /// `GET /enedis/contract/{pdl}`.
     pub async fn contract(&self, pdl: &Pdl) -> Result<Contract, GatewayError> {
         let data: ContractData = self.get(&format!("enedis/contract/{pdl}"), &[]).await?;
-        Ok(data.into_contract())
+        data.into_contract().ok_or_else(|| GatewayError::Malformed {
+            status: 200,
+            detail: "a contract answer without any contract".into(),
+        })
     }
 
     /// `GET /tempo/days?start_date&end_date` (public), `end` exclusive.

@@ -486,10 +486,23 @@ impl Controller {
         mut link: mpsc::UnboundedReceiver<LinkEvent>,
     ) {
         let mut status = self.status.clone();
+        // The publish being handed to the client. It lives across iterations: dropping a
+        // flume send that is waiting for room can lose the race with the receiver, which then
+        // has the message although the send never reported it (it was sent twice).
+        let mut sending: Option<SendFuture> = None;
         loop {
-            self.answer_flushes();
+            self.answer_flushes(sending.is_none());
             let connected = status.borrow().connected;
-            let next = self.outbox.front().cloned();
+            if sending.is_none() && connected {
+                if let Some(m) = self.outbox.pop_front() {
+                    let client = self.client.clone();
+                    sending = Some(Box::pin(async move {
+                        client
+                            .publish_bytes(m.topic, m.qos, m.retain, m.payload)
+                            .await
+                    }));
+                }
+            }
             tokio::select! {
                 command = commands.recv() => match command {
                     Some(Command::Publish(messages)) => {
@@ -523,9 +536,9 @@ impl Controller {
                     }
                     None => return,
                 },
-                sent = publish(&self.client, next.as_ref()), if connected && next.is_some() => {
+                sent = until_sent(&mut sending), if sending.is_some() => {
+                    sending = None;
                     if sent.is_ok() {
-                        self.outbox.pop_front();
                         self.requested += 1;
                     }
                 }
@@ -580,8 +593,8 @@ impl Controller {
             && status.inflight == 0
     }
 
-    fn answer_flushes(&mut self) {
-        if !self.flushes.is_empty() && self.is_flushed() {
+    fn answer_flushes(&mut self, nothing_sending: bool) {
+        if !self.flushes.is_empty() && nothing_sending && self.is_flushed() {
             for done in self.flushes.drain(..) {
                 let _ = done.send(());
             }
@@ -614,6 +627,17 @@ impl Controller {
         for done in self.flushes.drain(..) {
             drop(done);
         }
+    }
+}
+
+type SendFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), rumqttc::ClientError>> + Send>>;
+
+/// Completes with the pending send, if any (never, without one).
+async fn until_sent(sending: &mut Option<SendFuture>) -> Result<(), rumqttc::ClientError> {
+    match sending {
+        Some(send) => send.await,
+        None => std::future::pending().await,
     }
 }
 

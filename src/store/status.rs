@@ -86,6 +86,26 @@ impl Store {
         Ok(u32::try_from(calls).unwrap_or(u32::MAX))
     }
 
+    /// Raises the day's count of `scope` to at least `calls` (what the gateway reports, or
+    /// the whole budget once it says the quota is reached).
+    pub async fn raise_calls(
+        &self,
+        scope: &str,
+        day: NaiveDate,
+        calls: u32,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO gateway_calls (scope, day, calls) VALUES (?1, ?2, ?3)
+             ON CONFLICT (scope, day) DO UPDATE SET calls = MAX(calls, excluded.calls)",
+        )
+        .bind(scope)
+        .bind(day)
+        .bind(calls)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     pub async fn calls(&self, scope: &str, day: NaiveDate) -> Result<u32, StoreError> {
         let calls: Option<i64> =
             sqlx::query_scalar("SELECT calls FROM gateway_calls WHERE scope = ?1 AND day = ?2")
