@@ -1,7 +1,7 @@
--- Tempo colours (RTE), one row per day once known.
+-- Tempo colours (RTE); color NULL records that the day was asked and RTE had not decided.
 CREATE TABLE tempo_day (
     day        TEXT PRIMARY KEY,
-    color      TEXT NOT NULL CHECK (color IN ('BLEU', 'BLANC', 'ROUGE')),
+    color      TEXT CHECK (color IN ('BLEU', 'BLANC', 'ROUGE')),
     fetched_at TEXT NOT NULL
 ) WITHOUT ROWID;
 

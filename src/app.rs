@@ -147,15 +147,13 @@ impl Pipeline {
                 }
             }
         }
-        let (calls, grid) = syncer.sync_grid(&self.settings, now).await;
-        summary.calls += calls;
-        match grid {
-            Ok(grid) => summary.tempo_tomorrow_known = grid.tempo_tomorrow_known,
-            Err(e) => {
-                tracing::error!("Tempo/EcoWatt: {e}");
-                summary.transient |= e.is_transient();
-                summary.errors.push(format!("Tempo/EcoWatt: {e}"));
-            }
+        let grid = syncer.sync_grid(&self.settings, now).await;
+        summary.calls += grid.calls;
+        summary.tempo_tomorrow_known = grid.tempo_tomorrow_known;
+        for e in grid.errors {
+            tracing::error!("Tempo/EcoWatt: {e}");
+            summary.transient |= e.is_transient();
+            summary.errors.push(format!("Tempo/EcoWatt: {e}"));
         }
         tracing::info!(
             "sync done: {} gateway call(s), {} new day(s)",

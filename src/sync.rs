@@ -126,11 +126,42 @@ pub fn plan_load_curve(
     )
 }
 
-/// What the grid-wide sync learnt.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+/// What a gateway call is counted against: a meter's (or the account's) Enedis quota, or
+/// the RTE/EDF routes, which the gateways limit on their own (EcoWatt: 50 a day).
+#[derive(Debug, Clone, Copy)]
+pub enum CallScope<'p> {
+    Meter(&'p Pdl),
+    Tempo,
+    Ecowatt,
+    TempoPrices,
+}
+
+impl CallScope<'_> {
+    fn label(self) -> String {
+        match self {
+            CallScope::Meter(pdl) => format!("meter {pdl}"),
+            CallScope::Tempo => "Tempo".into(),
+            CallScope::Ecowatt => "EcoWatt".into(),
+            CallScope::TempoPrices => "Tempo prices".into(),
+        }
+    }
+}
+
+/// Tempo colours asked per call at most: a whole season in one call.
+const TEMPO_SPAN_DAYS: u64 = 366;
+
+/// Daily limits of the RTE/EDF routes.
+const ECOWATT_DAILY_CALLS: u32 = 50;
+const TEMPO_DAILY_CALLS: u32 = 200;
+
+/// What the grid-wide sync did and learnt.
+#[derive(Debug, Default)]
 pub struct GridSync {
-    /// Tomorrow's Tempo colour is known (or Tempo is not wanted).
+    pub calls: u32,
+    /// Tomorrow's Tempo colour is known.
     pub tempo_tomorrow_known: bool,
+    /// Tempo, EcoWatt and prices failures, each on its own.
+    pub errors: Vec<SyncError>,
 }
 
 /// EcoWatt signals younger than this are not asked again (its routes are rate-limited).
@@ -176,13 +207,16 @@ impl QuotaScope {
         }
     }
 
-    /// The counter key and the quota day of a call made at `now` for `pdl` (`None`: RTE
-    /// and EDF data, which belong to no meter).
-    fn counter(&self, pdl: Option<&Pdl>, now: DateTime<Utc>) -> (String, NaiveDate) {
-        match (self, pdl) {
-            (QuotaScope::Account { .. }, _) => ("account".into(), now.date_naive()),
-            (QuotaScope::Meter { .. }, Some(pdl)) => (pdl.to_string(), paris_date(now)),
-            (QuotaScope::Meter { .. }, None) => ("grid".into(), paris_date(now)),
+    /// The counter key and the quota day of a call made at `now`.
+    fn counter(&self, scope: CallScope<'_>, now: DateTime<Utc>) -> (String, NaiveDate) {
+        match (self, scope) {
+            (QuotaScope::Account { .. }, CallScope::Meter(_)) => {
+                ("account".into(), now.date_naive())
+            }
+            (QuotaScope::Meter { .. }, CallScope::Meter(pdl)) => (pdl.to_string(), paris_date(now)),
+            (_, CallScope::Tempo) => ("tempo".into(), now.date_naive()),
+            (_, CallScope::Ecowatt) => ("ecowatt".into(), now.date_naive()),
+            (_, CallScope::TempoPrices) => ("tempo_prices".into(), now.date_naive()),
         }
     }
 
@@ -221,36 +255,39 @@ impl<'a> Syncer<'a> {
     /// retried with backoff while it fails in a way worth retrying.
     async fn call<T>(
         &self,
-        pdl: Option<&Pdl>,
+        scope: CallScope<'_>,
         now: DateTime<Utc>,
         report: &mut MeterSync,
         request: impl AsyncFn() -> Result<T, GatewayError>,
     ) -> Result<T, SyncError> {
-        let (scope, day) = self.quota.counter(pdl, now);
-        let limit = self.limit_for(pdl, now).await?;
+        let limit = self.limit_for(scope, now).await?;
+        let (key, day) = self.quota.counter(scope, now);
         let budget = QuotaScope::budget_of(limit);
         let mut delay = self.retry.first_delay;
         let mut attempt = 1;
         loop {
-            if self.store.calls(&scope, day).await? >= budget {
+            if self.store.calls(&key, day).await? >= budget {
                 return Err(GatewayError::QuotaReached(format!(
                     "{budget} of the {limit} calls allowed today are used"
                 ))
                 .into());
             }
-            self.store.count_call(&scope, day).await?;
+            self.store.count_call(&key, day).await?;
             report.calls += 1;
             match request().await {
                 Ok(value) => return Ok(value),
                 // The gateway's word on its quota ends the day's calls for this scope: asking
                 // again before the reset would only spend refused calls.
                 Err(e @ GatewayError::QuotaReached(_)) => {
-                    self.store.raise_calls(&scope, day, budget).await?;
+                    self.store.raise_calls(&key, day, budget).await?;
                     return Err(e.into());
                 }
                 Err(e) if e.is_transient() && attempt < self.retry.attempts => {
-                    let what = pdl.map_or("grid data".to_string(), |p| format!("meter {p}"));
-                    tracing::warn!("{what}: {e}; retrying in {} s", delay.as_secs_f64());
+                    tracing::warn!(
+                        "{}: {e}; retrying in {} s",
+                        scope.label(),
+                        delay.as_secs_f64()
+                    );
                     tokio::time::sleep(delay).await;
                     delay *= 4;
                     attempt += 1;
@@ -261,9 +298,14 @@ impl<'a> Syncer<'a> {
     }
 
     /// The day's call limit of a scope: what v1 reported for the meter today, else the
-    /// generation's.
-    async fn limit_for(&self, pdl: Option<&Pdl>, now: DateTime<Utc>) -> Result<u32, StoreError> {
-        let (QuotaScope::Meter { limit }, Some(pdl)) = (self.quota, pdl) else {
+    /// generation's; the RTE/EDF routes have their own.
+    async fn limit_for(&self, scope: CallScope<'_>, now: DateTime<Utc>) -> Result<u32, StoreError> {
+        let pdl = match scope {
+            CallScope::Meter(pdl) => pdl,
+            CallScope::Tempo => return Ok(TEMPO_DAILY_CALLS),
+            CallScope::Ecowatt | CallScope::TempoPrices => return Ok(ECOWATT_DAILY_CALLS),
+        };
+        let QuotaScope::Meter { limit } = self.quota else {
             return Ok(self.quota.limit());
         };
         let status = self.store.meter_status(pdl).await?;
@@ -282,9 +324,9 @@ impl<'a> Syncer<'a> {
         pdl: &Pdl,
         now: DateTime<Utc>,
     ) -> Result<(u32, u32), StoreError> {
-        let (scope, day) = self.quota.counter(Some(pdl), now);
-        let limit = self.limit_for(Some(pdl), now).await?;
-        Ok((self.store.calls(&scope, day).await?, limit))
+        let limit = self.limit_for(CallScope::Meter(pdl), now).await?;
+        let (key, day) = self.quota.counter(CallScope::Meter(pdl), now);
+        Ok((self.store.calls(&key, day).await?, limit))
     }
 
     /// The account's meter list (v2), from the store when fresh, otherwise one call.
@@ -307,7 +349,7 @@ impl<'a> Syncer<'a> {
                     let mut report = MeterSync::default();
                     let Some(first) = meters.first() else { break };
                     let fresh = self
-                        .call(Some(&first.pdl), now, &mut report, async || {
+                        .call(CallScope::Meter(&first.pdl), now, &mut report, async || {
                             self.gateway.meters().await
                         })
                         .await?;
@@ -387,7 +429,7 @@ impl<'a> Syncer<'a> {
                 contract
             }
             stored => match self
-                .call(Some(pdl), now, report, async || {
+                .call(CallScope::Meter(pdl), now, report, async || {
                     self.gateway.contract(pdl).await
                 })
                 .await
@@ -424,7 +466,7 @@ impl<'a> Syncer<'a> {
                 .await?;
             for (start, end) in plan_daily(first, today, &known) {
                 let series = match self
-                    .call(Some(pdl), now, report, async || {
+                    .call(CallScope::Meter(pdl), now, report, async || {
                         self.gateway.daily(*kind, pdl, start, end).await
                     })
                     .await
@@ -461,7 +503,7 @@ impl<'a> Syncer<'a> {
             };
             for (start, end) in plan_ranges(first, today, MAX_DAILY_SPAN_DAYS, missing) {
                 let peaks = self
-                    .call(Some(pdl), now, report, async || {
+                    .call(CallScope::Meter(pdl), now, report, async || {
                         self.gateway.max_power(pdl, start, end).await
                     })
                     .await?;
@@ -482,7 +524,7 @@ impl<'a> Syncer<'a> {
                     .await?;
                 for (start, end) in plan_load_curve(first, today, &coverage) {
                     let points = self
-                        .call(Some(pdl), now, report, async || {
+                        .call(CallScope::Meter(pdl), now, report, async || {
                             self.gateway.load_curve(*kind, pdl, start, end).await
                         })
                         .await?;
@@ -508,99 +550,122 @@ impl<'a> Syncer<'a> {
 
     /// Tempo colours, EcoWatt signals and (v1) Tempo prices: only what the store lacks or
     /// what is stale. Tomorrow's colour is asked from about 10:40 Paris, until known.
-    pub async fn sync_grid(
-        &self,
-        settings: &Settings,
-        now: DateTime<Utc>,
-    ) -> (u32, Result<GridSync, SyncError>) {
+    pub async fn sync_grid(&self, settings: &Settings, now: DateTime<Utc>) -> GridSync {
         let mut report = MeterSync::default();
-        let result = self.sync_grid_inner(settings, now, &mut report).await;
-        (report.calls, result)
+        let mut grid = GridSync::default();
+        // Independent parts: one failing does not stop the others.
+        if settings.tempo || settings.meters.iter().any(|m| m.tariff == Tariff::Tempo) {
+            match self.sync_tempo(now, &mut report).await {
+                Ok(known) => grid.tempo_tomorrow_known = known,
+                Err(e) => grid.errors.push(e),
+            }
+        }
+        if settings.ecowatt {
+            if let Err(e) = self.sync_ecowatt(now, &mut report).await {
+                grid.errors.push(e);
+            }
+        }
+        if let Err(e) = self.sync_tempo_prices(settings, now, &mut report).await {
+            grid.errors.push(e);
+        }
+        grid.calls = report.calls;
+        grid
     }
 
-    async fn sync_grid_inner(
+    /// The season's colours (remaining days) and those of the load-curve window (Tempo
+    /// costs); tomorrow's from about 10:40 Paris. Returns whether tomorrow is known.
+    async fn sync_tempo(
+        &self,
+        now: DateTime<Utc>,
+        report: &mut MeterSync,
+    ) -> Result<bool, SyncError> {
+        let today = paris_date(now);
+        let tomorrow = add_days(today, 1);
+        let window =
+            month_start(sub_days(today, 1)).checked_sub_months(Months::new(LOAD_CURVE_MONTHS));
+        let from = tempo_season_start(today).min(window.unwrap_or(today));
+        let known = self.store.tempo_status(from, tomorrow).await?;
+        let published = now.with_timezone(&chrono_tz::Europe::Paris).time() >= TEMPO_TOMORROW_FROM;
+        let end = if published {
+            add_days(tomorrow, 1)
+        } else {
+            tomorrow
+        };
+        let recent = sub_days(today, RECENT_RETRY_DAYS);
+        // Days never asked, and recent days RTE had not decided; older gaps are not asked again.
+        let missing = |day: NaiveDate| match known.get(&day) {
+            Some(Some(_)) => false,
+            Some(None) => day >= recent,
+            None => true,
+        };
+        for (start, end) in plan_ranges(from, end, TEMPO_SPAN_DAYS, missing) {
+            let days = self
+                .call(CallScope::Tempo, now, report, async || {
+                    self.gateway.tempo(start, end).await
+                })
+                .await?;
+            self.store.save_tempo(start, end, &days, now).await?;
+        }
+        Ok(self
+            .store
+            .tempo(tomorrow, tomorrow)
+            .await?
+            .contains_key(&tomorrow))
+    }
+
+    /// Today's EcoWatt signal, unless the stored one is fresh.
+    async fn sync_ecowatt(
+        &self,
+        now: DateTime<Utc>,
+        report: &mut MeterSync,
+    ) -> Result<(), SyncError> {
+        let today = paris_date(now);
+        let fresh = self
+            .store
+            .ecowatt(today)
+            .await?
+            .is_some_and(|(_, fetched)| {
+                now - fetched < chrono::Duration::hours(ECOWATT_MAX_AGE_HOURS)
+            });
+        if !fresh {
+            let days = self
+                .call(CallScope::Ecowatt, now, report, async || {
+                    self.gateway.ecowatt(today).await
+                })
+                .await?;
+            self.store.save_ecowatt(&days, now).await?;
+        }
+        Ok(())
+    }
+
+    /// The v1 gateway's Tempo prices, weekly, when a Tempo meter lacks some in its options.
+    async fn sync_tempo_prices(
         &self,
         settings: &Settings,
         now: DateTime<Utc>,
         report: &mut MeterSync,
-    ) -> Result<GridSync, SyncError> {
-        let today = paris_date(now);
-        let tomorrow = add_days(today, 1);
-        let tempo_meters = settings.meters.iter().any(|m| m.tariff == Tariff::Tempo);
-        let mut grid = GridSync::default();
-
-        if settings.tempo || tempo_meters {
-            // The season (remaining days) and the load-curve window (Tempo costs).
-            let window =
-                month_start(sub_days(today, 1)).checked_sub_months(Months::new(LOAD_CURVE_MONTHS));
-            let from = tempo_season_start(today).min(window.unwrap_or(today));
-            let known = self.store.tempo(from, tomorrow).await?;
-            let tomorrow_published =
-                now.with_timezone(&chrono_tz::Europe::Paris).time() >= TEMPO_TOMORROW_FROM;
-            let mut missing = from
-                .iter_days()
-                .take_while(|d| *d <= today)
-                .filter(|d| !known.contains_key(d))
-                .collect::<Vec<_>>();
-            if tomorrow_published && !known.contains_key(&tomorrow) {
-                missing.push(tomorrow);
-            }
-            if let (Some(first), Some(last)) = (missing.first().copied(), missing.last().copied()) {
-                let days = self
-                    .call(None, now, report, async || {
-                        self.gateway.tempo(first, add_days(last, 1)).await
-                    })
-                    .await?;
-                self.store.save_tempo(&days, now).await?;
-            }
-            grid.tempo_tomorrow_known = self
-                .store
-                .tempo(tomorrow, tomorrow)
-                .await?
-                .contains_key(&tomorrow);
-        }
-
-        if settings.ecowatt {
-            let fresh = self
-                .store
-                .ecowatt(today)
-                .await?
-                .is_some_and(|(_, fetched)| {
-                    now - fetched < chrono::Duration::hours(ECOWATT_MAX_AGE_HOURS)
-                });
-            if !fresh {
-                let days = self
-                    .call(None, now, report, async || {
-                        self.gateway.ecowatt(today).await
-                    })
-                    .await?;
-                self.store.save_ecowatt(&days, now).await?;
-            }
-        }
-
-        let needs_prices = settings.meters.iter().any(|m| {
+    ) -> Result<(), SyncError> {
+        let needed = settings.meters.iter().any(|m| {
             m.tariff == Tariff::Tempo
                 && m.tempo_prices_from_gateway
                 && !tariffs::tempo_prices_complete(&tariffs::tempo_prices(&m.prices, None))
         });
-        if needs_prices {
-            let fresh = self
-                .store
-                .tempo_prices()
-                .await?
-                .is_some_and(|(_, fetched)| (now - fetched).num_days() < METER_INFO_MAX_AGE_DAYS);
-            if !fresh {
-                if let Some(prices) = self
-                    .call(None, now, report, async || {
-                        self.gateway.tempo_prices().await
-                    })
-                    .await?
-                {
-                    self.store.save_tempo_prices(&prices, now).await?;
-                }
+        let fresh = self
+            .store
+            .tempo_prices()
+            .await?
+            .is_some_and(|(_, fetched)| (now - fetched).num_days() < METER_INFO_MAX_AGE_DAYS);
+        if needed && !fresh {
+            let prices = self
+                .call(CallScope::TempoPrices, now, report, async || {
+                    self.gateway.tempo_prices().await
+                })
+                .await?;
+            if let Some(prices) = prices {
+                self.store.save_tempo_prices(&prices, now).await?;
             }
         }
-        Ok(grid)
+        Ok(())
     }
 
     /// v1 reports the consent and the quota of each meter: asked once a day.
@@ -619,7 +684,7 @@ impl<'a> Syncer<'a> {
             return Ok(());
         }
         let Some(access) = self
-            .call(Some(pdl), now, report, async || {
+            .call(CallScope::Meter(pdl), now, report, async || {
                 self.gateway.access(pdl).await
             })
             .await?
@@ -632,13 +697,13 @@ impl<'a> Syncer<'a> {
         self.store.save_meter_status(pdl, &status).await?;
         // The gateway also counts the calls of other clients of the same consent.
         if let Some(used) = access.quota_used {
-            let (scope, day) = self.quota.counter(Some(pdl), now);
-            self.store.raise_calls(&scope, day, used).await?;
+            let (key, day) = self.quota.counter(CallScope::Meter(pdl), now);
+            self.store.raise_calls(&key, day, used).await?;
         }
         if access.quota_reached {
-            let (scope, day) = self.quota.counter(Some(pdl), now);
-            let budget = QuotaScope::budget_of(self.limit_for(Some(pdl), now).await?);
-            self.store.raise_calls(&scope, day, budget).await?;
+            let (key, day) = self.quota.counter(CallScope::Meter(pdl), now);
+            let budget = QuotaScope::budget_of(self.limit_for(CallScope::Meter(pdl), now).await?);
+            self.store.raise_calls(&key, day, budget).await?;
             return Err(GatewayError::QuotaReached(
                 access
                     .information

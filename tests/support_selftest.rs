@@ -1482,3 +1482,333 @@ async fn fake_gateway_v1_routes_token_errors_and_quota() {
     );
     assert_eq!(gw.pdl_calls(), 0);
 }
+
+#[tokio::test]
+async fn fake_gateway_v2_tempo_and_ecowatt_routes() {
+    let gw = FakeGateway::start();
+    let client = http();
+    let base = gw.url();
+    let secret = Some("secret-123");
+    gw.set_today(day(2024, 1, 15));
+    gw.set_tempo(day(2024, 1, 14), RteColor::White);
+    gw.set_tempo(day(2024, 1, 15), RteColor::Blue);
+    gw.set_tempo(day(2024, 1, 16), RteColor::Red);
+    let tempo =
+        |start: &str, end: &str| format!("{base}/tempo/days?start_date={start}&end_date={end}");
+
+    // Public: no credential needed, a wrong one is ignored; `end_date` is exclusive.
+    for auth in [None, Some("nope")] {
+        let (status, body) = get(&client, &tempo("2024-01-14", "2024-01-16"), auth).await;
+        assert_eq!(status, 200, "{body}");
+        let value = without_timestamp(&body);
+        assert_eq!(value["success"], json!(true));
+        let data = value["data"].as_array().unwrap();
+        assert_eq!(data.len(), 2, "{value}");
+        assert_eq!(data[0]["date"], json!("2024-01-14"));
+        assert_eq!(data[0]["color"], json!("WHITE"));
+        assert_eq!(data[1]["color"], json!("BLUE"));
+        assert!(data[0]["updated_at"].is_string() && data[0]["rte_updated_date"].is_string());
+    }
+    // Unknown days are absent.
+    let (_, body) = get(&client, &tempo("2024-01-16", "2024-01-20"), None).await;
+    let value = without_timestamp(&body);
+    assert_eq!(value["data"].as_array().unwrap().len(), 1);
+    assert_eq!(value["data"][0]["color"], json!("RED"));
+    gw.remove_tempo(day(2024, 1, 16));
+    let (_, body) = get(&client, &tempo("2024-01-16", "2024-01-17"), None).await;
+    assert_eq!(without_timestamp(&body)["data"], json!([]));
+    // The case of the words; verbatim words.
+    gw.set_tempo_case(ColorCase::Lower);
+    let (_, body) = get(&client, &tempo("2024-01-14", "2024-01-16"), None).await;
+    let value = without_timestamp(&body);
+    assert_eq!(
+        (&value["data"][0]["color"], &value["data"][1]["color"]),
+        (&json!("white"), &json!("blue"))
+    );
+    gw.set_tempo_case(ColorCase::Capitalized);
+    let (_, body) = get(&client, &tempo("2024-01-15", "2024-01-16"), None).await;
+    assert_eq!(without_timestamp(&body)["data"][0]["color"], json!("Blue"));
+    gw.set_tempo_case(ColorCase::AsStored);
+    gw.set_tempo_text(day(2024, 1, 16), "TBD");
+    let (_, body) = get(&client, &tempo("2024-01-16", "2024-01-17"), None).await;
+    assert_eq!(without_timestamp(&body)["data"][0]["color"], json!("TBD"));
+    gw.remove_tempo(day(2024, 1, 16));
+    gw.fill_tempo(day(2023, 9, 1), day(2023, 9, 30), |_| RteColor::Blue);
+    assert_eq!(gw.tempo_days().len(), 32);
+    // Bad ranges.
+    let (status, body) = get(&client, &tempo("2024-01-15", "2024-01-15"), None).await;
+    assert_eq!(status, 200);
+    let value = without_timestamp(&body);
+    assert_eq!(
+        (&value["success"], &value["error"]["code"]),
+        (&json!(false), &json!("INVALID_DATE_RANGE"))
+    );
+    let (status, body) = get(
+        &client,
+        &format!("{base}/tempo/days?start_date=2024-01-15"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(
+        json_of(&body)["detail"][0]["loc"],
+        json!(["query", "end_date"])
+    );
+
+    // EcoWatt: bearer secret, a bare list from "today" for `days` days (4 by default).
+    let mut values = [1u8; 24];
+    values[8] = 2;
+    values[18] = 3;
+    gw.set_ecowatt(day(2024, 1, 14), FakeEcowattDay::flat(1));
+    gw.set_ecowatt(day(2024, 1, 15), FakeEcowattDay::new(values));
+    gw.set_ecowatt(day(2024, 1, 16), FakeEcowattDay::flat(2));
+    gw.set_ecowatt(day(2024, 1, 20), FakeEcowattDay::flat(1));
+    let forecast = |days: Option<&str>| match days {
+        Some(n) => format!("{base}/ecowatt/forecast?days={n}"),
+        None => format!("{base}/ecowatt/forecast"),
+    };
+    let (status, _) = get(&client, &forecast(Some("2")), None).await;
+    assert_eq!(status, 401);
+    let (status, body) = get(&client, &forecast(Some("2")), secret).await;
+    assert_eq!(status, 200, "{body}");
+    let value = json_of(&body);
+    assert!(value.is_array(), "no envelope: {value}");
+    assert_eq!(value.as_array().unwrap().len(), 2);
+    let first = &value[0];
+    assert_eq!(first["periode"], json!("2024-01-15T00:00:00+01:00"));
+    assert_eq!(first["dvalue"], json!(3));
+    assert_eq!(first["values"], json!(values.to_vec()));
+    assert_eq!((&first["hdebut"], &first["hfin"]), (&json!(0), &json!(23)));
+    assert_eq!(
+        first["message"],
+        json!(support::gateway::ecowatt_message(3))
+    );
+    assert!(first["generation_datetime"].is_string());
+    assert_eq!(value[1]["periode"], json!("2024-01-16T00:00:00+01:00"));
+    let (_, body) = get(&client, &forecast(None), secret).await;
+    assert_eq!(
+        json_of(&body).as_array().unwrap().len(),
+        2,
+        "15, 16 of 15..18"
+    );
+    let (_, body) = get(&client, &forecast(Some("7")), secret).await;
+    assert_eq!(json_of(&body).as_array().unwrap().len(), 3);
+    let (status, _) = get(&client, &forecast(Some("8")), secret).await;
+    assert_eq!(status, 422);
+    // Summer offset.
+    gw.set_today(day(2024, 7, 1));
+    gw.set_ecowatt(day(2024, 7, 1), FakeEcowattDay::flat(1));
+    let (_, body) = get(&client, &forecast(Some("1")), secret).await;
+    assert_eq!(
+        json_of(&body)[0]["periode"],
+        json!("2024-07-01T00:00:00+02:00")
+    );
+
+    // The daily limit: counted answers per fake day, then 429.
+    gw.set_today(day(2024, 1, 15));
+    assert_eq!(
+        gw.ecowatt_call_number(),
+        3,
+        "answered on 2024-01-15 (not 401, 422)"
+    );
+    gw.set_ecowatt_daily_limit(Some(4));
+    let (status, _) = get(&client, &forecast(Some("1")), secret).await;
+    assert_eq!(status, 200);
+    let (status, body) = get(&client, &forecast(Some("1")), secret).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (
+            429,
+            r#"{"detail":"Rate limit exceeded: 4/4 requests today"}"#
+        )
+    );
+    assert_eq!(gw.ecowatt_call_number(), 4);
+    gw.set_today(day(2024, 1, 16));
+    assert_eq!(gw.ecowatt_call_number(), 0);
+    let (status, _) = get(&client, &forecast(Some("1")), secret).await;
+    assert_eq!(status, 200, "a new day");
+    gw.set_ecowatt_call_number(4);
+    let (status, _) = get(&client, &forecast(Some("1")), secret).await;
+    assert_eq!(status, 429);
+    gw.set_ecowatt_daily_limit(None);
+    let (status, _) = get(&client, &forecast(Some("1")), secret).await;
+    assert_eq!(status, 200);
+
+    // Faults on these routes.
+    gw.push_fault_on(FaultOn::Tempo, Fault::api("RTE_UNAVAILABLE", "RTE is down"));
+    gw.push_fault_on(FaultOn::Ecowatt, Fault::server_error());
+    let (status, body) = get(&client, &forecast(Some("1")), secret).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (500, "<html>Internal Server Error</html>")
+    );
+    let (status, body) = get(&client, &tempo("2024-01-15", "2024-01-16"), None).await;
+    assert_eq!(status, 200);
+    let value = without_timestamp(&body);
+    assert_eq!(value["success"], json!(false));
+    assert_eq!(value["error"]["code"], json!("RTE_UNAVAILABLE"));
+    assert_eq!(gw.pending_faults(), 0);
+
+    // The request log.
+    let tempo_requests = gw.tempo_requests();
+    assert!(tempo_requests.iter().all(|r| !r.is_v1() && r.is_grid()));
+    assert_eq!(
+        tempo_requests[0].range(),
+        Some(("2024-01-14".to_string(), "2024-01-16".to_string()))
+    );
+    assert_eq!(
+        tempo_requests[0].day_range(),
+        Some((day(2024, 1, 14), day(2024, 1, 16)))
+    );
+    assert_eq!(tempo_requests[0].route(), Some(RouteKind::Tempo));
+    assert_eq!(tempo_requests[0].pdl(), None);
+    assert_eq!(gw.tempo_calls(), tempo_requests.len());
+    assert_eq!(gw.tempo_calls(), 10);
+    assert_eq!(gw.ecowatt_calls(), 12);
+    assert_eq!(
+        gw.ecowatt_requests()[1].query_param("days").as_deref(),
+        Some("2")
+    );
+    assert_eq!(gw.tempo_price_calls(), 0);
+    assert_eq!(gw.grid_calls(), 22);
+    assert_eq!(gw.daily_calls() + gw.pdl_calls() + gw.contract_calls(), 0);
+}
+
+#[tokio::test]
+async fn fake_gateway_v1_tempo_ecowatt_and_price_routes() {
+    use support::gateway::{DEFAULT_PDL as PDL, DEFAULT_V1_TOKEN as TOKEN};
+    let gw = FakeGateway::start();
+    let client = http();
+    let base = gw.url_v1();
+    gw.set_today(day(2024, 1, 15));
+    gw.set_tempo(day(2024, 1, 14), RteColor::White);
+    gw.set_tempo(day(2024, 1, 15), RteColor::Blue);
+    gw.set_tempo(day(2024, 1, 16), RteColor::Red);
+
+    // Tempo: public, a bare map of the days of [start, end).
+    let (status, body) = get_raw(
+        &client,
+        &format!("{base}/rte/tempo/2024-01-14/2024-01-17"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        json_of(&body),
+        json!({"2024-01-14":"WHITE","2024-01-15":"BLUE","2024-01-16":"RED"})
+    );
+    gw.set_tempo_case(ColorCase::Lower);
+    let (_, body) = get_raw(
+        &client,
+        &format!("{base}/rte/tempo/2024-01-15/2024-01-16"),
+        Some("whatever"),
+    )
+    .await;
+    assert_eq!(json_of(&body), json!({"2024-01-15":"blue"}));
+    let (_, body) = get_raw(
+        &client,
+        &format!("{base}/rte/tempo/2024-01-17/2024-01-20"),
+        None,
+    )
+    .await;
+    assert_eq!(json_of(&body), json!({}));
+    let (status, body) = get_raw(
+        &client,
+        &format!("{base}/rte/tempo/2024-01-17/2024-01-17"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body.as_str()),
+        (400, r#"{"detail":"Start date must be before end date"}"#)
+    );
+    let (status, _) = get_raw(&client, &format!("{base}/rte/tempo/2024-01-17/nope"), None).await;
+    assert_eq!(status, 422);
+
+    // EcoWatt: `value`, `message`, the 24 hours under `detail`.
+    let mut values = [1u8; 24];
+    values[19] = 2;
+    gw.set_ecowatt(day(2024, 1, 15), FakeEcowattDay::new(values));
+    gw.set_ecowatt(day(2024, 1, 16), FakeEcowattDay::flat(1));
+    let url = format!("{base}/rte/ecowatt/2024-01-15/2024-01-17");
+    let (status, body) = get_raw(&client, &url, Some(TOKEN)).await;
+    assert_eq!(status, 200, "{body}");
+    let value = json_of(&body);
+    let first = &value["2024-01-15"];
+    assert_eq!(first["value"], json!(2));
+    assert_eq!(
+        first["message"],
+        json!(support::gateway::ecowatt_message(2))
+    );
+    let detail = first["detail"].as_object().unwrap();
+    assert_eq!(detail.len(), 24);
+    assert_eq!(detail["2024-01-15 00:00:00"], json!(1));
+    assert_eq!(detail["2024-01-15 19:00:00"], json!(2));
+    assert_eq!(detail["2024-01-15 23:00:00"], json!(1));
+    assert_eq!(value["2024-01-16"]["value"], json!(1));
+    // The shared daily limit, in the `{"detail"}` form.
+    gw.set_ecowatt_daily_limit(Some(1));
+    let (status, body) = get_raw(&client, &url, None).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (
+            429,
+            r#"{"detail":"Rate limit exceeded: 1/1 requests today"}"#
+        )
+    );
+    gw.set_ecowatt_daily_limit(None);
+
+    // Prices: strings with a decimal comma, or any body set.
+    let price_url = format!("{base}/edf/tempo/price");
+    let (status, body) = get_raw(&client, &price_url, Some(TOKEN)).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        json_of(&body),
+        json!({"blue_hc":"0,1325","blue_hp":"0,1612","white_hc":"0,1499",
+            "white_hp":"0,1871","red_hc":"0,1575","red_hp":"0,7060"})
+    );
+    gw.set_v1_tempo_prices(json!({"blue_hc": 0.1}));
+    let (_, body) = get_raw(&client, &price_url, None).await;
+    assert_eq!(json_of(&body), json!({"blue_hc": 0.1}));
+    assert_eq!(gw.v1_tempo_prices(), json!({"blue_hc": 0.1}));
+
+    // Faults in the v1 error form.
+    for on in [FaultOn::Tempo, FaultOn::Ecowatt, FaultOn::TempoPrice] {
+        gw.push_fault_on(on, Fault::detail(500, "Technical error. Please try later."));
+    }
+    for url in [
+        format!("{base}/edf/tempo/price"),
+        format!("{base}/rte/ecowatt/2024-01-15/2024-01-16"),
+        format!("{base}/rte/tempo/2024-01-15/2024-01-16"),
+    ] {
+        let (status, body) = get_raw(&client, &url, None).await;
+        assert_eq!(
+            (status, body.as_str()),
+            (500, r#"{"detail":"Technical error. Please try later."}"#),
+            "{url}"
+        );
+    }
+    assert_eq!(gw.pending_faults(), 0);
+
+    // Log: v1, with their dates; never counted against the PDL's quota.
+    let tempo = gw.tempo_requests();
+    assert!(tempo.iter().all(|r| r.is_v1() && r.is_tempo()));
+    assert_eq!(
+        tempo[0].day_range(),
+        Some((day(2024, 1, 14), day(2024, 1, 17)))
+    );
+    assert_eq!(tempo[1].authorization.as_deref(), Some("whatever"));
+    assert_eq!(gw.tempo_calls(), 6);
+    assert_eq!(gw.ecowatt_calls(), 3);
+    assert_eq!(
+        gw.ecowatt_requests()[0].authorization.as_deref(),
+        Some(TOKEN)
+    );
+    assert_eq!(gw.tempo_price_calls(), 3);
+    assert_eq!(
+        gw.tempo_price_requests()[0].route(),
+        Some(RouteKind::TempoPrice)
+    );
+    assert_eq!(gw.v1_call_number(PDL), 0);
+    assert_eq!(gw.access_calls() + gw.daily_calls(), 0);
+}

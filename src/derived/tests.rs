@@ -56,7 +56,6 @@ fn curve(day: NaiveDate, watts: impl Fn(NaiveTime) -> i64) -> Vec<CurveInterval>
     intervals
 }
 
-
 #[test]
 fn iso_weeks_cross_year_boundaries() {
     assert_eq!(week_start(d("2024-01-17")), d("2024-01-15"));

@@ -9,8 +9,12 @@ use super::{Store, StoreError};
 use crate::gateway::{EcowattDay, TempoColor, TempoDay, TempoPrices};
 
 impl Store {
+    /// Records a Tempo answer for `[start, end)`: its colours, and the days it lacked as
+    /// "asked, not decided" (never replacing a known colour).
     pub async fn save_tempo(
         &self,
+        start: NaiveDate,
+        end: NaiveDate,
         days: &[TempoDay],
         fetched_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
@@ -26,8 +30,40 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
+        for day in start.iter_days().take_while(|d| *d < end) {
+            sqlx::query(
+                "INSERT INTO tempo_day (day, color, fetched_at) VALUES (?1, NULL, ?2)
+                 ON CONFLICT (day) DO UPDATE SET fetched_at = excluded.fetched_at WHERE tempo_day.color IS NULL",
+            )
+            .bind(day)
+            .bind(fetched_at)
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Days of `[from, to]` with a row: the colour, or `None` for "asked, not decided".
+    pub async fn tempo_status(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<BTreeMap<NaiveDate, Option<TempoColor>>, StoreError> {
+        let rows = sqlx::query("SELECT day, color FROM tempo_day WHERE day BETWEEN ?1 AND ?2")
+            .bind(from)
+            .bind(to)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let color: Option<String> = row.try_get("color")?;
+                Ok((
+                    row.try_get("day")?,
+                    color.as_deref().and_then(TempoColor::parse),
+                ))
+            })
+            .collect()
     }
 
     /// Known colours of `[from, to]`.
@@ -36,19 +72,12 @@ impl Store {
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<BTreeMap<NaiveDate, TempoColor>, StoreError> {
-        let rows = sqlx::query("SELECT day, color FROM tempo_day WHERE day BETWEEN ?1 AND ?2")
-            .bind(from)
-            .bind(to)
-            .fetch_all(&self.pool)
-            .await?;
-        let mut days = BTreeMap::new();
-        for row in &rows {
-            let color: String = row.try_get("color")?;
-            if let Some(color) = TempoColor::parse(&color) {
-                days.insert(row.try_get("day")?, color);
-            }
-        }
-        Ok(days)
+        Ok(self
+            .tempo_status(from, to)
+            .await?
+            .into_iter()
+            .filter_map(|(day, color)| Some((day, color?)))
+            .collect())
     }
 
     pub async fn save_ecowatt(

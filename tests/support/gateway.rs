@@ -17,10 +17,21 @@
 //!   (≤ 365 days), `GET /{consumption|production}_load_curve/{pdl}/start/{d}/end/{d}/cache/`
 //!   (≤ 7 days), `GET /contracts/{pdl}/cache`. The v1 PDLs and their tokens are their own list
 //!   ([`FakeGateway::set_v1_token`]), independent of the v2 meter list.
+//! - **RTE and EDF data**, shared by both generations (colours set with
+//!   [`FakeGateway::set_tempo`], signals with [`FakeGateway::set_ecowatt`]):
+//!   v2 `GET /api/tempo/days?start_date&end_date` (public: no credential checked; envelope,
+//!   `end_date` exclusive), v2 `GET /api/ecowatt/forecast?days=N` (bearer secret; a bare JSON
+//!   list, no envelope: the days from "today" on), v1 `GET /rte/tempo/{start}/{end}` (public,
+//!   `{"2024-01-15":"BLUE",…}`), v1 `GET /rte/ecowatt/{start}/{end}` and v1
+//!   `GET /edf/tempo/price` (no credential checked). Days without a colour or a signal are
+//!   absent. Both EcoWatt routes share a daily limit ([`FakeGateway::set_ecowatt_daily_limit`])
+//!   after which they answer 429 `{"detail":"Rate limit exceeded: N/N requests today"}`.
 //!
 //! Order of checks for every request: recorded → route (404 `{"detail":"Not Found"}`) →
 //! method (405) → credentials (v2: bearer secret, 401; v1: PDL of 14 digits, 400, then the
 //! PDL's token, 403) → next matching queued fault → v1 daily quota (409) → normal answer.
+//! RTE/EDF routes: recorded → route → method → credentials (v2 EcoWatt only) → fault →
+//! EcoWatt daily limit (429) → normal answer; they never count against the v1 quota.
 //!
 //! Days (or load-curve intervals) of "today" and later are never returned (see `set_today`).
 
@@ -216,6 +227,11 @@ impl Default for FakeContract {
 
 /// `2015-05-24` → `2015-05-24+02:00` (the Paris offset at midnight that day).
 fn day_with_paris_offset(day: NaiveDate) -> String {
+    format!("{day}{}", paris_offset_at_midnight(day))
+}
+
+/// `+01:00` or `+02:00`: the Paris offset at 00:00 of `day`.
+fn paris_offset_at_midnight(day: NaiveDate) -> String {
     let midnight = day.and_time(NaiveTime::MIN);
     let seconds = Paris
         .from_local_datetime(&midnight)
@@ -224,11 +240,7 @@ fn day_with_paris_offset(day: NaiveDate) -> String {
         .unwrap_or(3600);
     let sign = if seconds < 0 { '-' } else { '+' };
     let seconds = seconds.abs();
-    format!(
-        "{day}{sign}{:02}:{:02}",
-        seconds / 3600,
-        (seconds % 3600) / 60
-    )
+    format!("{sign}{:02}:{:02}", seconds / 3600, (seconds % 3600) / 60)
 }
 
 /// One load-curve point: the average power (W) over the `interval_minutes` that end at `end`
@@ -294,6 +306,139 @@ pub fn paris_curve_slots(day: NaiveDate, interval_minutes: u32) -> Vec<CurveSlot
         start += step;
     }
     slots
+}
+
+/// A Tempo colour, as RTE names it (`BLUE`, `WHITE`, `RED`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RteColor {
+    Blue,
+    White,
+    Red,
+}
+
+impl RteColor {
+    /// `BLUE`, `WHITE`, `RED`.
+    pub fn as_rte(self) -> &'static str {
+        match self {
+            RteColor::Blue => "BLUE",
+            RteColor::White => "WHITE",
+            RteColor::Red => "RED",
+        }
+    }
+
+    /// `BLEU`, `BLANC`, `ROUGE`: the names the program publishes.
+    pub fn as_french(self) -> &'static str {
+        match self {
+            RteColor::Blue => "BLEU",
+            RteColor::White => "BLANC",
+            RteColor::Red => "ROUGE",
+        }
+    }
+}
+
+/// How the fake writes the colour words it serves (both generations).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ColorCase {
+    /// As stored: `BLUE` for `set_tempo`, verbatim for `set_tempo_text`.
+    #[default]
+    AsStored,
+    /// `BLUE`.
+    Upper,
+    /// `blue`.
+    Lower,
+    /// `Blue`.
+    Capitalized,
+}
+
+impl ColorCase {
+    fn apply(self, word: &str) -> String {
+        match self {
+            ColorCase::AsStored => word.to_string(),
+            ColorCase::Upper => word.to_uppercase(),
+            ColorCase::Lower => word.to_lowercase(),
+            ColorCase::Capitalized => {
+                let lower = word.to_lowercase();
+                let mut chars = lower.chars();
+                chars
+                    .next()
+                    .map(|c| c.to_uppercase().chain(chars).collect())
+                    .unwrap_or_default()
+            }
+        }
+    }
+}
+
+/// RTE's usual message for a day level.
+pub fn ecowatt_message(level: u8) -> &'static str {
+    match level {
+        0 | 1 => "Pas d'alerte.",
+        2 => "Mode écogeste : la consommation est élevée.",
+        _ => "Système électrique très tendu : coupures possibles.",
+    }
+}
+
+/// One EcoWatt day: its level (`dvalue` / `value`), message and hourly levels (24 of them,
+/// `values[h]` for the hour starting at `h:00`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FakeEcowattDay {
+    pub dvalue: u8,
+    pub message: String,
+    pub values: Vec<u8>,
+}
+
+impl FakeEcowattDay {
+    /// Those hourly levels; the day level is their maximum, the message RTE's for it.
+    pub fn new(values: [u8; 24]) -> Self {
+        let dvalue = values.iter().copied().max().unwrap_or(1);
+        FakeEcowattDay {
+            dvalue,
+            message: ecowatt_message(dvalue).to_string(),
+            values: values.to_vec(),
+        }
+    }
+
+    /// Every hour at `level`.
+    pub fn flat(level: u8) -> Self {
+        FakeEcowattDay::new([level; 24])
+    }
+
+    /// v2 `/ecowatt/forecast` item; `generated` is the fake's "today".
+    fn to_v2_json(&self, day: NaiveDate, generated: NaiveDate) -> Value {
+        json!({
+            "periode": format!("{day}T00:00:00{}", paris_offset_at_midnight(day)),
+            "dvalue": self.dvalue,
+            "message": self.message,
+            "values": self.values,
+            "hdebut": 0,
+            "hfin": self.values.len().saturating_sub(1),
+            "generation_datetime":
+                format!("{generated}T06:00:00{}", paris_offset_at_midnight(generated)),
+        })
+    }
+
+    /// v1 `/rte/ecowatt` value: `{"value":…,"message":…,"detail":{"YYYY-MM-DD HH:00:00":…}}`.
+    fn to_v1_json(&self, day: NaiveDate) -> Value {
+        let detail: serde_json::Map<String, Value> = self
+            .values
+            .iter()
+            .enumerate()
+            .map(|(hour, level)| (format!("{day} {hour:02}:00:00"), json!(level)))
+            .collect();
+        json!({ "value": self.dvalue, "message": self.message, "detail": detail })
+    }
+}
+
+/// The v1 `/edf/tempo/price` body unless `set_v1_tempo_prices` says otherwise: strings with a
+/// decimal comma.
+pub fn default_v1_tempo_prices() -> Value {
+    json!({
+        "blue_hc": "0,1325",
+        "blue_hp": "0,1612",
+        "white_hc": "0,1499",
+        "white_hp": "0,1871",
+        "red_hc": "0,1575",
+        "red_hp": "0,7060",
+    })
 }
 
 /// An injected failure, consumed by the next matching request (FIFO).
@@ -366,6 +511,12 @@ pub enum FaultOn {
     Contract,
     /// `/valid_access/{pdl}/cache` (v1 only).
     Access,
+    /// Tempo colours: `/api/tempo/days` (v2), `/rte/tempo/{start}/{end}` (v1).
+    Tempo,
+    /// EcoWatt: `/api/ecowatt/forecast` (v2), `/rte/ecowatt/{start}/{end}` (v1).
+    Ecowatt,
+    /// `/edf/tempo/price` (v1 only).
+    TempoPrice,
 }
 
 /// What a request was for, whatever the generation.
@@ -377,6 +528,19 @@ pub enum RouteKind {
     Power,
     Contract,
     Access,
+    Tempo,
+    Ecowatt,
+    TempoPrice,
+}
+
+impl RouteKind {
+    /// RTE or EDF data, which belong to no meter.
+    pub fn is_grid(self) -> bool {
+        matches!(
+            self,
+            RouteKind::Tempo | RouteKind::Ecowatt | RouteKind::TempoPrice
+        )
+    }
 }
 
 /// One request as the fake received it.
@@ -415,14 +579,48 @@ impl RecordedRequest {
         Route::parse(&self.path).and_then(|r| r.pdl)
     }
 
-    /// `start`/`end` of a range request: query parameters (v2) or path segments (v1).
+    /// `start`/`end` of a range request: query parameters (v2; `start_date`/`end_date` for
+    /// Tempo) or path segments (v1).
     pub fn range(&self) -> Option<(String, String)> {
         match Route::parse(&self.path) {
             Some(Route {
                 v1: true, dates, ..
             }) => dates,
+            Some(Route {
+                kind: RouteKind::Tempo,
+                ..
+            }) => Some((
+                self.query_param("start_date")?,
+                self.query_param("end_date")?,
+            )),
             _ => Some((self.query_param("start")?, self.query_param("end")?)),
         }
+    }
+
+    /// [`RecordedRequest::range`] as days, when both parse.
+    pub fn day_range(&self) -> Option<(NaiveDate, NaiveDate)> {
+        let (start, end) = self.range()?;
+        Some((start.parse().ok()?, end.parse().ok()?))
+    }
+
+    /// Tempo colours, either generation.
+    pub fn is_tempo(&self) -> bool {
+        self.route() == Some(RouteKind::Tempo)
+    }
+
+    /// EcoWatt signals, either generation.
+    pub fn is_ecowatt(&self) -> bool {
+        self.route() == Some(RouteKind::Ecowatt)
+    }
+
+    /// v1 Tempo prices.
+    pub fn is_tempo_price(&self) -> bool {
+        self.route() == Some(RouteKind::TempoPrice)
+    }
+
+    /// Any RTE or EDF route (Tempo, EcoWatt, Tempo prices).
+    pub fn is_grid(&self) -> bool {
+        self.route().is_some_and(RouteKind::is_grid)
     }
 
     /// Daily energy: any v2 path with `/daily/` (served or not), or a v1 daily route.
@@ -488,6 +686,14 @@ struct GatewayState {
     empty_as_no_data: bool,
     faults: VecDeque<(FaultOn, Fault)>,
     requests: Vec<RecordedRequest>,
+    /// Tempo colour words as set (before `tempo_case`).
+    tempo: BTreeMap<NaiveDate, String>,
+    tempo_case: ColorCase,
+    ecowatt: BTreeMap<NaiveDate, FakeEcowattDay>,
+    /// EcoWatt answers a (fake) day before 429; `None`: no limit.
+    ecowatt_limit: Option<u32>,
+    ecowatt_calls: HashMap<NaiveDate, u32>,
+    tempo_prices: Value,
 }
 
 impl GatewayState {
@@ -513,7 +719,9 @@ pub struct FakeGateway {
 impl FakeGateway {
     /// Serves on 127.0.0.1:0 from its own thread: secret `secret-123`, one meter
     /// `12345678901234` activated 2022-01-10 (v2), the same PDL with token
-    /// `DEFAULT_V1_TOKEN` (v1), no data, "today" = today in Europe/Paris.
+    /// `DEFAULT_V1_TOKEN` (v1), no data, no Tempo colour, no EcoWatt signal and no EcoWatt
+    /// limit, the v1 Tempo prices of `default_v1_tempo_prices`, "today" = today in
+    /// Europe/Paris.
     pub fn start() -> FakeGateway {
         let activation = NaiveDate::from_ymd_opt(2022, 1, 10);
         let state = Arc::new(Mutex::new(GatewayState {
@@ -528,6 +736,12 @@ impl FakeGateway {
             empty_as_no_data: false,
             faults: VecDeque::new(),
             requests: Vec::new(),
+            tempo: BTreeMap::new(),
+            tempo_case: ColorCase::AsStored,
+            ecowatt: BTreeMap::new(),
+            ecowatt_limit: None,
+            ecowatt_calls: HashMap::new(),
+            tempo_prices: default_v1_tempo_prices(),
         }));
         let router = Router::new().fallback(handle).with_state(state.clone());
         let server = BackgroundServer::start("fake-gateway", router);
@@ -796,6 +1010,93 @@ impl FakeGateway {
         f(entry);
     }
 
+    /// The colour of `day` (served as `BLUE`, `WHITE`, `RED`, in the `set_tempo_case` case).
+    pub fn set_tempo(&self, day: NaiveDate, color: RteColor) {
+        self.lock().tempo.insert(day, color.as_rte().to_string());
+    }
+
+    /// Serves `word` as the colour of `day` (e.g. `Bleu`, `TBD`).
+    pub fn set_tempo_text(&self, day: NaiveDate, word: &str) {
+        self.lock().tempo.insert(day, word.to_string());
+    }
+
+    /// `color = f(day)` for every day of `from..=to_inclusive`.
+    pub fn fill_tempo(
+        &self,
+        from: NaiveDate,
+        to_inclusive: NaiveDate,
+        f: impl Fn(NaiveDate) -> RteColor,
+    ) {
+        let mut state = self.lock();
+        for day in from.iter_days().take_while(|d| *d <= to_inclusive) {
+            state.tempo.insert(day, f(day).as_rte().to_string());
+        }
+    }
+
+    /// `day` has no colour any more (RTE has not decided it).
+    pub fn remove_tempo(&self, day: NaiveDate) {
+        self.lock().tempo.remove(&day);
+    }
+
+    pub fn clear_tempo(&self) {
+        self.lock().tempo.clear();
+    }
+
+    /// The colour words set, before the case is applied.
+    pub fn tempo_days(&self) -> BTreeMap<NaiveDate, String> {
+        self.lock().tempo.clone()
+    }
+
+    /// How colour words are written on both generations' Tempo routes.
+    pub fn set_tempo_case(&self, case: ColorCase) {
+        self.lock().tempo_case = case;
+    }
+
+    /// The EcoWatt signal of `day`.
+    pub fn set_ecowatt(&self, day: NaiveDate, signal: FakeEcowattDay) {
+        self.lock().ecowatt.insert(day, signal);
+    }
+
+    pub fn remove_ecowatt(&self, day: NaiveDate) {
+        self.lock().ecowatt.remove(&day);
+    }
+
+    pub fn clear_ecowatt(&self) {
+        self.lock().ecowatt.clear();
+    }
+
+    pub fn ecowatt_days(&self) -> BTreeMap<NaiveDate, FakeEcowattDay> {
+        self.lock().ecowatt.clone()
+    }
+
+    /// EcoWatt answers (both generations, counted per fake "today") before 429
+    /// `{"detail":"Rate limit exceeded: N/N requests today"}`; `None` (the default): no limit.
+    pub fn set_ecowatt_daily_limit(&self, limit: Option<u32>) {
+        self.lock().ecowatt_limit = limit;
+    }
+
+    /// EcoWatt requests answered normally "today" (not faulted, not refused).
+    pub fn ecowatt_call_number(&self) -> u32 {
+        let state = self.lock();
+        state.ecowatt_calls.get(&state.today).copied().unwrap_or(0)
+    }
+
+    /// Pretends `calls` EcoWatt answers were already given "today".
+    pub fn set_ecowatt_call_number(&self, calls: u32) {
+        let mut state = self.lock();
+        let today = state.today;
+        state.ecowatt_calls.insert(today, calls);
+    }
+
+    /// The body of v1 `/edf/tempo/price`, verbatim.
+    pub fn set_v1_tempo_prices(&self, body: Value) {
+        self.lock().tempo_prices = body;
+    }
+
+    pub fn v1_tempo_prices(&self) -> Value {
+        self.lock().tempo_prices.clone()
+    }
+
     /// Queues a fault for the next request, whatever its route.
     pub fn push_fault(&self, fault: Fault) {
         self.push_fault_on(FaultOn::Any, fault);
@@ -842,6 +1143,38 @@ impl FakeGateway {
             .filter(|r| pred(r))
             .cloned()
             .collect()
+    }
+
+    /// Tempo colour requests, both generations.
+    pub fn tempo_requests(&self) -> Vec<RecordedRequest> {
+        self.requests_where(RecordedRequest::is_tempo)
+    }
+
+    /// EcoWatt requests, both generations.
+    pub fn ecowatt_requests(&self) -> Vec<RecordedRequest> {
+        self.requests_where(RecordedRequest::is_ecowatt)
+    }
+
+    /// v1 `/edf/tempo/price` requests.
+    pub fn tempo_price_requests(&self) -> Vec<RecordedRequest> {
+        self.requests_where(RecordedRequest::is_tempo_price)
+    }
+
+    pub fn tempo_calls(&self) -> usize {
+        self.tempo_requests().len()
+    }
+
+    pub fn ecowatt_calls(&self) -> usize {
+        self.ecowatt_requests().len()
+    }
+
+    pub fn tempo_price_calls(&self) -> usize {
+        self.tempo_price_requests().len()
+    }
+
+    /// Requests of any RTE or EDF route.
+    pub fn grid_calls(&self) -> usize {
+        self.requests_where(RecordedRequest::is_grid).len()
     }
 
     pub fn daily_calls(&self) -> usize {
@@ -923,7 +1256,20 @@ impl Route {
                 dates: dates.map(|(s, e)| (s.to_string(), e.to_string())),
             })
         };
+        let grid = |kind, v1: bool, dates: Option<(&str, &str)>| {
+            Some(Route {
+                kind,
+                pdl: None,
+                v1,
+                dates: dates.map(|(s, e)| (s.to_string(), e.to_string())),
+            })
+        };
         match segments.as_slice() {
+            ["api", "tempo", "days"] => grid(RouteKind::Tempo, false, None),
+            ["api", "ecowatt", "forecast"] => grid(RouteKind::Ecowatt, false, None),
+            ["rte", "tempo", start, end] => grid(RouteKind::Tempo, true, Some((start, end))),
+            ["rte", "ecowatt", start, end] => grid(RouteKind::Ecowatt, true, Some((start, end))),
+            ["edf", "tempo", "price"] => grid(RouteKind::TempoPrice, true, None),
             ["api", "pdl"] => Some(Route {
                 kind: RouteKind::Pdl,
                 pdl: None,
@@ -963,7 +1309,10 @@ impl Route {
             | (FaultOn::Detail, RouteKind::Detail(_))
             | (FaultOn::Power, RouteKind::Power)
             | (FaultOn::Contract, RouteKind::Contract)
-            | (FaultOn::Access, RouteKind::Access) => true,
+            | (FaultOn::Access, RouteKind::Access)
+            | (FaultOn::Tempo, RouteKind::Tempo)
+            | (FaultOn::Ecowatt, RouteKind::Ecowatt)
+            | (FaultOn::TempoPrice, RouteKind::TempoPrice) => true,
             (FaultOn::DailyOf(wanted), RouteKind::Daily(series))
             | (FaultOn::DetailOf(wanted), RouteKind::Detail(series)) => wanted == series,
             _ => false,
@@ -1038,6 +1387,10 @@ fn check_credentials(
     route: &Route,
     authorization: Option<&str>,
 ) -> Option<Response> {
+    // RTE/EDF data: public, except v2 EcoWatt (bearer secret like the Enedis routes).
+    if route.kind.is_grid() && (route.v1 || route.kind == RouteKind::Tempo) {
+        return None;
+    }
     if route.v1 {
         let pdl = route.pdl.as_deref().unwrap_or_default();
         if pdl.len() != 14 || !pdl.bytes().all(|b| b.is_ascii_digit()) {
@@ -1107,6 +1460,9 @@ async fn handle(State(state): State<Shared>, request: Request) -> Response {
 
     let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
     let route = route.expect("checked above");
+    if route.kind.is_grid() {
+        return grid_answer(&mut s, &route, &uri);
+    }
     if route.v1 {
         return v1_answer(&mut s, &route);
     }
@@ -1198,11 +1554,129 @@ fn v1_answer(s: &mut GatewayState, route: &Route) -> Response {
     json_response(StatusCode::OK, body)
 }
 
+/// The normal answer of an RTE/EDF route (credentials and faults already passed).
+fn grid_answer(s: &mut GatewayState, route: &Route, uri: &axum::http::Uri) -> Response {
+    let params: HashMap<String, String> = Query::try_from_uri(uri)
+        .map(|Query(p)| p)
+        .unwrap_or_default();
+    let bad_range = |message: &str| match route.v1 {
+        true => detail(StatusCode::BAD_REQUEST, message),
+        false => envelope_error("INVALID_DATE_RANGE", message, false),
+    };
+    // Only read by the routes that take a range (Tempo; v1 EcoWatt).
+    let range = match route.v1 {
+        true => {
+            let (start, end) = route.dates.clone().unwrap_or_default();
+            parse_named_range(("start", Some(&start)), ("end", Some(&end)))
+        }
+        false => parse_named_range(
+            ("start_date", params.get("start_date")),
+            ("end_date", params.get("end_date")),
+        ),
+    };
+    match route.kind {
+        RouteKind::Tempo => {
+            let (start, end) = match range {
+                Ok(range) => range,
+                Err(response) => return response,
+            };
+            if start >= end {
+                return bad_range("Start date must be before end date");
+            }
+            let case = s.tempo_case;
+            let days = s.tempo.range(start..end).map(|(d, w)| (*d, case.apply(w)));
+            if route.v1 {
+                let body: serde_json::Map<String, Value> =
+                    days.map(|(d, w)| (d.to_string(), json!(w))).collect();
+                return json_response(StatusCode::OK, Value::Object(body));
+            }
+            let stamp = timestamp();
+            envelope_ok(json!(
+                days.map(|(d, w)| json!({
+                    "date": d.to_string(),
+                    "color": w,
+                    "updated_at": stamp,
+                    "rte_updated_date": format!("{}T10:30:00{}", sub_day(d), paris_offset_at_midnight(d)),
+                }))
+                .collect::<Vec<_>>()
+            ))
+        }
+        RouteKind::Ecowatt => {
+            let today = s.today;
+            let (start, end) = if route.v1 {
+                match range {
+                    Ok(range) => range,
+                    Err(response) => return response,
+                }
+            } else {
+                let days = match params.get("days") {
+                    None => 4,
+                    Some(text) => match text.parse::<u64>() {
+                        Ok(n @ 1..=7) => n,
+                        _ => {
+                            return json_response(
+                                StatusCode::UNPROCESSABLE_ENTITY,
+                                json!({"detail": [{
+                                    "type": "less_than_equal",
+                                    "loc": ["query", "days"],
+                                    "msg": "Input should be between 1 and 7",
+                                    "input": text,
+                                }]}),
+                            );
+                        }
+                    },
+                };
+                (today, today + chrono::Days::new(days))
+            };
+            if start >= end {
+                return bad_range("Start date must be before end date");
+            }
+            let calls = s.ecowatt_calls.get(&today).copied().unwrap_or(0);
+            if let Some(limit) = s.ecowatt_limit.filter(|limit| calls >= *limit) {
+                return detail(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    &format!("Rate limit exceeded: {limit}/{limit} requests today"),
+                );
+            }
+            *s.ecowatt_calls.entry(today).or_default() += 1;
+            let days = s.ecowatt.range(start..end);
+            if route.v1 {
+                let body: serde_json::Map<String, Value> = days
+                    .map(|(d, e)| (d.to_string(), e.to_v1_json(*d)))
+                    .collect();
+                return json_response(StatusCode::OK, Value::Object(body));
+            }
+            json_response(
+                StatusCode::OK,
+                json!(
+                    days.map(|(d, e)| e.to_v2_json(*d, today))
+                        .collect::<Vec<_>>()
+                ),
+            )
+        }
+        RouteKind::TempoPrice => json_response(StatusCode::OK, s.tempo_prices.clone()),
+        _ => unreachable!("not an RTE/EDF route"),
+    }
+}
+
+fn sub_day(day: NaiveDate) -> NaiveDate {
+    day.pred_opt().unwrap_or(day)
+}
+
 /// `start`/`end` as days, or FastAPI's 422 naming the bad ones.
 #[allow(clippy::result_large_err)]
 fn parse_range(
     start: Option<&String>,
     end: Option<&String>,
+) -> Result<(NaiveDate, NaiveDate), Response> {
+    parse_named_range(("start", start), ("end", end))
+}
+
+/// Two days from query parameters (or path segments) named as given, or FastAPI's 422.
+#[allow(clippy::result_large_err)]
+fn parse_named_range(
+    (start_name, start): (&str, Option<&String>),
+    (end_name, end): (&str, Option<&String>),
 ) -> Result<(NaiveDate, NaiveDate), Response> {
     let mut problems = Vec::new();
     let mut day = |name: &str, value: Option<&String>| {
@@ -1217,7 +1691,7 @@ fn parse_range(
         }
         parsed
     };
-    let (start, end) = (day("start", start), day("end", end));
+    let (start, end) = (day(start_name, start), day(end_name, end));
     match (start, end) {
         (Some(start), Some(end)) => Ok((start, end)),
         _ => Err(json_response(
@@ -1295,7 +1769,12 @@ fn meter_reading(
                 })
                 .unwrap_or_default(),
         ),
-        RouteKind::Pdl | RouteKind::Contract | RouteKind::Access => {
+        RouteKind::Pdl
+        | RouteKind::Contract
+        | RouteKind::Access
+        | RouteKind::Tempo
+        | RouteKind::Ecowatt
+        | RouteKind::TempoPrice => {
             unreachable!("not a range route")
         }
     };

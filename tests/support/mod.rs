@@ -22,8 +22,8 @@ use std::time::{Duration, Instant};
 
 pub use broker::{BrokerKind, BrokerOptions, Mosquitto};
 pub use gateway::{
-    CurvePoint, CurveSlot, FakeContract, FakeGateway, FakeMeter, Fault, FaultOn, RecordedRequest,
-    RouteKind, Series,
+    ColorCase, CurvePoint, CurveSlot, FakeContract, FakeEcowattDay, FakeGateway, FakeMeter, Fault,
+    FaultOn, RecordedRequest, RouteKind, RteColor, Series,
 };
 pub use probe::{MqttProbe, ProbeTarget, Received};
 pub use supervisor::{FakeSupervisor, SupervisorMode};
