@@ -154,6 +154,7 @@ fn main() {
     let hwm = proc_kib(pid, "VmHWM:");
     std::thread::sleep(Duration::from_secs(if full { 10 } else { 1 }));
     let idle_rss = proc_kib(pid, "VmRSS:");
+    let (idle_anon, idle_file) = (proc_kib(pid, "RssAnon:"), proc_kib(pid, "RssFile:"));
 
     let connack = find("connected to the MQTT broker").and_then(|(_, line)| log_time(&line));
     let connack_to_config = connack.and_then(|at| {
@@ -191,8 +192,10 @@ fn main() {
         hwm as f64 / 1024.0
     );
     println!(
-        "  RSS idle after the sync:      {:.2} MiB",
-        idle_rss as f64 / 1024.0
+        "  RSS idle after the sync:      {:.2} MiB ({:.2} MiB anonymous, {:.2} MiB mapped from files: the binary's code)",
+        idle_rss as f64 / 1024.0,
+        idle_anon as f64 / 1024.0,
+        idle_file as f64 / 1024.0
     );
     println!(
         "  start → first discovery config: {:.0} ms",

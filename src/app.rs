@@ -354,6 +354,7 @@ pub async fn run(pipeline: &Pipeline, shutdown: impl Future<Output = ()>) -> any
         if let Some(session) = &session {
             session.publish(pipeline.messages().await?).await?;
         }
+        pipeline.store.release_memory().await?;
         let outcome = if summary.errors.is_empty() {
             failures = 0;
             if summary.complete {

@@ -61,9 +61,13 @@ fn main() -> ExitCode {
         tracing::warn!("configuration: {warning}");
     }
 
-    // One thread: the work is I/O-bound and a Raspberry Pi's memory is precious.
+    // One thread: the work is I/O-bound and a Raspberry Pi's memory is precious. The few
+    // blocking threads (name resolution) go away soon after use instead of idling with
+    // their stacks.
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
+        .max_blocking_threads(4)
+        .thread_keep_alive(std::time::Duration::from_secs(2))
         .build()
     {
         Ok(runtime) => runtime,
@@ -146,15 +150,26 @@ async fn shutdown_signal() {
 }
 
 fn init_logging(level: &str) {
-    // RUST_LOG, when set, refines the option (e.g. `rumqttc=debug`).
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(format!(
-            "{level},rumqttc=warn,sqlx=warn,hyper=warn,reqwest=warn"
-        ))
-    });
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    // RUST_LOG, when set, replaces the option (`debug`, `info,rumqttc=debug`, …).
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|spec| spec.parse::<Targets>().ok())
+        .unwrap_or_else(|| {
+            let level = level.parse().unwrap_or(LevelFilter::INFO);
+            Targets::new()
+                .with_default(level)
+                .with_targets([("rumqttc", LevelFilter::WARN), ("sqlx", LevelFilter::WARN)])
+                .with_target("hyper", LevelFilter::WARN)
+                .with_target("reqwest", LevelFilter::WARN)
+        });
+    use tracing_subscriber::prelude::*;
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_target(false),
+        )
+        .with(filter)
         .init();
 }

@@ -11,9 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use myelectricaldata_mqtt::config::{
-    self, ConfigError, ENV_KEYS, Loaded, RawMeter, RawOptions, Sources,
-};
+use myelectricaldata_mqtt::config::{self, ConfigError, ENV_KEYS, Loaded, Sources};
 use serde_json::{Map, Value, json};
 use yaml_rust2::{Yaml, YamlLoader};
 
@@ -411,44 +409,14 @@ impl Panel {
 // ------------------------------------------------------------------------------------------
 // The program's side
 
-/// The field names of a `Debug` print of a struct whose fields are all `None` or empty:
-/// `RawOptions { meters: None, gateway: None, …, unknown: {} }`. `unknown` is the flattened
-/// catch-all of the keys the program does not know, not an option.
-fn debug_field_names(debug: &str) -> BTreeSet<String> {
-    let inner = debug
-        .split_once('{')
-        .and_then(|(_, rest)| rest.rsplit_once('}'))
-        .map(|(inner, _)| inner)
-        .unwrap_or_else(|| panic!("unexpected Debug output: {debug}"));
-    let mut names = BTreeSet::new();
-    let (mut depth, mut entry) = (0usize, String::new());
-    for c in inner.chars().chain([',']) {
-        match c {
-            '{' | '[' | '(' => depth += 1,
-            '}' | ']' | ')' => depth -= 1,
-            ',' if depth == 0 => {
-                let name = entry.split(':').next().unwrap_or_default().trim();
-                if !name.is_empty() && name != "unknown" {
-                    names.insert(name.to_string());
-                }
-                entry.clear();
-                continue;
-            }
-            _ => {}
-        }
-        entry.push(c);
-    }
-    names
-}
-
 /// Every top-level option the program reads.
 fn program_options() -> BTreeSet<String> {
-    debug_field_names(&format!("{:?}", RawOptions::default()))
+    config::OPTION_KEYS.iter().map(|k| k.to_string()).collect()
 }
 
 /// Every meter field the program reads.
 fn program_meter_fields() -> BTreeSet<String> {
-    debug_field_names(&format!("{:?}", RawMeter::default()))
+    config::METER_KEYS.iter().map(|k| k.to_string()).collect()
 }
 
 /// `config::load` on an options file holding `options`, with no environment.
@@ -599,7 +567,7 @@ fn every_option_the_program_reads_is_in_the_panel() {
 
 #[test]
 fn the_program_s_option_lists_are_what_it_accepts() {
-    // The lists above come from `Debug` prints of the raw options; check them against what
+    // The lists above are `config::OPTION_KEYS` and `METER_KEYS`; check them against what
     // `config::load` really reads: every one of them at once gives no `unknown option`
     // warning, and a made-up one does.
     let panel = Panel::read();

@@ -14,7 +14,7 @@ use url::Url;
 
 use crate::calendar::parse_offpeak_hours;
 use crate::mqtt::broker::{BrokerAddress, TlsFiles};
-pub use raw::{RawMeter, RawOptions, Scalar};
+pub use raw::{METER_KEYS, OPTION_KEYS, RawMeter, RawOptions, Scalar};
 pub use secret::Secret;
 pub use settings::*;
 

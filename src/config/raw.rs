@@ -27,6 +27,55 @@ impl Scalar {
     }
 }
 
+/// Every top-level key the program reads (options file, or the environment and flags for
+/// `mqtt_enabled`, the Supervisor token and API, and `data_dir`). The add-on panel's schema
+/// is checked against this list.
+pub const OPTION_KEYS: &[&str] = &[
+    "meters",
+    "gateway",
+    "client_secret",
+    "gateway_url",
+    "mqtt_enabled",
+    "mqtt_broker",
+    "mqtt_topic_prefix",
+    "mqtt_qos",
+    "mqtt_retain",
+    "mqtt_ha_discovery",
+    "mqtt_ha_discovery_prefix",
+    "mqtt_ca_cert",
+    "mqtt_client_cert",
+    "mqtt_client_key",
+    "tempo",
+    "ecowatt",
+    "language",
+    "log_level",
+    "supervisor_token",
+    "hassio_token",
+    "supervisor_api",
+    "data_dir",
+];
+
+/// Every key of a `meters` entry.
+pub const METER_KEYS: &[&str] = &[
+    "pdl",
+    "name",
+    "token",
+    "consumption",
+    "production",
+    "load_curve",
+    "tariff",
+    "price_base",
+    "price_hc",
+    "price_hp",
+    "price_tempo_blue_hc",
+    "price_tempo_blue_hp",
+    "price_tempo_white_hc",
+    "price_tempo_white_hp",
+    "price_tempo_red_hc",
+    "price_tempo_red_hp",
+    "offpeak_hours",
+];
+
 /// Top-level options. Keys are the options-file keys of the spec; environment variables are
 /// mapped onto them before extraction.
 #[derive(Debug, Default, Deserialize)]

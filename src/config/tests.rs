@@ -303,3 +303,71 @@ fn duplicate_meters_are_rejected() {
     let error = load(&sources(&options_file(json), &[])).unwrap_err();
     assert!(error.problems[0].contains("listed twice"), "{error:?}");
 }
+
+#[test]
+fn the_key_lists_name_exactly_the_keys_the_program_reads() {
+    // Every listed key is read (no "unknown option" warning)…
+    let mut options: serde_json::Map<String, serde_json::Value> = OPTION_KEYS
+        .iter()
+        .filter(|k| {
+            ![
+                "meters",
+                "mqtt_ca_cert",
+                "mqtt_client_cert",
+                "mqtt_client_key",
+            ]
+            .contains(k)
+        })
+        .map(|k| (k.to_string(), serde_json::Value::from("")))
+        .collect();
+    let meter: serde_json::Map<String, serde_json::Value> = METER_KEYS
+        .iter()
+        .map(|k| (k.to_string(), serde_json::Value::from("")))
+        .collect();
+    options.insert(
+        "meters".into(),
+        serde_json::Value::from(vec![serde_json::Value::from(meter)]),
+    );
+    let file = options_file(&serde_json::Value::from(options).to_string());
+    let warnings = match load(&sources(&file, &[])) {
+        Ok(loaded) => loaded.warnings,
+        Err(_) => Vec::new(),
+    };
+    assert!(
+        warnings.iter().all(|w| !w.contains("unknown")),
+        "{warnings:?}"
+    );
+    // …and every field of the raw structs is listed.
+    let fields = |debug: String| -> Vec<String> {
+        debug
+            .split(['{', ','])
+            .skip(1)
+            .filter_map(|f| Some(f.split(':').next()?.trim().to_string()))
+            .filter(|f| {
+                !f.is_empty()
+                    && f != "unknown"
+                    && f.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+            })
+            .collect()
+    };
+    for field in fields(format!("{:?}", RawOptions::default())) {
+        assert!(
+            OPTION_KEYS.contains(&field.as_str()),
+            "{field} is not in OPTION_KEYS"
+        );
+    }
+    for field in fields(format!("{:?}", RawMeter::default())) {
+        assert!(
+            METER_KEYS.contains(&field.as_str()),
+            "{field} is not in METER_KEYS"
+        );
+    }
+    assert_eq!(
+        fields(format!("{:?}", RawOptions::default())).len(),
+        OPTION_KEYS.len()
+    );
+    assert_eq!(
+        fields(format!("{:?}", RawMeter::default())).len(),
+        METER_KEYS.len()
+    );
+}
