@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use chrono::NaiveDate;
 use serde::Deserialize;
 
 use super::enedis::parse_day;
@@ -120,11 +119,6 @@ pub fn v1_tempo_prices(p: V1TempoPrices) -> TempoPrices {
         red_hc: price(p.red_hc.as_ref()),
         red_hp: price(p.red_hp.as_ref()),
     }
-}
-
-/// Days of `[start, end)`, for ranges given to gateways that want inclusive ends.
-pub fn last_day(end: NaiveDate) -> NaiveDate {
-    end.pred_opt().unwrap_or(end)
 }
 
 #[cfg(test)]
