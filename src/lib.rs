@@ -13,12 +13,13 @@
 //! | [`config`] | figment layers (defaults < options file < environment < flags), raw options validated into [`config::Settings`]; secrets that never print |
 //! | [`http`] | the reqwest client settings and error wording the HTTP clients share |
 //! | [`supervisor`] | asks the Home Assistant Supervisor where the MQTT broker is |
-//! | [`gateway`] | MyElectricalData clients (v2; built-in sample data for `demo`) and the model they share |
+//! | [`gateway`] | MyElectricalData clients (v1, v2; built-in sample data for `demo`), the Enedis and RTE payloads they share, the common model |
 //! | [`store`] | SQLite through sqlx: migrations, WAL, one writer, one transaction per answer |
-//! | [`sync`] | plans the fewest gateway calls that cover what the store lacks, and runs them |
+//! | [`sync`] | plans the fewest gateway calls that cover what the store lacks, counts them against the quota, retries, runs them |
 //! | [`calendar`] | pure Europe/Paris date and time functions (DST, month starts, off-peak ranges) |
-//! | [`derived`] | values the entities show (daily, previous day, month to date), from the store |
-//! | [`entities`] | the Home Assistant entity catalog: one table → discovery configs and state payloads |
+//! | [`tariffs`] | pure tariff rules: HC/HP and Tempo periods, prices in force and when they change, the Tempo season |
+//! | [`derived`] | values the entities show (periods to date, HC/HP split, costs, status, Tempo, EcoWatt), from the store |
+//! | [`entities`] | the Home Assistant entity catalog (meters, Tempo, EcoWatt): tables → discovery configs and state payloads |
 //! | [`mqtt`] | broker addresses and the session: one task polls rumqttc, one keeps everything published |
 //! | [`scheduler`] | when to sync next (pure, with jitter); [`clock`] injects the time |
 //! | [`app`] | the commands `run`, `once`, `check`; [`demo`] runs the pipeline on sample data |
