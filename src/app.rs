@@ -87,13 +87,13 @@ impl Pipeline {
             complete: true,
             ..SyncSummary::default()
         };
-        let infos = match syncer.meter_infos(&self.settings.meters, now).await {
-            Ok((infos, calls)) => {
+        let infos = syncer
+            .meter_infos(&self.settings.meters, now)
+            .await
+            .map(|(infos, calls)| {
                 summary.calls += calls;
-                Ok(infos)
-            }
-            Err(e) => Err(e),
-        };
+                infos
+            });
         for meter in &self.settings.meters {
             // A meter the sync could not even start for gets the reason in its status too.
             let skipped = match &infos {
@@ -355,6 +355,7 @@ pub async fn run(pipeline: &Pipeline, shutdown: impl Future<Output = ()>) -> any
             session.publish(pipeline.messages().await?).await?;
         }
         pipeline.store.release_memory().await?;
+        release_heap();
         let outcome = if summary.errors.is_empty() {
             failures = 0;
             if summary.complete {
@@ -495,5 +496,17 @@ fn removed_meter(pdl: Pdl) -> MeterSettings {
         prices: Prices::default(),
         offpeak_hours: None,
         tempo_prices_from_gateway: false,
+    }
+}
+
+/// Gives the heap pages a sync freed back to the system: glibc keeps them for reuse
+/// otherwise, and the daemon then idles for hours with the peak of its last sync. (musl,
+/// the add-on image's libc, returns them by itself.)
+fn release_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim takes no pointer from us; it only walks glibc's own heap metadata
+    // under glibc's locks, so it is sound to call at any time from any thread.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
