@@ -211,31 +211,23 @@ pub const ENTITIES: &[EntityDef<MeterSettings>] = &[
 pub const TOPICS: &[StateTopic<MeterView>] = &[
     StateTopic {
         path: "consumption/daily",
-        payload: |v| {
-            v.consumption
-                .as_ref()
-                .map(|e| daily(v, e, Some(&e.latest), e.latest.date))
-        },
+        payload: |v| latest(v, v.consumption.as_ref()),
     },
     StateTopic {
         path: "consumption/yesterday",
-        payload: |v| {
-            v.consumption
-                .as_ref()
-                .map(|e| daily(v, e, e.previous.as_ref(), e.previous_date()))
-        },
+        payload: |v| previous(v, v.consumption.as_ref()),
     },
     StateTopic {
         path: "consumption/weekly",
-        payload: |v| v.consumption.as_ref().map(|e| weekly(v, e)),
+        payload: |v| Some(weekly(v, v.consumption.as_ref()?)),
     },
     StateTopic {
         path: "consumption/monthly",
-        payload: |v| v.consumption.as_ref().map(|e| monthly(v, e)),
+        payload: |v| Some(monthly(v, v.consumption.as_ref()?)),
     },
     StateTopic {
         path: "consumption/yearly",
-        payload: |v| v.consumption.as_ref().map(|e| yearly(v, e)),
+        payload: |v| Some(yearly(v, v.consumption.as_ref()?)),
     },
     StateTopic {
         path: "consumption/max_power",
@@ -247,31 +239,23 @@ pub const TOPICS: &[StateTopic<MeterView>] = &[
     },
     StateTopic {
         path: "production/daily",
-        payload: |v| {
-            v.production
-                .as_ref()
-                .map(|e| daily(v, e, Some(&e.latest), e.latest.date))
-        },
+        payload: |v| latest(v, v.production.as_ref()),
     },
     StateTopic {
         path: "production/yesterday",
-        payload: |v| {
-            v.production
-                .as_ref()
-                .map(|e| daily(v, e, e.previous.as_ref(), e.previous_date()))
-        },
+        payload: |v| previous(v, v.production.as_ref()),
     },
     StateTopic {
         path: "production/weekly",
-        payload: |v| v.production.as_ref().map(|e| weekly(v, e)),
+        payload: |v| Some(weekly(v, v.production.as_ref()?)),
     },
     StateTopic {
         path: "production/monthly",
-        payload: |v| v.production.as_ref().map(|e| monthly(v, e)),
+        payload: |v| Some(monthly(v, v.production.as_ref()?)),
     },
     StateTopic {
         path: "production/yearly",
-        payload: |v| v.production.as_ref().map(|e| yearly(v, e)),
+        payload: |v| Some(yearly(v, v.production.as_ref()?)),
     },
     StateTopic {
         path: "cost/daily",
@@ -294,6 +278,16 @@ pub const TOPICS: &[StateTopic<MeterView>] = &[
         payload: |v| Some(status(v)),
     },
 ];
+
+/// The most recent day of a series (`…/daily`).
+fn latest(view: &MeterView, energy: Option<&EnergyView>) -> Option<Value> {
+    energy.map(|e| daily(view, e, Some(&e.latest), e.latest.date))
+}
+
+/// The day before it (`…/yesterday`).
+fn previous(view: &MeterView, energy: Option<&EnergyView>) -> Option<Value> {
+    energy.map(|e| daily(view, e, e.previous.as_ref(), e.previous_date()))
+}
 
 /// `{"value":15.2,"unit":"kWh","date":…,"pdl":…,"quality":…,"timestamp":…,"last_reset":…}`;
 /// `value` is `null` when the day is not known (Home Assistant shows `unknown`, never a
