@@ -9,6 +9,7 @@ pub mod model;
 pub mod sample;
 pub mod v1;
 pub mod v2;
+mod wire;
 
 use std::time::Duration;
 

@@ -16,14 +16,12 @@ use super::model::{
     AccessInfo, Contract, DailySeries, EcowattDay, GatewayError, LoadCurvePoint, MaxPowerReading,
     MeterInfo, SeriesKind, TempoDay, TempoPrices,
 };
-use super::v2::transport_error;
+use super::wire::{Wire, json_value, shaped, status_error};
 use crate::config::{Pdl, Secret};
 
 pub struct Client {
-    http: reqwest::Client,
-    base: Url,
+    wire: Wire,
     tokens: BTreeMap<Pdl, Secret>,
-    timeout: Duration,
 }
 
 impl Client {
@@ -33,13 +31,9 @@ impl Client {
         tokens: BTreeMap<Pdl, Secret>,
         timeout: Duration,
     ) -> Result<Self, GatewayError> {
-        let http = crate::http::client(timeout)
-            .map_err(|e| GatewayError::Unsupported(format!("cannot build the HTTP client: {e}")))?;
         Ok(Self {
-            http,
-            base,
+            wire: Wire::new(base, timeout)?,
             tokens,
-            timeout,
         })
     }
 
@@ -176,24 +170,11 @@ impl Client {
         token: Option<&Secret>,
         segments: &[&str],
     ) -> Result<T, GatewayError> {
-        let mut url = self.base.clone();
-        url.path_segments_mut()
-            .map_err(|_| GatewayError::Unsupported("gateway_url cannot be a base URL".into()))?
-            .pop_if_empty()
-            .extend(segments);
-        let mut request = self.http.get(url);
-        if let Some(token) = token {
-            request = request.header(reqwest::header::AUTHORIZATION, token.expose());
-        }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| transport_error(&self.base, self.timeout, &e))?;
-        let status = response.status();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| transport_error(&self.base, self.timeout, &e))?;
+        // The raw token, without `Bearer`.
+        let (status, body) = self
+            .wire
+            .get(segments.iter().copied(), &[], token.map(Secret::expose))
+            .await?;
         decode(status, &body)
     }
 
@@ -239,43 +220,9 @@ pub(crate) fn decode<T: DeserializeOwned>(
     body: &[u8],
 ) -> Result<T, GatewayError> {
     if !status.is_success() {
-        let message = serde_json::from_slice::<Detail>(body)
-            .ok()
-            .map(|d| match d.detail {
-                serde_json::Value::String(s) => s,
-                other => other.to_string(),
-            })
-            .unwrap_or_else(|| {
-                status
-                    .canonical_reason()
-                    .unwrap_or("no explanation")
-                    .to_string()
-            });
-        return Err(match status {
-            StatusCode::CONFLICT | StatusCode::TOO_MANY_REQUESTS => {
-                GatewayError::QuotaReached(message)
-            }
-            StatusCode::UNAUTHORIZED => GatewayError::Unauthorized(message),
-            StatusCode::FORBIDDEN => GatewayError::AccessDenied(message),
-            _ => GatewayError::Http {
-                status: status.as_u16(),
-                message,
-            },
-        });
+        return Err(status_error(status, body));
     }
-    serde_json::from_slice(body).map_err(|e| GatewayError::Malformed {
-        status: status.as_u16(),
-        detail: if serde_json::from_slice::<serde_json::Value>(body).is_ok() {
-            format!("unexpected shape: {e}")
-        } else {
-            "not JSON".into()
-        },
-    })
-}
-
-#[derive(Deserialize)]
-struct Detail {
-    detail: serde_json::Value,
+    shaped(status, json_value(status, body)?)
 }
 
 #[derive(Deserialize)]

@@ -14,25 +14,20 @@ use super::model::{
     Contract, DailySeries, EcowattDay, GatewayError, LoadCurvePoint, MaxPowerReading, MeterInfo,
     SeriesKind, TempoDay,
 };
+use super::wire::{Wire, json_value, shaped, status_error};
 use crate::config::{Pdl, Secret};
 
 pub struct Client {
-    http: reqwest::Client,
-    base: Url,
+    wire: Wire,
     secret: Option<Secret>,
-    timeout: Duration,
 }
 
 impl Client {
     /// A client whose calls give up after `timeout`.
     pub fn new(base: Url, secret: Option<Secret>, timeout: Duration) -> Result<Self, GatewayError> {
-        let http = crate::http::client(timeout)
-            .map_err(|e| GatewayError::Unsupported(format!("cannot build the HTTP client: {e}")))?;
         Ok(Self {
-            http,
-            base,
+            wire: Wire::new(base, timeout)?,
             secret,
-            timeout,
         })
     }
 
@@ -159,24 +154,14 @@ impl Client {
         path: &str,
         query: &[(&str, &str)],
     ) -> Result<T, GatewayError> {
-        let mut url = self.base.clone();
-        url.path_segments_mut()
-            .map_err(|_| GatewayError::Unsupported("gateway_url cannot be a base URL".into()))?
-            .pop_if_empty()
-            .extend(path.split('/'));
-        let mut request = self.http.get(url).query(query);
-        if let Some(secret) = &self.secret {
-            request = request.bearer_auth(secret.expose());
-        }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| transport_error(&self.base, self.timeout, &e))?;
-        let status = response.status();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| transport_error(&self.base, self.timeout, &e))?;
+        let bearer = self
+            .secret
+            .as_ref()
+            .map(|s| format!("Bearer {}", s.expose()));
+        let (status, body) = self
+            .wire
+            .get(path.split('/'), query, bearer.as_deref())
+            .await?;
         decode_envelope(status, &body)
     }
 }
@@ -187,35 +172,14 @@ pub(crate) fn decode_envelope<T: DeserializeOwned>(
     body: &[u8],
 ) -> Result<T, GatewayError> {
     if !status.is_success() {
-        let message = detail_message(body).unwrap_or_else(|| {
-            status
-                .canonical_reason()
-                .unwrap_or("no explanation")
-                .to_string()
-        });
-        return Err(match status {
-            StatusCode::UNAUTHORIZED => GatewayError::Unauthorized(message),
-            StatusCode::FORBIDDEN => GatewayError::AccessDenied(message),
-            StatusCode::TOO_MANY_REQUESTS => GatewayError::QuotaReached(message),
-            _ => GatewayError::Http {
-                status: status.as_u16(),
-                message,
-            },
-        });
+        return Err(status_error(status, body));
     }
-    let malformed = |detail: String| GatewayError::Malformed {
-        status: status.as_u16(),
-        detail,
-    };
-    let value: serde_json::Value =
-        serde_json::from_slice(body).map_err(|_| malformed("not JSON".into()))?;
+    let value = json_value(status, body)?;
     // Enedis and Tempo routes wrap their data in the envelope; EcoWatt answers bare.
     if value.get("success").is_none() {
-        return serde_json::from_value(value)
-            .map_err(|e| malformed(format!("unexpected shape: {e}")));
+        return shaped(status, value);
     }
-    let envelope: Envelope<T> =
-        serde_json::from_value(value).map_err(|e| malformed(format!("unexpected shape: {e}")))?;
+    let envelope: Envelope<T> = shaped(status, value)?;
     match envelope {
         Envelope {
             success: true,
@@ -237,30 +201,6 @@ pub(crate) fn decode_envelope<T: DeserializeOwned>(
                 _ => GatewayError::Api { code, message },
             })
         }
-    }
-}
-
-/// `{"detail": "…"}` (FastAPI) or `{"message": "…"}`, as one line.
-fn detail_message(body: &[u8]) -> Option<String> {
-    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
-    let detail = value.get("detail").or_else(|| value.get("message"))?;
-    Some(match detail {
-        serde_json::Value::String(s) => s.clone(),
-        other => other.to_string(),
-    })
-}
-
-pub(crate) fn transport_error(
-    base: &Url,
-    timeout: Duration,
-    error: &reqwest::Error,
-) -> GatewayError {
-    if error.is_timeout() {
-        return GatewayError::Timeout(timeout.as_secs_f64());
-    }
-    GatewayError::Unreachable {
-        host: base.host_str().unwrap_or("?").to_string(),
-        reason: crate::http::root_cause(error),
     }
 }
 
