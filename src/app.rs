@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 
 use crate::calendar::format_paris;
 use crate::clock::Clock;
-use crate::config::{GatewayGeneration, MeterSettings, Pdl, Prices, Settings, Tariff};
+use crate::config::{GatewayGeneration, Pdl, Settings, Tariff};
 use crate::derived::grid::{EcowattView, TempoView};
 use crate::derived::{self, MeterView};
 use crate::entities::{self, PublishContext};
@@ -60,6 +60,8 @@ pub struct Pipeline {
     pub clock: Arc<dyn Clock>,
     /// How transient gateway failures are retried within a sync.
     pub retry: RetryPolicy,
+    /// Meters configured before and not any more: their entities are cleared.
+    removed_meters: Vec<Pdl>,
 }
 
 impl Pipeline {
@@ -69,12 +71,18 @@ impl Pipeline {
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
         let store = Store::open(&settings.data_dir).await?;
+        // The configuration is fixed for the life of the process: compare it once.
+        let configured: Vec<Pdl> = settings.meters.iter().map(|m| m.pdl.clone()).collect();
+        let removed_meters = store
+            .sync_configured_meters(&configured, clock.now())
+            .await?;
         Ok(Self {
             settings,
             store,
             gateway,
             clock,
             retry: RetryPolicy::default(),
+            removed_meters,
         })
     }
 
@@ -213,9 +221,8 @@ impl Pipeline {
             &self.settings,
             ecowatt.as_ref(),
         ));
-        let configured: Vec<Pdl> = self.settings.meters.iter().map(|m| m.pdl.clone()).collect();
-        for pdl in self.store.sync_configured_meters(&configured, now).await? {
-            let device = entities::meter::device(&removed_meter(pdl), &mqtt.topic_prefix);
+        for pdl in &self.removed_meters {
+            let device = entities::meter::device_of(pdl, pdl.as_str(), &mqtt.topic_prefix);
             messages.extend(context.clear_device(
                 &device,
                 entities::meter::ENTITIES,
@@ -480,22 +487,6 @@ async fn check_gateway(settings: &Settings) -> Result<String, String> {
             missing.join(", "),
             meters.len()
         ))
-    }
-}
-
-/// The settings of a meter that is no longer configured: enough to name its topics.
-fn removed_meter(pdl: Pdl) -> MeterSettings {
-    MeterSettings {
-        name: pdl.to_string(),
-        pdl,
-        token: None,
-        consumption: false,
-        production: false,
-        load_curve: false,
-        tariff: Tariff::Base,
-        prices: Prices::default(),
-        offpeak_hours: None,
-        tempo_prices_from_gateway: false,
     }
 }
 

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use super::{Device, EntityDef, StateTopic, sensor};
 use crate::calendar::{format_offset, format_paris, month_label, paris_instant, start_of_day};
-use crate::config::{MeterSettings, Tariff};
+use crate::config::{MeterSettings, Pdl, Tariff};
 use crate::derived::{Cost, EnergyView, MeterView, kwh, round, week_label, week_start};
 use crate::gateway::TempoColor;
 use crate::store::StoredDay;
@@ -13,13 +13,18 @@ use crate::tariffs;
 
 /// The device of a meter.
 pub fn device(meter: &MeterSettings, topic_prefix: &str) -> Device {
+    device_of(&meter.pdl, &meter.name, topic_prefix)
+}
+
+/// The device of the meter `pdl` named `name` (a meter no longer configured has only its PDL).
+pub fn device_of(pdl: &Pdl, name: &str, topic_prefix: &str) -> Device {
     Device {
-        id: format!("med_{}", meter.pdl),
-        entity_prefix: format!("linky_{}", meter.pdl),
-        name: format!("MyElectricalData - {}", meter.name),
+        id: format!("med_{pdl}"),
+        entity_prefix: format!("linky_{pdl}"),
+        name: format!("MyElectricalData - {name}"),
         model: "Linky",
-        serial_number: Some(meter.pdl.to_string()),
-        topic_root: format!("{topic_prefix}/{}", meter.pdl),
+        serial_number: Some(pdl.to_string()),
+        topic_root: format!("{topic_prefix}/{pdl}"),
     }
 }
 
