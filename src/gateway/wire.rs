@@ -1,0 +1,117 @@
+//! What both gateway clients do on the wire: send a GET, turn transport and HTTP failures
+//! into typed errors, and parse a JSON body.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use reqwest::StatusCode;
+use serde::de::DeserializeOwned;
+use url::Url;
+
+use super::model::GatewayError;
+
+/// A client's connection: its HTTP client, base URL and timeout.
+pub(crate) struct Wire {
+    pub(crate) http: reqwest::Client,
+    pub(crate) base: Url,
+    pub(crate) timeout: Duration,
+}
+
+impl Wire {
+    pub(crate) fn new(base: Url, timeout: Duration) -> Result<Self, GatewayError> {
+        let http = crate::http::client(timeout)
+            .map_err(|e| GatewayError::Unsupported(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Self {
+            http,
+            base,
+            timeout,
+        })
+    }
+
+    /// `GET base/segments…?query` with an optional `Authorization` value; the status and the
+    /// body, whatever the status.
+    pub(crate) async fn get<'s>(
+        &self,
+        segments: impl IntoIterator<Item = &'s str>,
+        query: &[(&str, &str)],
+        authorization: Option<&str>,
+    ) -> Result<(StatusCode, Bytes), GatewayError> {
+        let mut url = self.base.clone();
+        url.path_segments_mut()
+            .map_err(|_| GatewayError::Unsupported("gateway_url cannot be a base URL".into()))?
+            .pop_if_empty()
+            .extend(segments);
+        let mut request = self.http.get(url).query(query);
+        if let Some(value) = authorization {
+            request = request.header(reqwest::header::AUTHORIZATION, value);
+        }
+        let response = request.send().await.map_err(|e| self.transport_error(&e))?;
+        let status = response.status();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| self.transport_error(&e))?;
+        Ok((status, body))
+    }
+
+    fn transport_error(&self, error: &reqwest::Error) -> GatewayError {
+        if error.is_timeout() {
+            return GatewayError::Timeout(self.timeout.as_secs_f64());
+        }
+        GatewayError::Unreachable {
+            host: self.base.host_str().unwrap_or("?").to_string(),
+            reason: crate::http::root_cause(error),
+        }
+    }
+}
+
+/// A non-2xx answer as a typed error; `{"detail": …}` (FastAPI) or `{"message": …}` gives its
+/// text. 409 (v1) and 429 are the gateways' quota answers.
+pub(crate) fn status_error(status: StatusCode, body: &[u8]) -> GatewayError {
+    let detail = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|value| {
+            let detail = value.get("detail").or_else(|| value.get("message"))?;
+            Some(match detail {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+        });
+    let message = detail.unwrap_or_else(|| {
+        status
+            .canonical_reason()
+            .unwrap_or("no explanation")
+            .to_string()
+    });
+    match status {
+        StatusCode::CONFLICT | StatusCode::TOO_MANY_REQUESTS => GatewayError::QuotaReached(message),
+        StatusCode::UNAUTHORIZED => GatewayError::Unauthorized(message),
+        StatusCode::FORBIDDEN => GatewayError::AccessDenied(message),
+        _ => GatewayError::Http {
+            status: status.as_u16(),
+            message,
+        },
+    }
+}
+
+/// A JSON value from a body, or `Malformed` ("not JSON").
+pub(crate) fn json_value(
+    status: StatusCode,
+    body: &[u8],
+) -> Result<serde_json::Value, GatewayError> {
+    serde_json::from_slice(body).map_err(|_| GatewayError::Malformed {
+        status: status.as_u16(),
+        detail: "not JSON".into(),
+    })
+}
+
+/// A JSON value in the expected shape, or `Malformed` saying what did not fit.
+pub(crate) fn shaped<T: DeserializeOwned>(
+    status: StatusCode,
+    value: serde_json::Value,
+) -> Result<T, GatewayError> {
+    serde_json::from_value(value).map_err(|e| GatewayError::Malformed {
+        status: status.as_u16(),
+        detail: format!("unexpected shape: {e}"),
+    })
+}
