@@ -10,6 +10,8 @@ use chrono::{
 };
 use chrono_tz::Europe::Paris;
 
+use crate::model::TimeRange;
+
 /// How far back Enedis keeps daily data.
 pub const DAILY_HISTORY_MONTHS: u32 = 36;
 
@@ -87,6 +89,22 @@ pub fn day_minutes(day: NaiveDate) -> i64 {
     (start_of_day(add_days(day, 1)) - start_of_day(day)).num_minutes()
 }
 
+/// Monday of the ISO week of `day`.
+pub fn week_start(day: NaiveDate) -> NaiveDate {
+    sub_days(day, u64::from(day.weekday().num_days_from_monday()))
+}
+
+/// `2024-W03`: the ISO week (its year may differ from the calendar year at year ends).
+pub fn week_label(day: NaiveDate) -> String {
+    let week = day.iso_week();
+    format!("{:04}-W{:02}", week.year(), week.week())
+}
+
+/// 1 January of the year of `day`.
+pub fn year_start(day: NaiveDate) -> NaiveDate {
+    day.with_ordinal(1).unwrap_or(day)
+}
+
 /// First day of the month of `day`.
 pub fn month_start(day: NaiveDate) -> NaiveDate {
     day.with_day(1).unwrap_or(day)
@@ -125,24 +143,6 @@ pub fn format_paris(instant: DateTime<Utc>) -> String {
 /// ISO 8601 of an instant that already carries its offset.
 pub fn format_offset(instant: DateTime<FixedOffset>) -> String {
     instant.to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
-}
-
-/// One off-peak range of the day, e.g. 22:00 → 06:00 (it may cross midnight).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TimeRange {
-    pub start: NaiveTime,
-    pub end: NaiveTime,
-}
-
-impl TimeRange {
-    /// Whether a wall-clock time falls in the range (start included, end excluded).
-    pub fn contains(&self, t: NaiveTime) -> bool {
-        if self.start <= self.end {
-            self.start <= t && t < self.end
-        } else {
-            t >= self.start || t < self.end
-        }
-    }
 }
 
 /// Parses off-peak hours as Enedis writes them in the contract (`HC (22H00-6H00)`,
@@ -195,6 +195,23 @@ mod tests {
 
     fn utc(s: &str) -> DateTime<Utc> {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn iso_weeks_cross_year_boundaries() {
+        let d = |s: &str| s.parse::<NaiveDate>().unwrap();
+        assert_eq!(week_start(d("2024-01-17")), d("2024-01-15"));
+        assert_eq!(week_start(d("2024-01-15")), d("2024-01-15"));
+        assert_eq!(week_label(d("2024-01-17")), "2024-W03");
+        assert_eq!(week_label(d("2024-12-31")), "2025-W01");
+        assert_eq!(week_start(d("2024-12-31")), d("2024-12-30"));
+        assert_eq!(week_label(d("2021-01-03")), "2020-W53");
+        assert_eq!(
+            week_start(d("2024-03-01")),
+            d("2024-02-26"),
+            "across 29 February"
+        );
+        assert_eq!(year_start(d("2024-03-01")), d("2024-01-01"));
     }
 
     #[test]

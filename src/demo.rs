@@ -12,13 +12,14 @@ use anyhow::Context;
 use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, QoS};
 use serde_json::Value;
 
-use crate::app::{Pipeline, once};
+use crate::app::once;
 use crate::calendar::{paris_date, sub_days};
 use crate::clock::Clock;
-use crate::config::{MeterSettings, Pdl, Prices, Settings, Tariff};
+use crate::config::{MeterSettings, Settings};
 use crate::gateway::Gateway;
 use crate::gateway::sample::{SAMPLE_PDL, SampleGateway};
-use crate::mqtt::broker::BrokerAddress;
+use crate::model::{BrokerAddress, Pdl, Prices, Tariff};
+use crate::pipeline::Pipeline;
 
 /// Days of sample history.
 const SAMPLE_DAYS: u64 = 400;
@@ -141,8 +142,7 @@ pub async fn demo(
         Some(broker) => (None, broker),
         None => {
             let private = PrivateBroker::start().await?;
-            let broker = BrokerAddress::parse(&format!("mqtt://127.0.0.1:{}", private.port))
-                .map_err(anyhow::Error::msg)?;
+            let broker = BrokerAddress::parse(&format!("mqtt://127.0.0.1:{}", private.port))?;
             (Some(private), broker)
         }
     };

@@ -6,22 +6,26 @@
 //!
 //! # Layout
 //!
-//! Data flows one way: gateway → store → derived values → entities → MQTT.
+//! Data flows one way: gateway → store → derived values → entities → MQTT. Each job loads a
+//! snapshot, decides in a pure function (time is a parameter), then acts in a short loop.
+//! A module uses only the ones listed above it (`tests/architecture.rs` checks it).
 //!
 //! | module | job |
 //! |---|---|
-//! | [`config`] | figment layers (defaults < options file < environment < flags), raw options validated into [`config::Settings`]; secrets that never print |
-//! | [`http`] | the reqwest client settings and error wording the HTTP clients share |
-//! | [`supervisor`] | asks the Home Assistant Supervisor where the MQTT broker is |
-//! | [`gateway`] | MyElectricalData clients (v1, v2; built-in sample data for `demo`), the Enedis and RTE payloads they share, the common model |
-//! | [`store`] | SQLite through sqlx: migrations, WAL, one writer, one transaction per answer |
-//! | [`sync`] | plans the fewest gateway calls that cover what the store lacks, counts them against the quota, retries, runs them |
-//! | [`calendar`] | pure Europe/Paris date and time functions (DST, month starts, off-peak ranges) |
+//! | [`model`] | the ground floor: the types every layer speaks (PDL, secrets, tariffs, energy days and curve intervals, Tempo, EcoWatt, broker addresses, MQTT messages) |
+//! | [`clock`], [`retry`] | the injected time source; the one retry policy (capped exponential backoff with jitter, pure) |
+//! | [`calendar`] | pure Europe/Paris date and time functions (DST, weeks, months, off-peak ranges) |
 //! | [`tariffs`] | pure tariff rules: HC/HP and Tempo periods, prices in force and when they change, the Tempo season |
-//! | [`derived`] | values the entities show (periods to date, HC/HP split, costs, status, Tempo, EcoWatt), from the store |
-//! | [`entities`] | the Home Assistant entity catalog (meters, Tempo, EcoWatt): tables → discovery configs and state payloads |
-//! | [`mqtt`] | broker addresses and the session: one task polls rumqttc, one keeps everything published |
-//! | [`scheduler`] | when to sync next (pure, with jitter); [`clock`] injects the time |
+//! | [`config`] | figment layers (defaults < options file < environment < flags), raw options validated into [`config::Settings`] |
+//! | [`http`], [`supervisor`] | the reqwest settings the HTTP clients share; where the Supervisor says the broker is |
+//! | [`gateway`] | MyElectricalData clients (v1, v2; built-in sample data for `demo`) and the Enedis and RTE payloads they parse into the model |
+//! | [`store`] | SQLite through sqlx: migrations, WAL, one writer, rows read and each answer written in one transaction |
+//! | [`sync`] | gateway → store: `SyncState::load` → `plan_refresh`/`plan` (pure: ranges, staleness, what to retry) → `Executor` (quota, retries, writes) |
+//! | [`derived`] | store → values: `MeterInputs::load` → `MeterView::compute` (pure), likewise Tempo and EcoWatt; when something shown changes next |
+//! | [`entities`] | values → messages: the Home Assistant entity catalog (tables of entities and state topics per device) |
+//! | [`mqtt`] | messages → broker: the session (one task polls rumqttc, one keeps everything published), typed connection errors |
+//! | [`scheduler`] | when to sync next (pure, with jitter) |
+//! | [`pipeline`] | the parts every command shares, and the jobs on them: sync, publication, MQTT session |
 //! | [`app`] | the commands `run`, `once`, `check`; [`demo`] runs the pipeline on sample data |
 
 pub mod app;
@@ -33,7 +37,10 @@ pub mod derived;
 pub mod entities;
 pub mod gateway;
 pub mod http;
+pub mod model;
 pub mod mqtt;
+pub mod pipeline;
+pub mod retry;
 pub mod scheduler;
 pub mod store;
 pub mod supervisor;

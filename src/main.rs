@@ -6,10 +6,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use myelectricaldata_mqtt::app::{self, Pipeline};
+use myelectricaldata_mqtt::app;
 use myelectricaldata_mqtt::clock::SystemClock;
 use myelectricaldata_mqtt::config::{self, Sources};
 use myelectricaldata_mqtt::gateway::Gateway;
+use myelectricaldata_mqtt::pipeline::Pipeline;
 
 /// MyElectricalData (Linky, Tempo, EcoWatt) to MQTT, with Home Assistant discovery.
 #[derive(Parser)]

@@ -10,16 +10,13 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveTime, Utc};
 
 use crate::calendar::{add_days, paris_date, paris_instant};
+use crate::retry::Backoff;
+use crate::tariffs::TEMPO_TOMORROW_FROM;
 
 /// Hour (Paris) from which yesterday's data is expected.
 pub const DATA_HOUR: u32 = 8;
 /// Hour (Paris) after which we stop retrying for the day.
 pub const LAST_RETRY_HOUR: u32 = 22;
-/// From when (Paris) tomorrow's Tempo colour is asked for.
-pub const TEMPO_TOMORROW_FROM: NaiveTime = match NaiveTime::from_hms_opt(10, 40, 0) {
-    Some(t) => t,
-    None => NaiveTime::MIN,
-};
 /// Spread of the Tempo polls.
 pub const TEMPO_JITTER: Duration = Duration::from_secs(20 * 60);
 /// Spacing of the Tempo polls while tomorrow is unknown.
@@ -28,6 +25,13 @@ pub const TEMPO_POLL_EVERY: Duration = Duration::from_secs(20 * 60);
 pub const DAILY_JITTER: Duration = Duration::from_secs(30 * 60);
 /// Spacing of the retries while yesterday is missing.
 pub const RETRY_EVERY: Duration = Duration::from_secs(60 * 60);
+/// After failed syncs: 5 min, 10, 20, … up to 2 h, ±20 %.
+pub const FAILURE_BACKOFF: Backoff = Backoff {
+    first: Duration::from_secs(5 * 60),
+    factor: 2,
+    max: Duration::from_secs(2 * 60 * 60),
+    jitter: 0.2,
+};
 
 /// How the last sync went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,10 +66,7 @@ pub fn next_sync(now: DateTime<Utc>, outcome: SyncOutcome, jitter: f64) -> DateT
             }
         }
         SyncOutcome::Failed { attempt } => {
-            // 5 min, 10, 20, … capped at 2 h.
-            let step =
-                Duration::from_secs(300).saturating_mul(1 << attempt.saturating_sub(1).min(5));
-            now + scaled(step.min(Duration::from_secs(7200)), 0.8 + 0.4 * jitter)
+            now + scaled(FAILURE_BACKOFF.delay(attempt.saturating_sub(1), jitter), 1.0)
         }
     }
 }

@@ -2,9 +2,9 @@
 
 use serde::Deserialize;
 
-use crate::config::{Secret, SupervisorSettings};
+use crate::config::SupervisorSettings;
 use crate::http::root_cause;
-use crate::mqtt::broker::BrokerAddress;
+use crate::model::{BrokerAddress, Secret};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SupervisorError {

@@ -4,9 +4,8 @@
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use chrono_tz::Europe::Paris;
 
-use crate::calendar::{TimeRange, add_days, paris_instant, sub_days};
-use crate::config::{MeterSettings, Prices, Tariff};
-use crate::gateway::{TempoColor, TempoPrices};
+use crate::calendar::{add_days, paris_instant, sub_days};
+use crate::model::{Prices, Tariff, TempoColor, TempoPrices, TimeRange};
 
 /// Tempo off-peak hours and pricing-day boundaries: 22:00 → 06:00.
 pub const TEMPO_HC_START: NaiveTime = match NaiveTime::from_hms_opt(22, 0, 0) {
@@ -14,6 +13,12 @@ pub const TEMPO_HC_START: NaiveTime = match NaiveTime::from_hms_opt(22, 0, 0) {
     None => NaiveTime::MIN,
 };
 pub const TEMPO_DAY_START: NaiveTime = match NaiveTime::from_hms_opt(6, 0, 0) {
+    Some(t) => t,
+    None => NaiveTime::MIN,
+};
+
+/// From when (Paris) tomorrow's Tempo colour is published.
+pub const TEMPO_TOMORROW_FROM: NaiveTime = match NaiveTime::from_hms_opt(10, 40, 0) {
     Some(t) => t,
     None => NaiveTime::MIN,
 };
@@ -103,18 +108,18 @@ pub struct PriceNow {
     pub color: Option<TempoColor>,
 }
 
-/// The price in force at `now` for a meter, `None` when its prices are not given.
+/// The price in force at `now` under a tariff, `None` when its prices are not given.
 /// `colour_of` gives the Tempo colour of a day when known.
 pub fn price_at(
-    meter: &MeterSettings,
+    tariff: Tariff,
+    prices: &Prices,
     offpeak: Option<&[TimeRange]>,
     tempo: &TempoPrices,
     colour_of: impl Fn(NaiveDate) -> Option<TempoColor>,
     now: DateTime<Utc>,
 ) -> Option<PriceNow> {
-    let prices = &meter.prices;
     let local = now.with_timezone(&Paris).naive_local();
-    match meter.tariff {
+    match tariff {
         Tariff::Base => Some(PriceNow {
             eur_per_kwh: Some(prices.base?),
             period: "BASE",
@@ -160,14 +165,14 @@ pub fn next_wall_clock(times: &[NaiveTime], now: DateTime<Utc>) -> Option<DateTi
         .min()
 }
 
-/// When the price of a meter changes next: its off-peak boundaries (HC_HP), 06:00 and 22:00
-/// (TEMPO); never for BASE.
+/// When the price under a tariff changes next: its off-peak boundaries (HC_HP), 06:00 and
+/// 22:00 (TEMPO); never for BASE.
 pub fn next_price_change(
-    meter: &MeterSettings,
+    tariff: Tariff,
     offpeak: Option<&[TimeRange]>,
     now: DateTime<Utc>,
 ) -> Option<DateTime<Utc>> {
-    let times: Vec<NaiveTime> = match meter.tariff {
+    let times: Vec<NaiveTime> = match tariff {
         Tariff::Base => return None,
         Tariff::HcHp => offpeak?.iter().flat_map(|r| [r.start, r.end]).collect(),
         Tariff::Tempo => vec![TEMPO_DAY_START, TEMPO_HC_START],

@@ -2,7 +2,6 @@
 //! then validated into [`Settings`] with every problem reported at once.
 
 mod raw;
-mod secret;
 mod settings;
 
 use std::fmt;
@@ -13,9 +12,8 @@ use figment::providers::{Format, Json, Serialized};
 use url::Url;
 
 use crate::calendar::parse_offpeak_hours;
-use crate::mqtt::broker::{BrokerAddress, TlsFiles};
+use crate::model::{BrokerAddress, Pdl, Prices, Secret, Tariff, TlsFiles};
 pub use raw::{METER_KEYS, OPTION_KEYS, RawMeter, RawOptions, Scalar};
-pub use secret::Secret;
 pub use settings::*;
 
 /// Where the Supervisor puts the add-on options.

@@ -4,9 +4,7 @@ use std::path::PathBuf;
 
 use url::Url;
 
-use super::Secret;
-use crate::calendar::TimeRange;
-use crate::mqtt::broker::{BrokerAddress, TlsFiles};
+use crate::model::{BrokerAddress, Pdl, Prices, Secret, Tariff, TimeRange, TlsFiles};
 
 /// Public URL of the v2 gateway API.
 pub const V2_DEFAULT_URL: &str = "https://www.v2.myelectricaldata.fr/api";
@@ -42,59 +40,7 @@ pub struct GatewaySettings {
     pub client_secret: Option<Secret>,
 }
 
-/// A usage point id (PDL/PRM): always 14 digits, kept as text.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Pdl(String);
-
-impl Pdl {
-    pub fn parse(text: &str) -> Option<Self> {
-        let text = text.trim();
-        (text.len() == 14 && text.bytes().all(|b| b.is_ascii_digit())).then(|| Self(text.into()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Display for Pdl {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tariff {
-    Base,
-    HcHp,
-    Tempo,
-}
-
-impl Tariff {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Tariff::Base => "BASE",
-            Tariff::HcHp => "HC_HP",
-            Tariff::Tempo => "TEMPO",
-        }
-    }
-}
-
-/// Prices in EUR/kWh, each known only when the user gave it.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Prices {
-    pub base: Option<f64>,
-    pub hc: Option<f64>,
-    pub hp: Option<f64>,
-    pub tempo_blue_hc: Option<f64>,
-    pub tempo_blue_hp: Option<f64>,
-    pub tempo_white_hc: Option<f64>,
-    pub tempo_white_hp: Option<f64>,
-    pub tempo_red_hc: Option<f64>,
-    pub tempo_red_hp: Option<f64>,
-}
-
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct MeterSettings {
     pub pdl: Pdl,
     /// Device name suffix (`MyElectricalData - {name}`).

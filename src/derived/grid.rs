@@ -6,10 +6,23 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, NaiveDate, Timelike, Utc};
 use chrono_tz::Europe::Paris;
 
-use crate::calendar::{add_days, paris_date};
-use crate::gateway::TempoColor;
+use crate::calendar::add_days;
+use crate::model::{EcowattDay, TempoColor};
 use crate::store::{Store, StoreError};
 use crate::tariffs::{tempo_season_start, tempo_season_totals};
+
+/// What the Tempo device shows is derived from: the season's known colours, to tomorrow.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TempoInputs {
+    pub season: BTreeMap<NaiveDate, TempoColor>,
+}
+
+impl TempoInputs {
+    pub async fn load(store: &Store, today: NaiveDate) -> Result<Self, StoreError> {
+        let season = store.tempo(tempo_season_start(today), add_days(today, 1)).await?;
+        Ok(Self { season })
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TempoView {
@@ -24,17 +37,15 @@ pub struct TempoView {
 impl TempoView {
     /// Today and tomorrow follow the Paris calendar: at midnight they roll over from the
     /// store, without a gateway call.
-    pub async fn load(store: &Store, now: DateTime<Utc>) -> Result<Self, StoreError> {
-        let today = paris_date(now);
+    pub fn compute(inputs: &TempoInputs, today: NaiveDate) -> Self {
         let season_start = tempo_season_start(today);
-        let season = store.tempo(season_start, add_days(today, 1)).await?;
-        Ok(Self {
+        Self {
             today,
-            today_color: season.get(&today).copied(),
-            tomorrow_color: season.get(&add_days(today, 1)).copied(),
+            today_color: inputs.season.get(&today).copied(),
+            tomorrow_color: inputs.season.get(&add_days(today, 1)).copied(),
             season_start,
-            remaining: remaining(season_start, &season),
-        })
+            remaining: remaining(season_start, &inputs.season),
+        }
     }
 }
 
@@ -55,6 +66,19 @@ pub fn remaining(
     })
 }
 
+/// What the EcoWatt device shows is derived from: today's signal, when known.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EcowattInputs {
+    pub today: Option<EcowattDay>,
+}
+
+impl EcowattInputs {
+    pub async fn load(store: &Store, today: NaiveDate) -> Result<Self, StoreError> {
+        let today = store.ecowatt(today).await?.map(|(signal, _)| signal);
+        Ok(Self { today })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EcowattView {
     pub date: NaiveDate,
@@ -69,27 +93,73 @@ pub struct EcowattView {
 }
 
 impl EcowattView {
-    /// Today's signal, read at the current Paris hour (republished each hour from the store).
-    pub async fn load(store: &Store, now: DateTime<Utc>) -> Result<Option<Self>, StoreError> {
+    /// Today's signal read at the current Paris hour (republished each hour from the store);
+    /// `None` while no signal of today is known.
+    pub fn compute(inputs: &EcowattInputs, now: DateTime<Utc>) -> Option<Self> {
         let local = now.with_timezone(&Paris);
-        let Some((day, _)) = store.ecowatt(local.date_naive()).await? else {
-            return Ok(None);
-        };
+        let day = inputs.today.as_ref().filter(|d| d.date == local.date_naive())?;
         let hour = local.hour();
-        Ok(Some(Self {
+        Some(Self {
             date: day.date,
             hour,
             level: day.hours.get(hour as usize).copied(),
             day_level: day.level,
-            message: day.message,
-            hours: day.hours,
-        }))
+            message: day.message.clone(),
+            hours: day.hours.clone(),
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn tempo_today_and_tomorrow_roll_over_at_paris_midnight() {
+        let inputs = TempoInputs {
+            season: [
+                (d("2024-01-15"), TempoColor::Blue),
+                (d("2024-01-16"), TempoColor::Red),
+            ]
+            .into_iter()
+            .collect(),
+        };
+        let view = TempoView::compute(&inputs, d("2024-01-15"));
+        assert_eq!(
+            (view.today_color, view.tomorrow_color),
+            (Some(TempoColor::Blue), Some(TempoColor::Red))
+        );
+        let view = TempoView::compute(&inputs, d("2024-01-16"));
+        assert_eq!(
+            (view.today_color, view.tomorrow_color),
+            (Some(TempoColor::Red), None)
+        );
+        assert_eq!(view.season_start, d("2023-09-01"));
+    }
+
+    #[test]
+    fn ecowatt_reads_the_current_paris_hour_of_today_only() {
+        let hours: Vec<u8> = (0..24).map(|h| if h == 18 { 3 } else { 1 }).collect();
+        let inputs = EcowattInputs {
+            today: Some(EcowattDay {
+                date: d("2024-01-15"),
+                level: 3,
+                message: Some("Coupures possibles".into()),
+                hours,
+            }),
+        };
+        // 17:30 UTC is 18:30 in Paris in winter.
+        let view = EcowattView::compute(&inputs, utc("2024-01-15T17:30:00Z")).unwrap();
+        assert_eq!((view.hour, view.level, view.day_level), (18, Some(3), 3));
+        let view = EcowattView::compute(&inputs, utc("2024-01-15T16:59:00Z")).unwrap();
+        assert_eq!((view.hour, view.level), (17, Some(1)));
+        // Past Paris midnight the signal is yesterday's: nothing is shown.
+        assert_eq!(EcowattView::compute(&inputs, utc("2024-01-15T23:10:00Z")), None);
+    }
 
     fn d(s: &str) -> NaiveDate {
         s.parse().unwrap()

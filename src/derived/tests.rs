@@ -1,8 +1,15 @@
-use chrono::{Duration, NaiveTime};
+use std::collections::BTreeMap;
+
+use chrono::{Duration, NaiveDate, NaiveTime};
 
 use super::*;
-use crate::config::Prices;
-use crate::gateway::TempoColor;
+use crate::calendar::add_days;
+use crate::config::MeterSettings;
+use crate::model::{
+    Contract, CurveInterval, DayEnergy, DayPeak, Pdl, Prices, Tariff, TempoColor, TempoPrices,
+    TimeRange,
+};
+use crate::tariffs::{Period, hchp_period};
 
 fn d(s: &str) -> NaiveDate {
     s.parse().unwrap()
@@ -57,21 +64,6 @@ fn curve(day: NaiveDate, watts: impl Fn(NaiveTime) -> i64) -> Vec<CurveInterval>
 }
 
 #[test]
-fn iso_weeks_cross_year_boundaries() {
-    assert_eq!(week_start(d("2024-01-17")), d("2024-01-15"));
-    assert_eq!(week_start(d("2024-01-15")), d("2024-01-15"));
-    assert_eq!(week_label(d("2024-01-17")), "2024-W03");
-    assert_eq!(week_label(d("2024-12-31")), "2025-W01");
-    assert_eq!(week_start(d("2024-12-31")), d("2024-12-30"));
-    assert_eq!(week_label(d("2021-01-03")), "2020-W53");
-    assert_eq!(
-        week_start(d("2024-03-01")),
-        d("2024-02-26"),
-        "across 29 February"
-    );
-}
-
-#[test]
 fn hchp_split_classifies_each_interval_by_its_start_across_midnight() {
     // 1000 W all day: 8 h off-peak (22:00-06:00) = 8 kWh, 16 h peak = 16 kWh.
     let (hc, hp) = split_hchp(&curve(d("2024-01-15"), |_| 1000), &night());
@@ -112,7 +104,7 @@ fn hchp_split_on_dst_days_counts_23_and_25_hours() {
 #[test]
 fn max_power_exceeds_only_above_the_subscribed_power() {
     let peak = |va| PeakView {
-        peak: StoredPeak {
+        peak: DayPeak {
             date: d("2024-01-15"),
             va,
             at: None,
@@ -140,22 +132,19 @@ fn only_complete_days_count() {
     partial.pop();
     days.insert(d("2024-01-15"), partial);
     assert_eq!(
-        complete_days(days).keys().copied().collect::<Vec<_>>(),
+        complete_days(&days).keys().copied().collect::<Vec<_>>(),
         vec![d("2024-03-31"), d("2024-10-27")]
     );
 }
 
 #[test]
 fn base_costs_are_each_day_at_the_base_price_and_the_month_to_date() {
-    let days: BTreeMap<NaiveDate, Option<i64>> = [
-        (d("2024-01-31"), Some(10_000)),
-        (d("2024-02-01"), Some(15_230)),
-        (d("2024-02-28"), None),
-        (d("2024-02-29"), Some(20_000)),
-    ]
-    .into_iter()
-    .collect();
-    let view = cost_view(&day_costs(&days, |_| Some(0.25)));
+    let days = [
+        (d("2024-01-31"), 10_000),
+        (d("2024-02-01"), 15_230),
+        (d("2024-02-29"), 20_000),
+    ];
+    let view = CostView::of(&day_costs(days, |_| Some(0.25)));
     let daily = view.daily.unwrap();
     assert_eq!((daily.date, round(daily.eur, 2)), (d("2024-02-29"), 5.0));
     let monthly = view.monthly.unwrap();
@@ -164,7 +153,7 @@ fn base_costs_are_each_day_at_the_base_price_and_the_month_to_date() {
         (d("2024-02-01"), 8.81, 2),
         "29 February counts, January does not"
     );
-    assert_eq!(cost_view(&BTreeMap::new()), CostView::default());
+    assert_eq!(CostView::of(&BTreeMap::new()), CostView::default());
 }
 
 #[test]
@@ -251,4 +240,197 @@ fn tempo_meters_split_hc_hp_at_22_and_6() {
         split_hchp(&curve(d("2024-01-15"), |_| 1000), &ranges),
         (8000.0, 16000.0)
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Views computed from inputs: plain data in, values out.
+
+fn known(date: &str, wh: i64) -> DayEnergy {
+    DayEnergy {
+        date: d(date),
+        wh,
+        quality: Some("BRUT".into()),
+        fetched_at: utc("2024-01-02T08:30:00Z"),
+    }
+}
+
+/// A meter's inputs with nothing stored.
+fn inputs(meter: MeterSettings) -> MeterInputs {
+    MeterInputs {
+        meter,
+        consumption: Vec::new(),
+        production: Vec::new(),
+        contract: None,
+        peak: None,
+        curve: BTreeMap::new(),
+        colours: BTreeMap::new(),
+        gateway_tempo_prices: None,
+        status: Default::default(),
+    }
+}
+
+#[test]
+fn periods_to_date_end_at_the_latest_day_and_the_week_may_start_last_year() {
+    let mut base = inputs(meter(Tariff::Base, Prices::default()));
+    // 2024-01-02 is a Tuesday: its ISO week began on Monday 2024-01-01; the year too.
+    // 2025-01-01 is a Wednesday: its week began on 2024-12-30.
+    base.consumption = vec![
+        known("2024-12-29", 500),
+        known("2024-12-30", 1_000),
+        known("2024-12-31", 2_000),
+        known("2025-01-01", 4_000),
+    ];
+    let view = MeterView::compute(&base, utc("2025-01-02T09:00:00Z"));
+    let energy = view.consumption.unwrap();
+    assert_eq!(energy.latest.date, d("2025-01-01"));
+    assert_eq!(energy.previous.map(|p| p.wh), Some(2_000));
+    assert_eq!(energy.week, PeriodTotal { wh: 7_000, days: 3 });
+    assert_eq!(energy.month, PeriodTotal { wh: 4_000, days: 1 });
+    assert_eq!(energy.year, PeriodTotal { wh: 4_000, days: 1 });
+    assert_eq!(view.production, None, "nothing known, nothing shown");
+
+    // A gap before the latest day: `yesterday` is unknown, not a stale value.
+    base.consumption.remove(2);
+    let energy = MeterView::compute(&base, utc("2025-01-02T09:00:00Z"))
+        .consumption
+        .unwrap();
+    assert_eq!(energy.previous, None);
+    assert_eq!(energy.week, PeriodTotal { wh: 5_000, days: 2 });
+}
+
+#[test]
+fn base_costs_price_every_known_day_of_the_latest_month() {
+    let mut base = inputs(meter(
+        Tariff::Base,
+        Prices {
+            base: Some(0.25),
+            ..Prices::default()
+        },
+    ));
+    base.consumption = vec![known("2024-01-31", 10_000), known("2024-02-02", 4_000)];
+    let view = MeterView::compute(&base, utc("2024-02-03T09:00:00Z"));
+    assert_eq!(view.cost.daily.map(|c| (c.date, c.eur)), Some((d("2024-02-02"), 1.0)));
+    assert_eq!(
+        view.cost.monthly.map(|c| (c.date, c.eur, c.days)),
+        Some((d("2024-02-01"), 1.0, 1))
+    );
+    let price = view.price.unwrap();
+    assert_eq!((price.eur_per_kwh, price.period), (Some(0.25), "BASE"));
+    assert_eq!(view.status.note, None);
+}
+
+#[test]
+fn hchp_costs_and_split_come_from_the_complete_days_of_the_curve() {
+    let mut hchp = inputs(meter(
+        Tariff::HcHp,
+        Prices {
+            hc: Some(0.2),
+            hp: Some(0.3),
+            ..Prices::default()
+        },
+    ));
+    hchp.consumption = vec![known("2024-01-14", 24_000), known("2024-01-15", 24_000)];
+    hchp.curve.insert(d("2024-01-14"), curve(d("2024-01-14"), |_| 1000));
+    let mut partial = curve(d("2024-01-15"), |_| 1000);
+    partial.pop();
+    hchp.curve.insert(d("2024-01-15"), partial);
+    // 20:59 UTC is 21:59 in Paris: peak hours.
+    let view = MeterView::compute(&hchp, utc("2024-01-16T20:59:00Z"));
+    let split = view.hchp.unwrap();
+    assert_eq!((split.date, split.hc_wh, split.hp_wh), (d("2024-01-14"), 8000.0, 16000.0));
+    // 8 kWh at 0.2 and 16 kWh at 0.3; the incomplete 15th has no cost.
+    let daily = view.cost.daily.unwrap();
+    assert_eq!((daily.date, round(daily.eur, 2)), (d("2024-01-14"), 6.4));
+    assert_eq!(view.price.map(|p| p.period), Some("HP"));
+
+    // Without the load curve: no cost, and the status says what is missing.
+    hchp.meter.load_curve = false;
+    hchp.curve.clear();
+    let view = MeterView::compute(&hchp, utc("2024-01-16T21:00:00Z"));
+    assert_eq!(view.cost, CostView::default());
+    assert!(view.status.note.unwrap().contains("load_curve"));
+    assert_eq!(view.price.map(|p| p.period), Some("HC"));
+}
+
+#[test]
+fn tempo_without_the_curve_is_estimated_at_each_day_s_peak_price() {
+    let mut tempo = inputs(meter(Tariff::Tempo, Prices::default()));
+    tempo.meter.load_curve = false;
+    tempo.gateway_tempo_prices = Some(TempoPrices {
+        blue_hc: Some(0.1),
+        blue_hp: Some(0.2),
+        white_hc: Some(0.3),
+        white_hp: Some(0.4),
+        red_hc: Some(0.5),
+        red_hp: Some(0.7),
+    });
+    tempo.consumption = vec![known("2024-01-15", 10_000), known("2024-01-16", 10_000)];
+    tempo.colours = [
+        (d("2024-01-15"), TempoColor::Red),
+        (d("2024-01-16"), TempoColor::White),
+    ]
+    .into_iter()
+    .collect();
+    // 10:00 Paris on the 16th: a white day's peak hours.
+    let view = MeterView::compute(&tempo, utc("2024-01-16T09:00:00Z"));
+    let monthly = view.cost.monthly.unwrap();
+    assert_eq!(round(monthly.eur, 2), 11.0, "10 kWh × 0.7 + 10 kWh × 0.4");
+    assert!(view.status.note.unwrap().contains("estimated"));
+    let price = view.price.unwrap();
+    assert_eq!(
+        (price.eur_per_kwh, price.period, price.color),
+        (Some(0.4), "HP", Some(TempoColor::White))
+    );
+}
+
+#[test]
+fn the_peak_is_compared_with_the_contract_s_subscribed_power() {
+    let mut base = inputs(meter(Tariff::Base, Prices::default()));
+    base.peak = Some(DayPeak {
+        date: d("2024-01-15"),
+        va: 9_120,
+        at: None,
+        fetched_at: utc("2024-01-16T09:00:00Z"),
+    });
+    base.contract = Some(Contract {
+        subscribed_kva: Some(9),
+        ..Default::default()
+    });
+    let view = MeterView::compute(&base, utc("2024-01-16T09:00:00Z"));
+    let peak = view.max_power.unwrap();
+    assert_eq!((peak.subscribed_va, peak.exceeded()), (Some(9_000), Some(true)));
+}
+
+#[test]
+fn the_next_change_is_the_nearest_price_boundary_hour_or_midnight() {
+    let mut hchp = inputs(meter(
+        Tariff::HcHp,
+        Prices {
+            hc: Some(0.2),
+            hp: Some(0.3),
+            ..Prices::default()
+        },
+    ));
+    hchp.meter.offpeak_hours = None;
+    hchp.contract = Some(Contract {
+        offpeak_hours: Some("HC (12H30-14H00)".into()),
+        ..Default::default()
+    });
+    let mut snapshot = Snapshot {
+        meters: vec![hchp],
+        tempo: None,
+        ecowatt: None,
+    };
+    // 12:10 Paris: the contract's off-peak hours start at 12:30.
+    let now = utc("2024-01-16T11:10:00Z");
+    assert_eq!(snapshot.next_change(now), Some(utc("2024-01-16T11:30:00Z")));
+    snapshot.ecowatt = Some(EcowattInputs::default());
+    assert_eq!(snapshot.next_change(now), Some(utc("2024-01-16T11:30:00Z")));
+    let at_1240 = utc("2024-01-16T11:40:00Z");
+    assert_eq!(snapshot.next_change(at_1240), Some(utc("2024-01-16T12:00:00Z")), "the hour");
+    snapshot.ecowatt = None;
+    snapshot.meters.clear();
+    assert_eq!(snapshot.next_change(now), None);
+    snapshot.tempo = Some(TempoInputs::default());
+    assert_eq!(snapshot.next_change(now), Some(utc("2024-01-16T23:00:00Z")), "midnight");
 }

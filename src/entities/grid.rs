@@ -2,11 +2,11 @@
 
 use serde_json::{Value, json};
 
-use super::{Device, EntityDef, StateTopic, sensor};
+use super::{Catalog, Device, EntityDef, StateTopic, sensor};
 use crate::calendar::add_days;
 use crate::config::Settings;
-use crate::derived::grid::{EcowattView, TempoView};
-use crate::gateway::TempoColor;
+use crate::derived::{EcowattView, TempoView};
+use crate::model::TempoColor;
 
 pub fn tempo_device(topic_prefix: &str) -> Device {
     Device {
@@ -49,6 +49,12 @@ const REMAINING: EntityDef<Settings> = EntityDef {
     icon: Some("mdi:calendar-range"),
     enabled: |s| s.tempo,
     ..sensor()
+};
+
+/// The Tempo device's entities and topics.
+pub const TEMPO: Catalog<Settings, TempoView> = Catalog {
+    entities: TEMPO_ENTITIES,
+    topics: TEMPO_TOPICS,
 };
 
 pub const TEMPO_ENTITIES: &[EntityDef<Settings>] = &[
@@ -115,6 +121,12 @@ fn remaining(view: &TempoView) -> Value {
         "season": format!("{}-{}", chrono::Datelike::year(&start), chrono::Datelike::year(&start) + 1),
     })
 }
+
+/// The EcoWatt device's entities and topics.
+pub const ECOWATT: Catalog<Settings, EcowattView> = Catalog {
+    entities: ECOWATT_ENTITIES,
+    topics: ECOWATT_TOPICS,
+};
 
 pub const ECOWATT_ENTITIES: &[EntityDef<Settings>] = &[
     EntityDef {

@@ -3,12 +3,14 @@
 use chrono::NaiveDate;
 use serde_json::{Value, json};
 
-use super::{Device, EntityDef, StateTopic, sensor};
-use crate::calendar::{format_offset, format_paris, month_label, paris_instant, start_of_day};
-use crate::config::{MeterSettings, Pdl, Tariff};
-use crate::derived::{Cost, EnergyView, MeterView, kwh, round, week_label, week_start};
-use crate::gateway::TempoColor;
-use crate::store::StoredDay;
+use super::{Catalog, Device, EntityDef, StateTopic, sensor};
+use crate::calendar::{
+    format_offset, format_paris, month_label, month_start, paris_instant, start_of_day,
+    week_label, week_start, year_start,
+};
+use crate::config::MeterSettings;
+use crate::derived::{Cost, EnergyView, MeterView, kwh, round};
+use crate::model::{DayEnergy, Pdl, Tariff, TempoColor};
 use crate::tariffs;
 
 /// The device of a meter.
@@ -69,6 +71,12 @@ fn price_enabled(m: &MeterSettings) -> bool {
         }
     }
 }
+
+/// The meter device's entities and topics.
+pub const CATALOG: Catalog<MeterSettings, MeterView> = Catalog {
+    entities: ENTITIES,
+    topics: TOPICS,
+};
 
 /// Every entity of a meter device.
 pub const ENTITIES: &[EntityDef<MeterSettings>] = &[
@@ -297,7 +305,7 @@ fn previous(view: &MeterView, energy: Option<&EnergyView>) -> Option<Value> {
 /// `{"value":15.2,"unit":"kWh","date":…,"pdl":…,"quality":…,"timestamp":…,"last_reset":…}`;
 /// `value` is `null` when the day is not known (Home Assistant shows `unknown`, never a
 /// stale number).
-fn daily(view: &MeterView, energy: &EnergyView, day: Option<&StoredDay>, date: NaiveDate) -> Value {
+fn daily(view: &MeterView, energy: &EnergyView, day: Option<&DayEnergy>, date: NaiveDate) -> Value {
     json!({
         "value": day.map(|d| kwh(d.wh)),
         "unit": "kWh",
@@ -341,7 +349,7 @@ fn weekly(view: &MeterView, e: &EnergyView) -> Value {
 }
 
 fn monthly(view: &MeterView, e: &EnergyView) -> Value {
-    let start = crate::calendar::month_start(e.latest.date);
+    let start = month_start(e.latest.date);
     period(
         view,
         e,
@@ -353,7 +361,7 @@ fn monthly(view: &MeterView, e: &EnergyView) -> Value {
 }
 
 fn yearly(view: &MeterView, e: &EnergyView) -> Value {
-    let start = chrono::Datelike::with_ordinal(&e.latest.date, 1).unwrap_or(e.latest.date);
+    let start = year_start(e.latest.date);
     period(
         view,
         e,

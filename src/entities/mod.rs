@@ -7,11 +7,11 @@ pub mod meter;
 pub mod translations;
 
 use bytes::Bytes;
-use rumqttc::QoS;
 use serde_json::{Value, json};
 
-use crate::config::{Language, MqttSettings};
-use crate::mqtt::{Message, MessageKind};
+use crate::config::{Language, MqttSettings, Settings};
+use crate::derived::Views;
+use crate::model::{Message, MessageKind, Pdl, Qos};
 
 /// Where the program says it comes from, in every discovery config.
 pub const ORIGIN_NAME: &str = "myelectricaldata-mqtt";
@@ -71,6 +71,13 @@ pub const fn sensor<S>() -> EntityDef<S> {
     }
 }
 
+/// The entities of a kind of device and the state topics they read: `S` decides which
+/// entities the user asked for, `V` is the device's view the payloads are made from.
+pub struct Catalog<S: 'static, V: 'static> {
+    pub entities: &'static [EntityDef<S>],
+    pub topics: &'static [StateTopic<V>],
+}
+
 /// A Home Assistant device and where its topics live.
 pub struct Device {
     /// `med_12345678901234`, `med_tempo`: the device identifier and unique_id prefix.
@@ -91,12 +98,8 @@ pub struct PublishContext<'a> {
 }
 
 impl PublishContext<'_> {
-    fn qos(&self) -> QoS {
-        match self.mqtt.qos {
-            0 => QoS::AtMostOnce,
-            2 => QoS::ExactlyOnce,
-            _ => QoS::AtLeastOnce,
-        }
+    fn qos(&self) -> Qos {
+        Qos::from_level(self.mqtt.qos)
     }
 
     pub fn unique_id<S>(device: &Device, def: &EntityDef<S>) -> String {
@@ -174,14 +177,14 @@ impl PublishContext<'_> {
     pub fn device_messages<S, V>(
         &self,
         device: &Device,
-        entities: &[EntityDef<S>],
-        topics: &[StateTopic<V>],
+        catalog: &Catalog<S, V>,
         settings: &S,
         view: Option<&V>,
     ) -> Vec<Message> {
+        let Catalog { entities, topics } = catalog;
         let mut messages = Vec::new();
         if self.mqtt.discovery {
-            for def in entities {
+            for def in entities.iter() {
                 let payload = match (def.enabled)(settings) {
                     true => Bytes::from(self.discovery_config(device, def).to_string()),
                     false => Bytes::new(),
@@ -194,7 +197,7 @@ impl PublishContext<'_> {
                 ));
             }
         }
-        for topic in topics {
+        for topic in topics.iter() {
             let read = entities
                 .iter()
                 .any(|def| def.topic == topic.path && (def.enabled)(settings));
@@ -216,13 +219,8 @@ impl PublishContext<'_> {
     }
 
     /// Clears every config and state of a device that left the configuration.
-    pub fn clear_device<S, V>(
-        &self,
-        device: &Device,
-        entities: &[EntityDef<S>],
-        topics: &[StateTopic<V>],
-    ) -> Vec<Message> {
-        let configs = entities.iter().map(|def| {
+    pub fn clear_device<S, V>(&self, device: &Device, catalog: &Catalog<S, V>) -> Vec<Message> {
+        let configs = catalog.entities.iter().map(|def| {
             self.message(
                 MessageKind::Discovery,
                 self.config_topic(device, def),
@@ -230,7 +228,7 @@ impl PublishContext<'_> {
                 true,
             )
         });
-        let states = topics.iter().map(|topic| {
+        let states = catalog.topics.iter().map(|topic| {
             self.message(
                 MessageKind::State,
                 Self::state_topic(device, topic.path),
@@ -250,6 +248,33 @@ impl PublishContext<'_> {
             qos: self.qos(),
         }
     }
+}
+
+/// Every message of every device: each configured meter with its view, Tempo and EcoWatt
+/// (cleared when switched off), and the meters that left the configuration, cleared.
+pub fn messages(settings: &Settings, views: &Views, removed_meters: &[Pdl]) -> Vec<Message> {
+    let context = PublishContext {
+        mqtt: &settings.mqtt,
+        language: settings.language,
+    };
+    let prefix = &settings.mqtt.topic_prefix;
+    let meters = settings.meters.iter().zip(&views.meters);
+    let mut messages: Vec<Message> = meters
+        .flat_map(|(meter, view)| {
+            let device = meter::device(meter, prefix);
+            context.device_messages(&device, &meter::CATALOG, meter, Some(view))
+        })
+        .collect();
+    let tempo = grid::tempo_device(prefix);
+    messages.extend(context.device_messages(&tempo, &grid::TEMPO, settings, views.tempo.as_ref()));
+    let ecowatt = grid::ecowatt_device(prefix);
+    let ecowatt_view = views.ecowatt.as_ref();
+    messages.extend(context.device_messages(&ecowatt, &grid::ECOWATT, settings, ecowatt_view));
+    for pdl in removed_meters {
+        let device = meter::device_of(pdl, pdl.as_str(), prefix);
+        messages.extend(context.clear_device(&device, &meter::CATALOG));
+    }
+    messages
 }
 
 #[cfg(test)]

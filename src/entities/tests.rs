@@ -1,12 +1,13 @@
 use chrono::{TimeZone, Utc};
 use serde_json::Value;
 
-use super::meter::{ENTITIES, TOPICS, device};
+use super::meter::{CATALOG, ENTITIES, TOPICS, device};
 use super::*;
-use crate::config::{Language, MeterSettings, MqttSettings, Pdl, Prices, Tariff};
-use crate::derived::{Cost, CostView, EnergyView, HcHpDay, MeterView, PeakView, StatusView};
-use crate::mqtt::broker::TlsFiles;
-use crate::store::{PeriodTotal, StoredDay, StoredPeak};
+use crate::config::{Language, MeterSettings, MqttSettings};
+use crate::derived::{
+    Cost, CostView, EnergyView, HcHpDay, MeterView, PeakView, PeriodTotal, StatusView,
+};
+use crate::model::{DayEnergy, DayPeak, Pdl, Prices, Tariff, TlsFiles};
 use crate::tariffs::PriceNow;
 
 fn mqtt() -> MqttSettings {
@@ -45,8 +46,8 @@ fn d(s: &str) -> chrono::NaiveDate {
     s.parse().unwrap()
 }
 
-fn day(date: &str, wh: i64) -> StoredDay {
-    StoredDay {
+fn day(date: &str, wh: i64) -> DayEnergy {
+    DayEnergy {
         date: d(date),
         wh,
         quality: Some("CORRIGE".into()),
@@ -77,7 +78,7 @@ fn view(previous: bool) -> MeterView {
         consumption: Some(energy(previous)),
         production: Some(energy(previous)),
         max_power: Some(PeakView {
-            peak: StoredPeak {
+            peak: DayPeak {
                 date: d("2024-01-15"),
                 va: 6120,
                 at: d("2024-01-15").and_hms_opt(19, 42, 10),
@@ -127,8 +128,7 @@ fn messages(
     let context = PublishContext { mqtt, language };
     context.device_messages(
         &device(meter, &mqtt.topic_prefix),
-        ENTITIES,
-        TOPICS,
+        &CATALOG,
         meter,
         Some(view),
     )
@@ -496,7 +496,7 @@ fn a_removed_meter_has_every_config_and_state_cleared() {
         mqtt: &mqtt(),
         language: Language::Fr,
     };
-    let cleared = context.clear_device(&device(&meter(), "myelectricaldata"), ENTITIES, TOPICS);
+    let cleared = context.clear_device(&device(&meter(), "myelectricaldata"), &CATALOG);
     assert_eq!(cleared.len(), ENTITIES.len() + TOPICS.len());
     assert!(cleared.iter().all(|m| m.payload.is_empty() && m.retain));
 }
@@ -530,7 +530,7 @@ mod grid {
     use super::*;
     use crate::derived::grid::{EcowattView, TempoView};
     use crate::entities::grid::*;
-    use crate::gateway::TempoColor;
+    use crate::model::TempoColor;
 
     fn tempo_view(tomorrow: Option<TempoColor>) -> TempoView {
         TempoView {
@@ -601,8 +601,7 @@ mod grid {
         let device = tempo_device("myelectricaldata");
         let messages = context.device_messages(
             &device,
-            TEMPO_ENTITIES,
-            TEMPO_TOPICS,
+            &TEMPO,
             &settings(),
             Some(&tempo_view(None)),
         );
@@ -644,8 +643,7 @@ mod grid {
         let device = ecowatt_device("myelectricaldata");
         let messages = context.device_messages(
             &device,
-            ECOWATT_ENTITIES,
-            ECOWATT_TOPICS,
+            &ECOWATT,
             &settings(),
             Some(&ecowatt_view()),
         );
@@ -689,16 +687,14 @@ mod grid {
         };
         let messages = context.device_messages(
             &tempo_device("myelectricaldata"),
-            TEMPO_ENTITIES,
-            TEMPO_TOPICS,
+            &TEMPO,
             &settings,
             None,
         );
         assert!(!messages.is_empty() && messages.iter().all(|m| m.payload.is_empty() && m.retain));
         let messages = context.device_messages(
             &ecowatt_device("myelectricaldata"),
-            ECOWATT_ENTITIES,
-            ECOWATT_TOPICS,
+            &ECOWATT,
             &settings,
             None,
         );

@@ -4,7 +4,7 @@
 use chrono::{NaiveDate, NaiveDateTime};
 use serde::Deserialize;
 
-use super::model::{Contract, DailyReading, DailySeries, LoadCurvePoint, MaxPowerReading};
+use crate::model::{Contract, DailyReading, DailySeries, LoadCurvePoint, MaxPowerReading};
 
 /// `{"meter_reading": {…}}`.
 #[derive(Deserialize)]

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::enedis::parse_day;
-use super::model::{EcowattDay, TempoColor, TempoDay, TempoPrices};
+use crate::model::{EcowattDay, TempoColor, TempoDay, TempoPrices};
 
 /// v2 `GET /tempo/days`: `[{"date":"2024-01-15","color":"BLUE",…}]`.
 #[derive(Deserialize)]
@@ -124,23 +124,6 @@ pub fn v1_tempo_prices(p: V1TempoPrices) -> TempoPrices {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn colours_are_normalised_whatever_their_case() {
-        for (text, color) in [
-            ("BLUE", TempoColor::Blue),
-            ("blue", TempoColor::Blue),
-            ("Bleu", TempoColor::Blue),
-            ("WHITE", TempoColor::White),
-            ("blanc", TempoColor::White),
-            ("RED", TempoColor::Red),
-            ("rouge", TempoColor::Red),
-        ] {
-            assert_eq!(TempoColor::parse(text), Some(color), "{text}");
-        }
-        assert_eq!(TempoColor::parse("UNKNOWN"), None);
-        assert_eq!(TempoColor::Blue.as_str(), "BLEU");
-    }
 
     #[test]
     fn v1_tempo_skips_unknown_days() {

@@ -4,8 +4,8 @@
 //! downstream (store, derived values, entities) is written and tested once.
 
 pub mod enedis;
+mod error;
 pub mod grid;
-pub mod model;
 pub mod sample;
 pub mod v1;
 pub mod v2;
@@ -16,10 +16,11 @@ use std::time::Duration;
 use chrono::NaiveDate;
 
 use crate::calendar;
-use crate::config::{GatewayGeneration, GatewaySettings, MeterSettings, Pdl};
-pub use model::{
-    AccessInfo, Contract, DailyReading, DailySeries, EcowattDay, GatewayError, LoadCurvePoint,
-    MaxPowerReading, MeterInfo, SeriesKind, TempoColor, TempoDay, TempoPrices,
+use crate::config::{GatewayGeneration, GatewaySettings, MeterSettings};
+pub use error::GatewayError;
+use crate::model::{
+    AccessInfo, Contract, DailySeries, EcowattDay, LoadCurvePoint, MaxPowerReading, MeterInfo, Pdl,
+    SeriesKind, TempoDay, TempoPrices,
 };
 
 /// How long one gateway call may take before it counts as a timeout.
@@ -58,6 +59,14 @@ impl Gateway {
                 Gateway::V1(v1::Client::new(base, tokens, REQUEST_TIMEOUT)?)
             }
         })
+    }
+
+    /// The API generation it speaks (the sample data behaves as v2).
+    pub fn generation(&self) -> GatewayGeneration {
+        match self {
+            Gateway::V1(_) => GatewayGeneration::V1,
+            Gateway::V2(_) | Gateway::Sample(_) => GatewayGeneration::V2,
+        }
     }
 
     /// The meters the credentials give access to, with their activation dates.

@@ -2,11 +2,10 @@
 
 use chrono::{Datelike, Duration, NaiveDate, NaiveTime};
 
-use super::model::{
+use crate::model::{
     Contract, DailyReading, DailySeries, EcowattDay, LoadCurvePoint, MaxPowerReading, MeterInfo,
-    SeriesKind, TempoColor, TempoDay,
+    Pdl, SeriesKind, TempoColor, TempoDay,
 };
-use crate::config::Pdl;
 
 /// The demo meter's PDL (not a real usage point).
 pub const SAMPLE_PDL: &str = "01234567890123";

@@ -12,12 +12,13 @@ use url::Url;
 
 use super::enedis::{ContractData, MeterReadingData, parse_naive_datetime};
 use super::grid;
-use super::model::{
-    AccessInfo, Contract, DailySeries, EcowattDay, GatewayError, LoadCurvePoint, MaxPowerReading,
+use super::GatewayError;
+use crate::model::{
+    AccessInfo, Contract, DailySeries, EcowattDay, LoadCurvePoint, MaxPowerReading,
     MeterInfo, SeriesKind, TempoDay, TempoPrices,
+    Pdl, Secret,
 };
 use super::wire::{Wire, json_value, shaped, status_error};
-use crate::config::{Pdl, Secret};
 
 pub struct Client {
     wire: Wire,

@@ -10,12 +10,13 @@ use url::Url;
 
 use super::enedis::{ContractData, MeterReadingData, parse_day};
 use super::grid;
-use super::model::{
-    Contract, DailySeries, EcowattDay, GatewayError, LoadCurvePoint, MaxPowerReading, MeterInfo,
+use super::GatewayError;
+use crate::model::{
+    Contract, DailySeries, EcowattDay, LoadCurvePoint, MaxPowerReading, MeterInfo,
     SeriesKind, TempoDay,
+    Pdl, Secret,
 };
 use super::wire::{Wire, json_value, shaped, status_error};
-use crate::config::{Pdl, Secret};
 
 pub struct Client {
     wire: Wire,
@@ -227,7 +228,7 @@ struct PdlRow {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gateway::DailyReading;
+    use crate::model::DailyReading;
 
     fn decode(status: u16, body: &str) -> Result<MeterReadingData, GatewayError> {
         decode_envelope(StatusCode::from_u16(status).unwrap(), body.as_bytes())

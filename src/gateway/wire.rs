@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 use url::Url;
 
-use super::model::GatewayError;
+use super::GatewayError;
 
 /// A client's connection: its HTTP client, base URL and timeout.
 pub(crate) struct Wire {

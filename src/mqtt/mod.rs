@@ -1,8 +1,15 @@
-//! The MQTT side: broker addresses, the session that owns the connection, and the messages
-//! it keeps published.
+//! The MQTT side: the session that owns the connection and keeps every message published.
+//!
+//! | file | job |
+//! |---|---|
+//! | `session` | the handle and the controller task: what must stay published, republished after every ConnAck and Home Assistant's birth |
+//! | `driver` | the task that polls rumqttc at all times and reports the link's state |
+//! | `connect` | rumqttc options (last will, credentials, TLS) and [`ConnectError`], what a failed connection means |
 
-pub mod backoff;
-pub mod broker;
-pub mod session;
+mod connect;
+mod driver;
+mod session;
 
-pub use session::{LinkStatus, Message, MessageKind, Session, SessionConfig, SessionError};
+pub use connect::{ConnectError, tls_client_config};
+pub use driver::LinkStatus;
+pub use session::{RECONNECT, Session, SessionConfig, SessionError};

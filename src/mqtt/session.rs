@@ -1,54 +1,34 @@
-//! The MQTT session: one task owns the rumqttc event loop, another owns what must stay
-//! published.
+//! The MQTT session: one task owns the rumqttc event loop ([`super::driver`]), another owns
+//! what must stay published.
 //!
-//! * The **driver** task only polls the event loop (rumqttc needs that at all times), reports
-//!   connection changes and Home Assistant's birth message, and sleeps with a capped jittered
-//!   backoff between failed attempts.
-//! * The **controller** task keeps the latest message of every topic (discovery configs, then
-//!   states). After every ConnAck it publishes `online` and all of them again: with a clean
-//!   session the broker forgot our queue. When Home Assistant announces itself it does the
-//!   same after a short random delay. Publishing goes through the client's request channel,
-//!   so it never blocks the polling task, and QoS 1 messages are pipelined by rumqttc's
-//!   inflight window instead of waiting for each PUBACK in turn.
+//! The **controller** keeps the latest message of every topic (discovery configs, then
+//! states). After every ConnAck it publishes `online` and all of them again: with a clean
+//! session the broker forgot our queue. When Home Assistant announces itself it does the
+//! same after a short random delay. Publishing goes through the client's request channel, so
+//! it never blocks the polling task, and QoS 1 messages are pipelined by rumqttc's inflight
+//! window instead of waiting for each PUBACK in turn.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use rumqttc::{
-    AsyncClient, ConnectReturnCode, ConnectionError, Event, EventLoop, Incoming, LastWill,
-    MqttOptions, Outgoing, QoS, TlsConfiguration, Transport,
-};
+use rumqttc::AsyncClient;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::backoff::Backoff;
-use super::broker::{BrokerAddress, TlsFiles};
+use super::connect::{ConnectError, mqtt_options, qos};
+use super::driver::{LinkEvent, LinkStatus, drive};
+use crate::model::{BrokerAddress, Message, MessageKind, Qos, TlsFiles};
+use crate::retry::Backoff;
 
-/// Largest packet we send or accept: discovery configs are a few KiB, rumqttc's default
-/// (10 KiB) is too tight for a forecast with attributes.
-const MAX_PACKET_SIZE: usize = 256 * 1024;
-
-/// What a message is, which decides its place when everything is republished.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum MessageKind {
-    /// A discovery config (always retained).
-    Discovery,
-    /// A state topic.
-    State,
-}
-
-/// One publication. An empty payload on a retained topic clears it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Message {
-    pub kind: MessageKind,
-    pub topic: String,
-    pub payload: Bytes,
-    pub retain: bool,
-    pub qos: QoS,
-}
+/// Reconnection after a failure: 1 s, 2, 4, … up to a minute, ±20 %.
+pub const RECONNECT: Backoff = Backoff {
+    first: Duration::from_secs(1),
+    factor: 2,
+    max: Duration::from_secs(60),
+    jitter: 0.2,
+};
 
 /// How to reach the broker and what to say about ourselves.
 #[derive(Debug, Clone)]
@@ -61,8 +41,8 @@ pub struct SessionConfig {
     /// `{discovery_prefix}/status`, where Home Assistant announces itself.
     pub ha_status_topic: Option<String>,
     pub keep_alive: Duration,
-    pub reconnect_initial: Duration,
-    pub reconnect_max: Duration,
+    /// The wait between failed connection attempts.
+    pub reconnect: Backoff,
     /// Upper bound of the random delay before republishing after Home Assistant's birth.
     pub birth_delay_max: Duration,
     /// Publish `online` and set the `offline` last will. `check` only probes the broker and
@@ -89,29 +69,12 @@ impl SessionConfig {
             status_topic: format!("{topic_prefix}/status"),
             ha_status_topic,
             keep_alive: Duration::from_secs(30),
-            reconnect_initial: Duration::from_secs(1),
-            reconnect_max: Duration::from_secs(60),
+            reconnect: RECONNECT,
             birth_delay_max: Duration::from_secs(5),
             announce: true,
             log_failures: true,
         }
     }
-}
-
-/// What the driver last saw of the connection.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LinkStatus {
-    pub connected: bool,
-    /// ConnAcks received since start.
-    pub connections: u64,
-    /// Publish packets written to the network since start.
-    pub published: u64,
-    /// QoS > 0 publishes not yet acknowledged on the current connection.
-    pub inflight: u16,
-    /// The last connection failure, in one line.
-    pub last_error: Option<String>,
-    /// Failed connection attempts since start.
-    pub failures: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -134,12 +97,6 @@ enum Command {
         offline: bool,
         done: oneshot::Sender<()>,
     },
-}
-
-enum LinkEvent {
-    Connected,
-    Disconnected,
-    HomeAssistantOnline,
 }
 
 /// Handle on a running session.
@@ -212,17 +169,13 @@ impl Session {
     }
 
     /// Waits for the first ConnAck or the first failure, whichever comes first.
-    pub async fn first_outcome(&self, timeout: Duration) -> Result<(), String> {
+    pub async fn first_outcome(&self, timeout: Duration) -> Result<(), ConnectError> {
         let mut status = self.status.clone();
         let wait = status.wait_for(|s| s.connected || s.last_error.is_some());
         match tokio::time::timeout(timeout, wait).await {
-            Ok(Ok(s)) if s.connected => Ok(()),
-            Ok(Ok(s)) => Err(s.last_error.clone().unwrap_or_default()),
-            Ok(Err(_)) => Err("the MQTT session stopped".into()),
-            Err(_) => Err(format!(
-                "no answer from the broker within {} s",
-                timeout.as_secs()
-            )),
+            Ok(Ok(s)) => s.last_error.clone().filter(|_| !s.connected).map_or(Ok(()), Err),
+            Ok(Err(_)) => Err(ConnectError::Stopped),
+            Err(_) => Err(ConnectError::NoAnswer(timeout.as_secs())),
         }
     }
 
@@ -241,226 +194,6 @@ impl Session {
         let _ = self.controller.await;
         let _ = self.driver.await;
     }
-}
-
-fn mqtt_options(config: &SessionConfig) -> Result<MqttOptions, SessionError> {
-    let broker = &config.broker;
-    let mut options = MqttOptions::new(&config.client_id, &broker.host, broker.port);
-    options
-        .set_keep_alive(config.keep_alive)
-        .set_clean_session(true)
-        .set_max_packet_size(MAX_PACKET_SIZE, MAX_PACKET_SIZE)
-        .set_inflight(100);
-    if config.announce {
-        options.set_last_will(LastWill::new(
-            &config.status_topic,
-            "offline",
-            QoS::AtLeastOnce,
-            true,
-        ));
-    }
-    if let Some(user) = &broker.username {
-        let password = broker.password.as_ref().map(|p| p.expose()).unwrap_or("");
-        options.set_credentials(user, password);
-    }
-    if broker.tls || config.tls_files.ca_cert.is_some() {
-        options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
-            Arc::new(tls_client_config(&config.tls_files)?),
-        )));
-    }
-    Ok(options)
-}
-
-/// A rustls client config: the given CA (or the system's roots) and an optional client cert.
-pub fn tls_client_config(files: &TlsFiles) -> Result<rustls::ClientConfig, SessionError> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-
-    let read = |path: &std::path::Path| {
-        std::fs::read(path).map_err(|source| SessionError::TlsFile {
-            path: path.display().to_string(),
-            source,
-        })
-    };
-    let mut roots = rustls::RootCertStore::empty();
-    match &files.ca_cert {
-        Some(path) => {
-            for cert in CertificateDer::pem_slice_iter(&read(path)?) {
-                let cert =
-                    cert.map_err(|e| SessionError::Tls(format!("{}: {e}", path.display())))?;
-                roots
-                    .add(cert)
-                    .map_err(|e| SessionError::Tls(format!("{}: {e}", path.display())))?;
-            }
-            if roots.is_empty() {
-                return Err(SessionError::Tls(format!(
-                    "{}: no certificate in it",
-                    path.display()
-                )));
-            }
-        }
-        None => {
-            let native = rustls_native_certs::load_native_certs();
-            roots.add_parsable_certificates(native.certs);
-        }
-    }
-    let builder = rustls::ClientConfig::builder().with_root_certificates(roots);
-    match (&files.client_cert, &files.client_key) {
-        (Some(cert), Some(key)) => {
-            let chain = CertificateDer::pem_slice_iter(&read(cert)?)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| SessionError::Tls(format!("{}: {e}", cert.display())))?;
-            let key = PrivateKeyDer::from_pem_slice(&read(key)?)
-                .map_err(|e| SessionError::Tls(format!("{}: {e}", key.display())))?;
-            builder
-                .with_client_auth_cert(chain, key)
-                .map_err(|e| SessionError::Tls(e.to_string()))
-        }
-        _ => Ok(builder.with_no_client_auth()),
-    }
-}
-
-/// The driver: polls the event loop until told to stop or until our DISCONNECT is written.
-async fn drive(
-    mut eventloop: EventLoop,
-    config: SessionConfig,
-    status: watch::Sender<LinkStatus>,
-    link: mpsc::UnboundedSender<LinkEvent>,
-    mut stop: watch::Receiver<bool>,
-) {
-    let mut backoff = Backoff::new(config.reconnect_initial, config.reconnect_max);
-    loop {
-        let event = tokio::select! {
-            event = eventloop.poll() => event,
-            _ = stop.wait_for(|stop| *stop) => break,
-        };
-        match event {
-            Ok(Event::Incoming(Incoming::ConnAck(_))) => {
-                backoff.reset();
-                tracing::info!("connected to the MQTT broker {}", config.broker);
-                status.send_modify(|s| {
-                    s.connected = true;
-                    s.connections += 1;
-                    s.last_error = None;
-                });
-                let _ = link.send(LinkEvent::Connected);
-            }
-            Ok(Event::Incoming(Incoming::Publish(publish))) => {
-                if Some(&publish.topic) == config.ha_status_topic.as_ref()
-                    && publish.payload.as_ref() == b"online"
-                {
-                    tracing::info!("Home Assistant is online: republishing");
-                    let _ = link.send(LinkEvent::HomeAssistantOnline);
-                }
-            }
-            Ok(Event::Outgoing(Outgoing::Publish(_))) => {
-                status.send_modify(|s| s.published += 1);
-            }
-            Ok(Event::Outgoing(Outgoing::Disconnect)) => {
-                status.send_modify(|s| s.connected = false);
-                break;
-            }
-            Ok(_) => {}
-            Err(error) => {
-                let line = describe_connection_error(&error, &config.broker);
-                let was_connected = status.borrow().connected;
-                if was_connected {
-                    let _ = link.send(LinkEvent::Disconnected);
-                }
-                let delay = backoff.next_delay();
-                if config.log_failures {
-                    tracing::warn!("MQTT: {line}; retrying in {:.1} s", delay.as_secs_f64());
-                }
-                status.send_modify(|s| {
-                    s.connected = false;
-                    s.failures += 1;
-                    s.last_error = Some(line);
-                });
-                tokio::select! {
-                    _ = tokio::time::sleep(delay) => {}
-                    _ = stop.wait_for(|stop| *stop) => break,
-                }
-            }
-        }
-        let inflight = eventloop.state.inflight();
-        status.send_if_modified(|s| {
-            let changed = s.inflight != inflight;
-            s.inflight = inflight;
-            changed
-        });
-    }
-}
-
-/// One line saying what went wrong and what to check. Never contains the password.
-pub fn describe_connection_error(error: &ConnectionError, broker: &BrokerAddress) -> String {
-    let at = format!("{}:{}", broker.host, broker.port);
-    if let Some(tls) = tls_error_of(error) {
-        let hint = match tls {
-            rustls::Error::AlertReceived(
-                rustls::AlertDescription::CertificateRequired
-                | rustls::AlertDescription::BadCertificate
-                | rustls::AlertDescription::UnknownCA,
-            ) => {
-                ": the broker wants a client certificate it trusts (mqtt_client_cert and mqtt_client_key)"
-            }
-            rustls::Error::InvalidCertificate(_) => {
-                ": the broker's certificate is not trusted (set mqtt_ca_cert to its CA)"
-            }
-            _ => "",
-        };
-        return format!("TLS failure with {at}: {tls}{hint}");
-    }
-    match error {
-        ConnectionError::ConnectionRefused(
-            ConnectReturnCode::BadUserNamePassword | ConnectReturnCode::NotAuthorized,
-        ) => format!(
-            "the broker {at} refused the login: not authorised (check the MQTT user name and password)"
-        ),
-        ConnectionError::ConnectionRefused(code) => {
-            format!("the broker {at} refused the connection ({code:?})")
-        }
-        ConnectionError::Tls(e) => format!("TLS failure with {at}: {}", crate::http::root_cause(e)),
-        ConnectionError::NetworkTimeout => format!("no answer from {at} (network timeout)"),
-        ConnectionError::Io(e) => {
-            let text = e.to_string();
-            match e.kind() {
-                std::io::ErrorKind::ConnectionRefused => format!(
-                    "connection refused by {at}: is the broker running and listening on this port?"
-                ),
-                _ if text.contains("lookup")
-                    || text.contains("resolve")
-                    || text.contains("Name or service") =>
-                {
-                    format!("unknown host {}: check the broker's name", broker.host)
-                }
-                std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset
-                    if broker.tls =>
-                {
-                    format!(
-                        "TLS failure with {at}: the connection was closed during the handshake ({text})"
-                    )
-                }
-                _ => format!("connection to {at} failed: {text}"),
-            }
-        }
-        other => format!("connection to {at} failed: {other}"),
-    }
-}
-
-/// The rustls error behind a connection failure, wherever rumqttc wrapped it: during the
-/// handshake it is an I/O error; with TLS 1.3 a refused client certificate only shows when
-/// the first MQTT packet is read.
-fn tls_error_of(error: &ConnectionError) -> Option<&rustls::Error> {
-    use rumqttc::StateError;
-    let io = match error {
-        ConnectionError::Io(e)
-        | ConnectionError::MqttState(StateError::Io(e))
-        | ConnectionError::MqttState(StateError::Deserialization(rumqttc::mqttbytes::Error::Io(
-            e,
-        ))) => e,
-        _ => return None,
-    };
-    io.get_ref()?.downcast_ref::<rustls::Error>()
 }
 
 /// The controller: owns what must stay published.
@@ -492,44 +225,17 @@ impl Controller {
         let mut sending: Option<SendFuture> = None;
         loop {
             self.answer_flushes(sending.is_none());
-            let connected = status.borrow().connected;
-            if sending.is_none() && connected {
-                if let Some(m) = self.outbox.pop_front() {
-                    let client = self.client.clone();
-                    sending = Some(Box::pin(async move {
-                        client
-                            .publish_bytes(m.topic, m.qos, m.retain, m.payload)
-                            .await
-                    }));
-                }
+            if sending.is_none() && status.borrow().connected {
+                sending = self.outbox.pop_front().map(|m| self.send(m));
             }
             tokio::select! {
-                command = commands.recv() => match command {
-                    Some(Command::Publish(messages)) => {
-                        for message in messages {
-                            let key = (message.kind, message.topic.clone());
-                            // Unchanged messages are already on the broker (and are resent
-                            // after every reconnection anyway).
-                            if self.retained.get(&key) != Some(&message) {
-                                self.retained.insert(key, message.clone());
-                                self.outbox.push_back(message);
-                            }
-                        }
-                    }
-                    Some(Command::Flush(done)) => self.flushes.push(done),
-                    Some(Command::Shutdown { offline, done }) => {
-                        self.shutdown(offline).await;
-                        let _ = done.send(());
+                command = commands.recv() => {
+                    if let Step::Stop = self.on_command(command).await {
                         return;
                     }
-                    None => {
-                        self.shutdown(true).await;
-                        return;
-                    }
-                },
+                }
                 event = link.recv() => match event {
                     Some(LinkEvent::Connected) => self.on_connected().await,
-                    Some(LinkEvent::Disconnected) => {}
                     Some(LinkEvent::HomeAssistantOnline) => {
                         let delay = self.config.birth_delay_max.mul_f64(0.2 + 0.8 * fastrand::f64());
                         self.republish_at = Some(Instant::now() + delay);
@@ -546,12 +252,49 @@ impl Controller {
                     self.republish_at = None;
                     self.queue_everything();
                 }
-                changed = status.changed() => {
-                    // The driver is gone (it only stops at shutdown): nothing left to do.
-                    if changed.is_err() {
-                        return;
+                // The driver is gone (it only stops at shutdown): nothing left to do.
+                changed = status.changed() => if changed.is_err() {
+                    return;
+                },
+            }
+        }
+    }
+
+    fn send(&self, m: Message) -> SendFuture {
+        let client = self.client.clone();
+        Box::pin(async move {
+            client
+                .publish_bytes(m.topic, qos(m.qos), m.retain, m.payload)
+                .await
+        })
+    }
+
+    async fn on_command(&mut self, command: Option<Command>) -> Step {
+        match command {
+            Some(Command::Publish(messages)) => {
+                for message in messages {
+                    let key = (message.kind, message.topic.clone());
+                    // Unchanged messages are already on the broker (and are resent after
+                    // every reconnection anyway).
+                    if self.retained.get(&key) != Some(&message) {
+                        self.retained.insert(key, message.clone());
+                        self.outbox.push_back(message);
                     }
                 }
+                Step::Go
+            }
+            Some(Command::Flush(done)) => {
+                self.flushes.push(done);
+                Step::Go
+            }
+            Some(Command::Shutdown { offline, done }) => {
+                self.shutdown(offline).await;
+                let _ = done.send(());
+                Step::Stop
+            }
+            None => {
+                self.shutdown(true).await;
+                Step::Stop
             }
         }
     }
@@ -559,7 +302,7 @@ impl Controller {
     /// After a ConnAck: listen for Home Assistant, say we are online, republish everything.
     async fn on_connected(&mut self) {
         if let Some(topic) = &self.config.ha_status_topic {
-            if let Err(e) = self.client.subscribe(topic, QoS::AtLeastOnce).await {
+            if let Err(e) = self.client.subscribe(topic, rumqttc::QoS::AtLeastOnce).await {
                 tracing::warn!("MQTT: cannot subscribe to {topic}: {e}");
             }
         }
@@ -581,7 +324,7 @@ impl Controller {
             topic: self.config.status_topic.clone(),
             payload: Bytes::from_static(payload.as_bytes()),
             retain: true,
-            qos: QoS::AtLeastOnce,
+            qos: Qos::AtLeastOnce,
         }
     }
 
@@ -630,6 +373,12 @@ impl Controller {
     }
 }
 
+/// Whether the controller goes on.
+enum Step {
+    Go,
+    Stop,
+}
+
 type SendFuture =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), rumqttc::ClientError>> + Send>>;
 
@@ -648,7 +397,7 @@ async fn publish(
     match message {
         Some(m) => {
             client
-                .publish_bytes(m.topic.clone(), m.qos, m.retain, m.payload.clone())
+                .publish_bytes(m.topic.clone(), qos(m.qos), m.retain, m.payload.clone())
                 .await
         }
         None => std::future::pending().await,

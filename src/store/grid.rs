@@ -3,23 +3,40 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use sqlx::Row;
 
-use super::{Store, StoreError};
-use crate::gateway::{EcowattDay, TempoColor, TempoDay, TempoPrices};
+use super::{Statement, Store, StoreError};
+use crate::model::{DayRange, EcowattDay, TempoColor, TempoDay, TempoPrices};
+
+#[derive(sqlx::FromRow)]
+struct EcowattRow {
+    level: u8,
+    message: Option<String>,
+    /// Each hour's level as `1,1,2,…`.
+    hours: String,
+    fetched_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+struct TempoPricesRow {
+    blue_hc: Option<f64>,
+    blue_hp: Option<f64>,
+    white_hc: Option<f64>,
+    white_hp: Option<f64>,
+    red_hc: Option<f64>,
+    red_hp: Option<f64>,
+    fetched_at: DateTime<Utc>,
+}
 
 impl Store {
-    /// Records a Tempo answer for `[start, end)`: its colours, and the days it lacked as
-    /// "asked, not decided" (never replacing a known colour).
+    /// Records a Tempo answer for `range`: its colours, and the days it lacked as "asked,
+    /// not decided" (never replacing a known colour).
     pub async fn save_tempo(
         &self,
-        start: NaiveDate,
-        end: NaiveDate,
+        range: DayRange,
         days: &[TempoDay],
         fetched_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        for day in days {
+        let colours = days.iter().map(|day| {
             sqlx::query(
                 "INSERT INTO tempo_day (day, color, fetched_at) VALUES (?1, ?2, ?3)
                  ON CONFLICT (day) DO UPDATE SET color = excluded.color, fetched_at = excluded.fetched_at",
@@ -27,21 +44,16 @@ impl Store {
             .bind(day.date)
             .bind(day.color.as_str())
             .bind(fetched_at)
-            .execute(&mut *tx)
-            .await?;
-        }
-        for day in start.iter_days().take_while(|d| *d < end) {
+        });
+        let asked = range.days().map(|day| {
             sqlx::query(
                 "INSERT INTO tempo_day (day, color, fetched_at) VALUES (?1, NULL, ?2)
                  ON CONFLICT (day) DO UPDATE SET fetched_at = excluded.fetched_at WHERE tempo_day.color IS NULL",
             )
             .bind(day)
             .bind(fetched_at)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        });
+        self.save_answer(colours, asked).await
     }
 
     /// Days of `[from, to]` with a row: the colour, or `None` for "asked, not decided".
@@ -50,20 +62,16 @@ impl Store {
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<BTreeMap<NaiveDate, Option<TempoColor>>, StoreError> {
-        let rows = sqlx::query("SELECT day, color FROM tempo_day WHERE day BETWEEN ?1 AND ?2")
-            .bind(from)
-            .bind(to)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|row| {
-                let color: Option<String> = row.try_get("color")?;
-                Ok((
-                    row.try_get("day")?,
-                    color.as_deref().and_then(TempoColor::parse),
-                ))
-            })
-            .collect()
+        let rows: Vec<(NaiveDate, Option<String>)> =
+            sqlx::query_as("SELECT day, color FROM tempo_day WHERE day BETWEEN ?1 AND ?2")
+                .bind(from)
+                .bind(to)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(day, color)| (day, color.as_deref().and_then(TempoColor::parse)))
+            .collect())
     }
 
     /// Known colours of `[from, to]`.
@@ -85,8 +93,7 @@ impl Store {
         days: &[EcowattDay],
         fetched_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        for day in days {
+        let signals = days.iter().map(|day| {
             let hours: Vec<String> = day.hours.iter().map(u8::to_string).collect();
             sqlx::query(
                 "INSERT INTO ecowatt_day (day, level, message, hours, fetched_at) VALUES (?1, ?2, ?3, ?4, ?5)
@@ -95,14 +102,12 @@ impl Store {
             )
             .bind(day.date)
             .bind(day.level)
-            .bind(day.message.as_deref())
+            .bind(day.message.clone())
             .bind(hours.join(","))
             .bind(fetched_at)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        });
+        self.save_answer(signals, std::iter::empty::<Statement>())
+            .await
     }
 
     /// The signal of `day` and when it was fetched.
@@ -110,27 +115,26 @@ impl Store {
         &self,
         day: NaiveDate,
     ) -> Result<Option<(EcowattDay, DateTime<Utc>)>, StoreError> {
-        let row =
-            sqlx::query("SELECT level, message, hours, fetched_at FROM ecowatt_day WHERE day = ?1")
-                .bind(day)
-                .fetch_optional(&self.pool)
-                .await?;
-        row.map(|row| {
-            let hours: String = row.try_get("hours")?;
-            Ok((
-                EcowattDay {
-                    date: day,
-                    level: row.try_get("level")?,
-                    message: row.try_get("message")?,
-                    hours: hours
-                        .split(',')
-                        .filter_map(|h| h.trim().parse().ok())
-                        .collect(),
-                },
-                row.try_get("fetched_at")?,
-            ))
-        })
-        .transpose()
+        let row: Option<EcowattRow> = sqlx::query_as(
+            "SELECT level, message, hours, fetched_at FROM ecowatt_day WHERE day = ?1",
+        )
+        .bind(day)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|row| {
+            let hours = row
+                .hours
+                .split(',')
+                .filter_map(|h| h.trim().parse().ok())
+                .collect();
+            let signal = EcowattDay {
+                date: day,
+                level: row.level,
+                message: row.message,
+                hours,
+            };
+            (signal, row.fetched_at)
+        }))
     }
 
     pub async fn save_tempo_prices(
@@ -157,25 +161,23 @@ impl Store {
         Ok(())
     }
 
+    /// The Tempo prices the gateway last published, and when.
     pub async fn tempo_prices(&self) -> Result<Option<(TempoPrices, DateTime<Utc>)>, StoreError> {
-        let row = sqlx::query(
+        let row: Option<TempoPricesRow> = sqlx::query_as(
             "SELECT blue_hc, blue_hp, white_hc, white_hp, red_hc, red_hp, fetched_at FROM tempo_prices WHERE id = 1",
         )
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|row| {
-            Ok((
-                TempoPrices {
-                    blue_hc: row.try_get("blue_hc")?,
-                    blue_hp: row.try_get("blue_hp")?,
-                    white_hc: row.try_get("white_hc")?,
-                    white_hp: row.try_get("white_hp")?,
-                    red_hc: row.try_get("red_hc")?,
-                    red_hp: row.try_get("red_hp")?,
-                },
-                row.try_get("fetched_at")?,
-            ))
-        })
-        .transpose()
+        Ok(row.map(|row| {
+            let prices = TempoPrices {
+                blue_hc: row.blue_hc,
+                blue_hp: row.blue_hp,
+                white_hc: row.white_hc,
+                white_hp: row.white_hp,
+                red_hc: row.red_hc,
+                red_hp: row.red_hp,
+            };
+            (prices, row.fetched_at)
+        }))
     }
 }

@@ -1,79 +1,213 @@
-//! Max power, load curve and contract rows.
+//! Linky rows: daily energy and peaks, the load curve, the contract and the account's meters.
+//! A row with a NULL value records a day the gateway was asked for and did not have yet.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Utc};
 use chrono_tz::Europe::Paris;
-use sqlx::Row;
 
-use super::{Store, StoreError};
+use super::{Statement, Store, StoreError};
 use crate::calendar::sequence_instants;
-use crate::config::Pdl;
-use crate::gateway::{Contract, LoadCurvePoint, MaxPowerReading, SeriesKind};
+use crate::model::{
+    Contract, CurveInterval, DailySeries, DayEnergy, DayPeak, DayRange, LoadCurvePoint,
+    MaxPowerReading, MeterInfo, Pdl, SeriesKind,
+};
 
-/// A stored daily peak.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredPeak {
-    pub date: NaiveDate,
-    pub va: i64,
-    pub at: Option<NaiveDateTime>,
-    pub fetched_at: DateTime<Utc>,
+#[derive(sqlx::FromRow)]
+struct DayRow {
+    day: NaiveDate,
+    wh: i64,
+    quality: Option<String>,
+    fetched_at: DateTime<Utc>,
 }
 
-/// One load-curve interval, placed in Paris time by its start.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CurveInterval {
-    pub start_local: NaiveDateTime,
-    pub minutes: u32,
-    pub watts: i64,
-}
-
-impl CurveInterval {
-    /// Energy of the interval: W × minutes / 60.
-    pub fn wh(&self) -> f64 {
-        self.watts as f64 * f64::from(self.minutes) / 60.0
+impl From<DayRow> for DayEnergy {
+    fn from(row: DayRow) -> Self {
+        Self {
+            date: row.day,
+            wh: row.wh,
+            quality: row.quality,
+            fetched_at: row.fetched_at,
+        }
     }
 }
 
+#[derive(sqlx::FromRow)]
+struct PeakRow {
+    day: NaiveDate,
+    va: i64,
+    peak_at: Option<NaiveDateTime>,
+    fetched_at: DateTime<Utc>,
+}
+
+impl From<PeakRow> for DayPeak {
+    fn from(row: PeakRow) -> Self {
+        Self {
+            date: row.day,
+            va: row.va,
+            at: row.peak_at,
+            fetched_at: row.fetched_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct CurveRow {
+    day: NaiveDate,
+    start_local: NaiveDateTime,
+    minutes: u32,
+    watts: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct ContractRow {
+    subscribed_kva: Option<u32>,
+    distribution_tariff: Option<String>,
+    offpeak_hours: Option<String>,
+    activation_date: Option<NaiveDate>,
+    status: Option<String>,
+    fetched_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+struct MeterRow {
+    activation_date: Option<NaiveDate>,
+    oldest_available_date: Option<NaiveDate>,
+    fetched_at: DateTime<Utc>,
+}
+
 impl Store {
-    /// Records a max-power answer for `[start, end)`; days without a value become "not yet"
-    /// (never replacing a known value).
+    /// Records a daily answer for `range`: its values, and the days it lacks as "not yet".
+    /// A known value is never replaced by "not yet"; a corrected one replaces it.
+    pub async fn save_daily(
+        &self,
+        pdl: &Pdl,
+        kind: SeriesKind,
+        range: DayRange,
+        series: &DailySeries,
+        fetched_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let values = series.readings.iter().map(|reading| {
+            sqlx::query(
+                "INSERT INTO daily_energy (pdl, series, day, wh, quality, fetched_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (pdl, series, day) DO UPDATE
+                 SET wh = excluded.wh, quality = excluded.quality, fetched_at = excluded.fetched_at",
+            )
+            .bind(pdl.to_string())
+            .bind(kind.as_str())
+            .bind(reading.date)
+            .bind(reading.wh)
+            .bind(series.quality.clone())
+            .bind(fetched_at)
+        });
+        let asked = range.days().map(|day| {
+            sqlx::query(
+                "INSERT INTO daily_energy (pdl, series, day, wh, quality, fetched_at)
+                 VALUES (?1, ?2, ?3, NULL, NULL, ?4)
+                 ON CONFLICT (pdl, series, day) DO UPDATE SET fetched_at = excluded.fetched_at
+                 WHERE daily_energy.wh IS NULL",
+            )
+            .bind(pdl.to_string())
+            .bind(kind.as_str())
+            .bind(day)
+            .bind(fetched_at)
+        });
+        self.save_answer(values, asked).await
+    }
+
+    /// For each recorded day of `[from, to]`: its value, or `None` for "asked, not yet".
+    pub async fn daily_status(
+        &self,
+        pdl: &Pdl,
+        kind: SeriesKind,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<BTreeMap<NaiveDate, Option<i64>>, StoreError> {
+        let rows = sqlx::query_as(
+            "SELECT day, wh FROM daily_energy
+             WHERE pdl = ?1 AND series = ?2 AND day BETWEEN ?3 AND ?4",
+        )
+        .bind(pdl.as_str())
+        .bind(kind.as_str())
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().collect())
+    }
+
+    /// The most recent day with a value.
+    pub async fn latest_day(
+        &self,
+        pdl: &Pdl,
+        kind: SeriesKind,
+    ) -> Result<Option<DayEnergy>, StoreError> {
+        let row: Option<DayRow> = sqlx::query_as(
+            "SELECT day, wh, quality, fetched_at FROM daily_energy
+             WHERE pdl = ?1 AND series = ?2 AND wh IS NOT NULL
+             ORDER BY day DESC LIMIT 1",
+        )
+        .bind(pdl.as_str())
+        .bind(kind.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(DayEnergy::from))
+    }
+
+    /// The days of `[from, to]` with a value, in order.
+    pub async fn days(
+        &self,
+        pdl: &Pdl,
+        kind: SeriesKind,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<DayEnergy>, StoreError> {
+        let rows: Vec<DayRow> = sqlx::query_as(
+            "SELECT day, wh, quality, fetched_at FROM daily_energy
+             WHERE pdl = ?1 AND series = ?2 AND day BETWEEN ?3 AND ?4 AND wh IS NOT NULL
+             ORDER BY day",
+        )
+        .bind(pdl.as_str())
+        .bind(kind.as_str())
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(DayEnergy::from).collect())
+    }
+
+    /// Records a max-power answer for `range`; days without a value become "not yet" (never
+    /// replacing a known value).
     pub async fn save_max_power(
         &self,
         pdl: &Pdl,
-        start: NaiveDate,
-        end: NaiveDate,
+        range: DayRange,
         peaks: &[MaxPowerReading],
         fetched_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        for peak in peaks {
+        let values = peaks.iter().map(|peak| {
             sqlx::query(
                 "INSERT INTO max_power (pdl, day, va, peak_at, fetched_at) VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT (pdl, day) DO UPDATE
                  SET va = excluded.va, peak_at = excluded.peak_at, fetched_at = excluded.fetched_at",
             )
-            .bind(pdl.as_str())
+            .bind(pdl.to_string())
             .bind(peak.date)
             .bind(peak.va)
             .bind(peak.at)
             .bind(fetched_at)
-            .execute(&mut *tx)
-            .await?;
-        }
-        for day in start.iter_days().take_while(|d| *d < end) {
+        });
+        let asked = range.days().map(|day| {
             sqlx::query(
                 "INSERT INTO max_power (pdl, day, va, peak_at, fetched_at) VALUES (?1, ?2, NULL, NULL, ?3)
                  ON CONFLICT (pdl, day) DO NOTHING",
             )
-            .bind(pdl.as_str())
+            .bind(pdl.to_string())
             .bind(day)
             .bind(fetched_at)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        });
+        self.save_answer(values, asked).await
     }
 
     /// Days of `[from, to]` with a row: the value, or `None` for "asked, not yet".
@@ -84,50 +218,38 @@ impl Store {
         to: NaiveDate,
     ) -> Result<BTreeMap<NaiveDate, Option<i64>>, StoreError> {
         let rows =
-            sqlx::query("SELECT day, va FROM max_power WHERE pdl = ?1 AND day BETWEEN ?2 AND ?3")
+            sqlx::query_as("SELECT day, va FROM max_power WHERE pdl = ?1 AND day BETWEEN ?2 AND ?3")
                 .bind(pdl.as_str())
                 .bind(from)
                 .bind(to)
                 .fetch_all(&self.pool)
                 .await?;
-        rows.iter()
-            .map(|row| Ok((row.try_get("day")?, row.try_get("va")?)))
-            .collect()
+        Ok(rows.into_iter().collect())
     }
 
-    pub async fn latest_peak(&self, pdl: &Pdl) -> Result<Option<StoredPeak>, StoreError> {
-        let row = sqlx::query(
+    pub async fn latest_peak(&self, pdl: &Pdl) -> Result<Option<DayPeak>, StoreError> {
+        let row: Option<PeakRow> = sqlx::query_as(
             "SELECT day, va, peak_at, fetched_at FROM max_power
              WHERE pdl = ?1 AND va IS NOT NULL ORDER BY day DESC LIMIT 1",
         )
         .bind(pdl.as_str())
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|row| {
-            Ok(StoredPeak {
-                date: row.try_get("day")?,
-                va: row.try_get("va")?,
-                at: row.try_get("peak_at")?,
-                fetched_at: row.try_get("fetched_at")?,
-            })
-        })
-        .transpose()
+        Ok(row.map(DayPeak::from))
     }
 
-    /// Records a load-curve answer for `[start, end)` in one transaction: its points (placed
-    /// by the start of their interval, DST included) and the days as asked.
+    /// Records a load-curve answer for `range`: its points (placed by the start of their
+    /// interval, DST included) and the days as asked.
     pub async fn save_load_curve(
         &self,
         pdl: &Pdl,
         kind: SeriesKind,
-        start: NaiveDate,
-        end: NaiveDate,
+        range: DayRange,
         points: &[LoadCurvePoint],
         fetched_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let instants = sequence_instants(points.iter().map(|p| (p.end, p.interval_minutes)));
-        let mut tx = self.pool.begin().await?;
-        for (point, end_at) in points.iter().zip(instants) {
+        let values = points.iter().zip(instants).map(|(point, end_at)| {
             let start_local = (end_at - Duration::minutes(i64::from(point.interval_minutes)))
                 .with_timezone(&Paris)
                 .naive_local();
@@ -137,7 +259,7 @@ impl Store {
                  ON CONFLICT (pdl, series, end_at) DO UPDATE
                  SET minutes = excluded.minutes, watts = excluded.watts, fetched_at = excluded.fetched_at",
             )
-            .bind(pdl.as_str())
+            .bind(pdl.to_string())
             .bind(kind.as_str())
             .bind(end_at)
             .bind(start_local.date())
@@ -145,23 +267,18 @@ impl Store {
             .bind(point.interval_minutes)
             .bind(point.watts)
             .bind(fetched_at)
-            .execute(&mut *tx)
-            .await?;
-        }
-        for day in start.iter_days().take_while(|d| *d < end) {
+        });
+        let asked = range.days().map(|day| {
             sqlx::query(
                 "INSERT INTO load_curve_asked (pdl, series, day, asked_at) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (pdl, series, day) DO UPDATE SET asked_at = excluded.asked_at",
             )
-            .bind(pdl.as_str())
+            .bind(pdl.to_string())
             .bind(kind.as_str())
             .bind(day)
             .bind(fetched_at)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        });
+        self.save_answer(values, asked).await
     }
 
     /// For each asked day of `[from, to]`: the minutes of curve it holds.
@@ -172,7 +289,7 @@ impl Store {
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<BTreeMap<NaiveDate, i64>, StoreError> {
-        let rows = sqlx::query(
+        let rows = sqlx::query_as(
             "SELECT a.day AS day, COALESCE(SUM(c.minutes), 0) AS minutes
              FROM load_curve_asked a
              LEFT JOIN load_curve c ON c.pdl = a.pdl AND c.series = a.series AND c.day = a.day
@@ -185,9 +302,7 @@ impl Store {
         .bind(to)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| Ok((row.try_get("day")?, row.try_get("minutes")?)))
-            .collect()
+        Ok(rows.into_iter().collect())
     }
 
     /// The intervals that start on the days `[from, to]` (Paris), grouped by day.
@@ -198,7 +313,7 @@ impl Store {
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<BTreeMap<NaiveDate, Vec<CurveInterval>>, StoreError> {
-        let rows = sqlx::query(
+        let rows: Vec<CurveRow> = sqlx::query_as(
             "SELECT day, start_local, minutes, watts FROM load_curve
              WHERE pdl = ?1 AND series = ?2 AND day BETWEEN ?3 AND ?4 ORDER BY end_at",
         )
@@ -209,14 +324,12 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         let mut days: BTreeMap<NaiveDate, Vec<CurveInterval>> = BTreeMap::new();
-        for row in &rows {
-            days.entry(row.try_get("day")?)
-                .or_default()
-                .push(CurveInterval {
-                    start_local: row.try_get("start_local")?,
-                    minutes: row.try_get("minutes")?,
-                    watts: row.try_get("watts")?,
-                });
+        for row in rows {
+            days.entry(row.day).or_default().push(CurveInterval {
+                start_local: row.start_local,
+                minutes: row.minutes,
+                watts: row.watts,
+            });
         }
         Ok(days)
     }
@@ -246,29 +359,66 @@ impl Store {
         Ok(())
     }
 
+    /// The last contract received for `pdl`, and when.
     pub async fn contract(
         &self,
         pdl: &Pdl,
     ) -> Result<Option<(Contract, DateTime<Utc>)>, StoreError> {
-        let row = sqlx::query(
+        let row: Option<ContractRow> = sqlx::query_as(
             "SELECT subscribed_kva, distribution_tariff, offpeak_hours, activation_date, status, fetched_at
              FROM contract WHERE pdl = ?1",
         )
         .bind(pdl.as_str())
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|row| {
-            Ok((
-                Contract {
-                    subscribed_kva: row.try_get("subscribed_kva")?,
-                    distribution_tariff: row.try_get("distribution_tariff")?,
-                    offpeak_hours: row.try_get("offpeak_hours")?,
-                    activation_date: row.try_get("activation_date")?,
-                    status: row.try_get("status")?,
-                },
-                row.try_get("fetched_at")?,
-            ))
-        })
-        .transpose()
+        Ok(row.map(|row| {
+            let contract = Contract {
+                subscribed_kva: row.subscribed_kva,
+                distribution_tariff: row.distribution_tariff,
+                offpeak_hours: row.offpeak_hours,
+                activation_date: row.activation_date,
+                status: row.status,
+            };
+            (contract, row.fetched_at)
+        }))
+    }
+
+    /// Records the account's meters (v2) as listed at `fetched_at`.
+    pub async fn save_meters(
+        &self,
+        infos: &[MeterInfo],
+        fetched_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let rows = infos.iter().map(|info| {
+            sqlx::query(
+                "INSERT INTO meter (pdl, activation_date, oldest_available_date, fetched_at)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (pdl) DO UPDATE SET activation_date = excluded.activation_date,
+                   oldest_available_date = excluded.oldest_available_date, fetched_at = excluded.fetched_at",
+            )
+            .bind(info.pdl.to_string())
+            .bind(info.activation_date)
+            .bind(info.oldest_available_date)
+            .bind(fetched_at)
+        });
+        self.save_answer(rows, std::iter::empty::<Statement>()).await
+    }
+
+    /// What the account last said about `pdl`, and when.
+    pub async fn meter(&self, pdl: &Pdl) -> Result<Option<(MeterInfo, DateTime<Utc>)>, StoreError> {
+        let row: Option<MeterRow> = sqlx::query_as(
+            "SELECT activation_date, oldest_available_date, fetched_at FROM meter WHERE pdl = ?1",
+        )
+        .bind(pdl.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|row| {
+            let info = MeterInfo {
+                pdl: pdl.clone(),
+                activation_date: row.activation_date,
+                oldest_available_date: row.oldest_available_date,
+            };
+            (info, row.fetched_at)
+        }))
     }
 }

@@ -2,13 +2,12 @@
 //! against the quota, and which meters were configured.
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
-use sqlx::Row;
 
 use super::{Store, StoreError};
-use crate::config::Pdl;
+use crate::model::{AccessInfo, Pdl};
 
 /// What `P/{pdl}/status` reports.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow)]
 pub struct MeterStatus {
     pub last_success_at: Option<DateTime<Utc>>,
     /// The last failure, in one line; cleared by the next success.
@@ -23,7 +22,7 @@ pub struct MeterStatus {
 
 impl Store {
     pub async fn meter_status(&self, pdl: &Pdl) -> Result<MeterStatus, StoreError> {
-        let row = sqlx::query(
+        let status = sqlx::query_as(
             "SELECT last_success_at, last_error, last_error_at, consent_expiration, quota_used, quota_limit,
                access_checked_at
              FROM meter_status WHERE pdl = ?1",
@@ -31,42 +30,58 @@ impl Store {
         .bind(pdl.as_str())
         .fetch_optional(&self.pool)
         .await?;
-        let Some(row) = row else {
-            return Ok(MeterStatus::default());
-        };
-        Ok(MeterStatus {
-            last_success_at: row.try_get("last_success_at")?,
-            last_error: row.try_get("last_error")?,
-            last_error_at: row.try_get("last_error_at")?,
-            consent_expiration: row.try_get("consent_expiration")?,
-            quota_used: row.try_get("quota_used")?,
-            quota_limit: row.try_get("quota_limit")?,
-            access_checked_at: row.try_get("access_checked_at")?,
-        })
+        Ok(status.unwrap_or_default())
     }
 
-    pub async fn save_meter_status(
+    /// Records what the gateway said of the consent and quota (v1); what it left out stays.
+    pub async fn record_access(
         &self,
         pdl: &Pdl,
-        status: &MeterStatus,
+        access: &AccessInfo,
+        at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO meter_status (pdl, last_success_at, last_error, last_error_at, consent_expiration, quota_used,
-               quota_limit, access_checked_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-             ON CONFLICT (pdl) DO UPDATE SET last_success_at = excluded.last_success_at,
-               last_error = excluded.last_error, last_error_at = excluded.last_error_at,
-               consent_expiration = excluded.consent_expiration, quota_used = excluded.quota_used,
-               quota_limit = excluded.quota_limit, access_checked_at = excluded.access_checked_at",
+            "INSERT INTO meter_status (pdl, consent_expiration, quota_limit, access_checked_at)
+             VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (pdl) DO UPDATE SET
+               consent_expiration = COALESCE(excluded.consent_expiration, consent_expiration),
+               quota_limit = COALESCE(excluded.quota_limit, quota_limit),
+               access_checked_at = excluded.access_checked_at",
         )
         .bind(pdl.as_str())
-        .bind(status.last_success_at)
-        .bind(status.last_error.as_deref())
-        .bind(status.last_error_at)
-        .bind(status.consent_expiration)
-        .bind(status.quota_used)
-        .bind(status.quota_limit)
-        .bind(status.access_checked_at)
+        .bind(access.consent_expiration)
+        .bind(access.quota_limit)
+        .bind(at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Records how a sync of `pdl` ended: a success, or the error in one line (the values
+    /// already known stay as they are), and the quota as it stands.
+    pub async fn record_outcome(
+        &self,
+        pdl: &Pdl,
+        at: DateTime<Utc>,
+        error: Option<&str>,
+        (quota_used, quota_limit): (u32, u32),
+    ) -> Result<(), StoreError> {
+        let success_at = error.is_none().then_some(at);
+        let error_at = error.is_some().then_some(at);
+        sqlx::query(
+            "INSERT INTO meter_status (pdl, last_success_at, last_error, last_error_at, quota_used, quota_limit)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (pdl) DO UPDATE SET
+               last_success_at = COALESCE(excluded.last_success_at, last_success_at),
+               last_error = excluded.last_error, last_error_at = excluded.last_error_at,
+               quota_used = excluded.quota_used, quota_limit = excluded.quota_limit",
+        )
+        .bind(pdl.as_str())
+        .bind(success_at)
+        .bind(error)
+        .bind(error_at)
+        .bind(quota_used)
+        .bind(quota_limit)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -113,9 +128,7 @@ impl Store {
                 .bind(day)
                 .fetch_optional(&self.pool)
                 .await?;
-        Ok(calls
-            .map(|c| u32::try_from(c).unwrap_or(u32::MAX))
-            .unwrap_or(0))
+        Ok(calls.map_or(0, |c| u32::try_from(c).unwrap_or(u32::MAX)))
     }
 
     /// Records the configured meters; returns those configured before and not any more.
@@ -125,6 +138,12 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Vec<Pdl>, StoreError> {
         let mut tx = self.pool.begin().await?;
+        // Every meter counts as removed (earlier removals keep their date), then the
+        // configured ones come back.
+        sqlx::query("UPDATE configured_meter SET removed_at = ?1 WHERE removed_at IS NULL")
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
         for pdl in configured {
             sqlx::query(
                 "INSERT INTO configured_meter (pdl, removed_at) VALUES (?1, NULL)
@@ -134,29 +153,12 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        let rows = sqlx::query("SELECT pdl, removed_at FROM configured_meter")
-            .fetch_all(&mut *tx)
-            .await?;
-        let mut removed = Vec::new();
-        for row in rows {
-            let text: String = row.try_get("pdl")?;
-            let Some(pdl) = Pdl::parse(&text) else {
-                continue;
-            };
-            if configured.contains(&pdl) {
-                continue;
-            }
-            let removed_at: Option<DateTime<Utc>> = row.try_get("removed_at")?;
-            if removed_at.is_none() {
-                sqlx::query("UPDATE configured_meter SET removed_at = ?2 WHERE pdl = ?1")
-                    .bind(pdl.as_str())
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            removed.push(pdl);
-        }
+        let removed: Vec<String> = sqlx::query_scalar(
+            "SELECT pdl FROM configured_meter WHERE removed_at IS NOT NULL ORDER BY pdl",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
         tx.commit().await?;
-        Ok(removed)
+        Ok(removed.iter().filter_map(|text| Pdl::parse(text)).collect())
     }
 }

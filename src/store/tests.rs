@@ -1,7 +1,7 @@
 use chrono::{NaiveDate, TimeZone, Utc};
 
 use super::*;
-use crate::gateway::DailyReading;
+use crate::model::{DailyReading, DailySeries, DayRange, MeterInfo, Pdl, SeriesKind};
 
 fn d(s: &str) -> NaiveDate {
     s.parse().unwrap()
@@ -35,8 +35,7 @@ async fn answers_survive_a_reopen_and_absent_days_are_marked() {
             .save_daily(
                 &pdl(),
                 SeriesKind::Consumption,
-                d("2024-01-01"),
-                d("2024-01-04"),
+                DayRange::new(d("2024-01-01"), d("2024-01-04")),
                 &answer,
                 at,
             )
@@ -89,8 +88,7 @@ async fn a_later_answer_without_a_day_never_erases_its_value() {
         .save_daily(
             &pdl(),
             SeriesKind::Consumption,
-            d("2024-01-01"),
-            d("2024-01-02"),
+            DayRange::new(d("2024-01-01"), d("2024-01-02")),
             &series(&[("2024-01-01", 100)]),
             at,
         )
@@ -100,8 +98,7 @@ async fn a_later_answer_without_a_day_never_erases_its_value() {
         .save_daily(
             &pdl(),
             SeriesKind::Consumption,
-            d("2024-01-01"),
-            d("2024-01-03"),
+            DayRange::new(d("2024-01-01"), d("2024-01-03")),
             &series(&[]),
             at,
         )
@@ -123,65 +120,45 @@ async fn a_later_answer_without_a_day_never_erases_its_value() {
         .save_daily(
             &pdl(),
             SeriesKind::Consumption,
-            d("2024-01-01"),
-            d("2024-01-02"),
+            DayRange::new(d("2024-01-01"), d("2024-01-02")),
             &series(&[("2024-01-01", 120)]),
             at,
         )
         .await
         .unwrap();
-    assert_eq!(
-        store
-            .day(&pdl(), SeriesKind::Consumption, d("2024-01-01"))
-            .await
-            .unwrap()
-            .unwrap()
-            .wh,
-        120
-    );
+    let days = store
+        .days(&pdl(), SeriesKind::Consumption, d("2024-01-01"), d("2024-01-01"))
+        .await
+        .unwrap();
+    assert_eq!(days.iter().map(|d| d.wh).collect::<Vec<_>>(), vec![120]);
 }
 
 #[tokio::test]
-async fn totals_count_only_known_days_of_the_period() {
+async fn days_lists_only_known_days_of_the_range_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).await.unwrap();
     let at = Utc::now();
     let answer = series(&[
+        ("2024-02-02", 3000),
         ("2024-01-31", 1000),
         ("2024-02-01", 2000),
-        ("2024-02-02", 3000),
     ]);
+    let range = DayRange::new(d("2024-01-31"), d("2024-02-04"));
     store
-        .save_daily(
-            &pdl(),
-            SeriesKind::Consumption,
-            d("2024-01-31"),
-            d("2024-02-04"),
-            &answer,
-            at,
-        )
+        .save_daily(&pdl(), SeriesKind::Consumption, range, &answer, at)
         .await
         .unwrap();
     let february = store
-        .total(
-            &pdl(),
-            SeriesKind::Consumption,
-            d("2024-02-01"),
-            d("2024-02-29"),
-        )
+        .days(&pdl(), SeriesKind::Consumption, d("2024-02-01"), d("2024-02-29"))
         .await
         .unwrap();
-    assert_eq!(february, PeriodTotal { wh: 5000, days: 2 });
+    let listed: Vec<_> = february.iter().map(|day| (day.date, day.wh)).collect();
+    assert_eq!(listed, vec![(d("2024-02-01"), 2000), (d("2024-02-02"), 3000)]);
     let empty = store
-        .total(
-            &pdl(),
-            SeriesKind::Production,
-            d("2024-02-01"),
-            d("2024-02-29"),
-        )
+        .days(&pdl(), SeriesKind::Production, d("2024-02-01"), d("2024-02-29"))
         .await
         .unwrap();
-    assert_eq!(empty, PeriodTotal::default());
+    assert!(empty.is_empty());
 }
 
 #[tokio::test]
@@ -203,32 +180,26 @@ async fn an_interrupted_write_leaves_nothing_half_written() {
         let write = store.save_daily(
             &pdl,
             SeriesKind::Consumption,
-            d("2023-01-01"),
-            d("2024-01-01"),
+            DayRange::new(d("2023-01-01"), d("2024-01-01")),
             &answer,
             at,
         );
         let cancelled =
             tokio::time::timeout(std::time::Duration::from_micros(budget * 100), write).await;
         let stored = store
-            .total(
-                &pdl,
-                SeriesKind::Consumption,
-                d("2023-01-01"),
-                d("2023-12-31"),
-            )
+            .days(&pdl, SeriesKind::Consumption, d("2023-01-01"), d("2023-12-31"))
             .await
-            .unwrap();
-        outcomes.push(stored.days);
+            .unwrap()
+            .len();
+        outcomes.push(stored);
         match cancelled {
             Ok(result) => {
                 result.unwrap();
-                assert_eq!(stored.days, 365);
+                assert_eq!(stored, 365);
             }
             Err(_) => assert!(
-                stored.days == 0 || stored.days == 365,
-                "{} days after cancellation",
-                stored.days
+                stored == 0 || stored == 365,
+                "{stored} days after cancellation"
             ),
         }
     }
@@ -260,6 +231,6 @@ async fn meter_info_round_trips() {
         oldest_available_date: None,
     };
     let at = Utc.with_ymd_and_hms(2024, 1, 16, 9, 0, 0).unwrap();
-    store.save_meter(&info, at).await.unwrap();
+    store.save_meters(&[info.clone()], at).await.unwrap();
     assert_eq!(store.meter(&pdl()).await.unwrap(), Some((info, at)));
 }

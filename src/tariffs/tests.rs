@@ -1,7 +1,6 @@
 use chrono::NaiveTime;
 
 use super::*;
-use crate::config::Pdl;
 
 fn d(s: &str) -> NaiveDate {
     s.parse().unwrap()
@@ -22,19 +21,14 @@ fn night() -> Vec<TimeRange> {
     }]
 }
 
-fn meter(tariff: Tariff, prices: Prices) -> MeterSettings {
-    MeterSettings {
-        pdl: Pdl::parse("12345678901234").unwrap(),
-        name: "Maison".into(),
-        token: None,
-        consumption: true,
-        production: false,
-        load_curve: true,
-        tariff,
-        prices,
-        offpeak_hours: None,
-        tempo_prices_from_gateway: false,
-    }
+/// A meter's tariff and the prices of its options.
+struct Meter {
+    tariff: Tariff,
+    prices: Prices,
+}
+
+fn meter(tariff: Tariff, prices: Prices) -> Meter {
+    Meter { tariff, prices }
 }
 
 fn tempo_prices() -> Prices {
@@ -63,7 +57,7 @@ fn colour(day: NaiveDate) -> Option<TempoColor> {
 fn tempo_now(at: &str) -> (Option<f64>, &'static str, Option<TempoColor>) {
     let m = meter(Tariff::Tempo, tempo_prices());
     let prices = super::tempo_prices(&m.prices, None);
-    let p = price_at(&m, None, &prices, colour, utc(at)).unwrap();
+    let p = price_at(m.tariff, &m.prices, None, &prices, colour, utc(at)).unwrap();
     (p.eur_per_kwh, p.period, p.color)
 }
 
@@ -132,16 +126,16 @@ fn tempo_boundaries_follow_dst() {
     let m = meter(Tariff::Tempo, tempo_prices());
     // 31 March 2024 (23 h): 06:00 Paris = 04:00 UTC; 22:00 = 20:00 UTC.
     assert_eq!(
-        next_price_change(&m, None, utc("2024-03-30T21:30:00Z")),
+        next_price_change(m.tariff, None, utc("2024-03-30T21:30:00Z")),
         Some(utc("2024-03-31T04:00:00Z"))
     );
     assert_eq!(
-        next_price_change(&m, None, utc("2024-03-31T04:00:00Z")),
+        next_price_change(m.tariff, None, utc("2024-03-31T04:00:00Z")),
         Some(utc("2024-03-31T20:00:00Z"))
     );
     // 27 October 2024 (25 h): 06:00 Paris = 05:00 UTC.
     assert_eq!(
-        next_price_change(&m, None, utc("2024-10-26T20:00:00Z")),
+        next_price_change(m.tariff, None, utc("2024-10-26T20:00:00Z")),
         Some(utc("2024-10-27T05:00:00Z"))
     );
     // Around the change itself the period is right on both sides.
@@ -163,7 +157,7 @@ fn hchp_price_changes_at_the_offpeak_boundaries_paris_time() {
     );
     let period = |at: &str| {
         price_at(
-            &m,
+            m.tariff, &m.prices,
             Some(&night()),
             &TempoPrices::default(),
             |_| None,
@@ -180,7 +174,7 @@ fn hchp_price_changes_at_the_offpeak_boundaries_paris_time() {
     assert_eq!(period("2024-07-15T20:00:00Z"), "HC");
     assert_eq!(
         price_at(
-            &m,
+            m.tariff, &m.prices,
             None,
             &TempoPrices::default(),
             |_| None,
@@ -189,11 +183,11 @@ fn hchp_price_changes_at_the_offpeak_boundaries_paris_time() {
         None
     );
     assert_eq!(
-        next_price_change(&m, Some(&night()), utc("2024-01-15T12:00:00Z")),
+        next_price_change(m.tariff, Some(&night()), utc("2024-01-15T12:00:00Z")),
         Some(utc("2024-01-15T21:00:00Z"))
     );
     assert_eq!(
-        next_price_change(&m, Some(&night()), utc("2024-01-15T21:00:00Z")),
+        next_price_change(m.tariff, Some(&night()), utc("2024-01-15T21:00:00Z")),
         Some(utc("2024-01-16T05:00:00Z"))
     );
 }
@@ -208,7 +202,7 @@ fn base_price_never_changes() {
         },
     );
     let price = price_at(
-        &m,
+        m.tariff, &m.prices,
         None,
         &TempoPrices::default(),
         |_| None,
@@ -217,7 +211,7 @@ fn base_price_never_changes() {
     .unwrap();
     assert_eq!((price.eur_per_kwh, price.period), (Some(0.2516), "BASE"));
     assert_eq!(
-        next_price_change(&m, None, utc("2024-01-15T12:00:00Z")),
+        next_price_change(m.tariff, None, utc("2024-01-15T12:00:00Z")),
         None
     );
 }

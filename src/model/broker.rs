@@ -1,4 +1,4 @@
-//! Where the broker is and how to log in: from a `mqtt://` / `mqtts://` URL or from the
+//! Where the MQTT broker is and how to log in: from a `mqtt://` / `mqtts://` URL or from the
 //! Supervisor. Displays with the password masked.
 
 use std::fmt;
@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use url::Url;
 
-use crate::config::Secret;
+use super::Secret;
 
 /// A broker to connect to.
 #[derive(Clone, PartialEq, Eq)]
@@ -26,57 +26,60 @@ pub struct TlsFiles {
     pub client_key: Option<PathBuf>,
 }
 
+/// Why a broker URL is refused. The text never contains the password.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BrokerUrlError {
+    #[error("not a URL ({0})")]
+    NotAUrl(url::ParseError),
+    #[error("unknown scheme `{0}`: use mqtt://host[:1883] or mqtts://host[:8883]")]
+    UnknownScheme(String),
+    #[error("no host name")]
+    NoHost,
+    #[error("a broker URL has no path or query")]
+    PathOrQuery,
+    #[error("credentials are not valid percent-encoded UTF-8")]
+    BadCredentials,
+}
+
 impl BrokerAddress {
-    /// Parses `mqtt://[user[:pass]@]host[:port]` or `mqtts://…`. The error text never contains
-    /// the password.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let url = Url::parse(text.trim()).map_err(|e| format!("not a URL ({e})"))?;
+    /// Parses `mqtt://[user[:pass]@]host[:port]` or `mqtts://…` (`tcp://` and `ssl://` too).
+    pub fn parse(text: &str) -> Result<Self, BrokerUrlError> {
+        let url = Url::parse(text.trim()).map_err(BrokerUrlError::NotAUrl)?;
         let (tls, default_port) = match url.scheme() {
             "mqtt" | "tcp" => (false, 1883),
             "mqtts" | "ssl" => (true, 8883),
-            other => {
-                return Err(format!(
-                    "unknown scheme `{other}`: use mqtt://host[:1883] or mqtts://host[:8883]"
-                ));
-            }
+            other => return Err(BrokerUrlError::UnknownScheme(other.into())),
         };
         let host = url
             .host_str()
             .filter(|h| !h.is_empty())
-            .ok_or("no host name")?
+            .ok_or(BrokerUrlError::NoHost)?
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_string();
         if !matches!(url.path(), "" | "/") || url.query().is_some() {
-            return Err("a broker URL has no path or query".into());
+            return Err(BrokerUrlError::PathOrQuery);
         }
-        let decode = |s: &str| {
-            percent_decode(s)
-                .ok_or_else(|| "credentials are not valid percent-encoded UTF-8".to_string())
-        };
         let username = match url.username() {
             "" => None,
-            name => Some(decode(name)?),
+            name => Some(percent_decode(name)?),
         };
-        let password = match url.password() {
-            None => None,
-            Some(p) => Some(Secret::new(decode(p)?)),
-        };
+        let password = url.password().map(percent_decode).transpose()?;
         Ok(Self {
             host,
             port: url.port().unwrap_or(default_port),
             tls,
             username,
-            password,
+            password: password.map(Secret::new),
         })
     }
 }
 
-fn percent_decode(text: &str) -> Option<String> {
+fn percent_decode(text: &str) -> Result<String, BrokerUrlError> {
     percent_encoding::percent_decode_str(text)
         .decode_utf8()
-        .ok()
         .map(|s| s.into_owned())
+        .map_err(|_| BrokerUrlError::BadCredentials)
 }
 
 impl fmt::Display for BrokerAddress {
@@ -126,15 +129,33 @@ mod tests {
     }
 
     #[test]
-    fn rejects_unknown_schemes_and_paths() {
+    fn refusals_are_typed() {
+        assert!(matches!(
+            BrokerAddress::parse("http://host"),
+            Err(BrokerUrlError::UnknownScheme(s)) if s == "http"
+        ));
+        assert_eq!(
+            BrokerAddress::parse("mqtt://host/topic"),
+            Err(BrokerUrlError::PathOrQuery)
+        );
+        assert!(matches!(
+            BrokerAddress::parse("host:1883"),
+            Err(BrokerUrlError::UnknownScheme(_))
+        ));
+        assert!(matches!(
+            BrokerAddress::parse("mqtt://"),
+            Err(BrokerUrlError::NoHost | BrokerUrlError::NotAUrl(_))
+        ));
+        assert_eq!(
+            BrokerAddress::parse("mqtt://u:%FF@host"),
+            Err(BrokerUrlError::BadCredentials)
+        );
         assert!(
             BrokerAddress::parse("http://host")
                 .unwrap_err()
+                .to_string()
                 .contains("unknown scheme")
         );
-        assert!(BrokerAddress::parse("mqtt://host/topic").is_err());
-        assert!(BrokerAddress::parse("host:1883").is_err());
-        assert!(BrokerAddress::parse("mqtt://").is_err());
     }
 
     #[test]
@@ -144,6 +165,6 @@ mod tests {
         let debug = format!("{broker:?}");
         assert!(!debug.contains("s3cret"), "{debug}");
         let err = BrokerAddress::parse("ftp://user:s3cret@host").unwrap_err();
-        assert!(!err.contains("s3cret"), "{err}");
+        assert!(!err.to_string().contains("s3cret"), "{err}");
     }
 }

@@ -1,0 +1,205 @@
+//! How to reach the broker: rumqttc options (last will, credentials, TLS) and what a failed
+//! connection means, as one line that says what to check.
+
+use std::sync::Arc;
+
+use rumqttc::{ConnectReturnCode, ConnectionError, LastWill, MqttOptions, TlsConfiguration, Transport};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+use super::session::{SessionConfig, SessionError};
+use crate::model::{BrokerAddress, Qos, TlsFiles};
+
+/// Largest packet we send or accept: discovery configs are a few KiB, rumqttc's default
+/// (10 KiB) is too tight for a forecast with attributes.
+const MAX_PACKET_SIZE: usize = 256 * 1024;
+
+/// Why the broker could not be reached, in one line that never contains the password.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectError {
+    #[error("TLS failure with {at}: {detail}{hint}")]
+    Tls {
+        at: String,
+        detail: String,
+        hint: &'static str,
+    },
+    #[error(
+        "the broker {at} refused the login: not authorised (check the MQTT user name and password)"
+    )]
+    NotAuthorized { at: String },
+    #[error("the broker {at} refused the connection ({code})")]
+    Refused { at: String, code: String },
+    #[error("connection refused by {at}: is the broker running and listening on this port?")]
+    NothingListening { at: String },
+    #[error("unknown host {host}: check the broker's name")]
+    UnknownHost { host: String },
+    #[error("no answer from {at} (network timeout)")]
+    NetworkTimeout { at: String },
+    #[error("connection to {at} failed: {detail}")]
+    Other { at: String, detail: String },
+    #[error("no answer from the broker within {0} s")]
+    NoAnswer(u64),
+    #[error("the MQTT session stopped")]
+    Stopped,
+}
+
+pub(crate) fn qos(level: Qos) -> rumqttc::QoS {
+    match level {
+        Qos::AtMostOnce => rumqttc::QoS::AtMostOnce,
+        Qos::AtLeastOnce => rumqttc::QoS::AtLeastOnce,
+        Qos::ExactlyOnce => rumqttc::QoS::ExactlyOnce,
+    }
+}
+
+pub(crate) fn mqtt_options(config: &SessionConfig) -> Result<MqttOptions, SessionError> {
+    let broker = &config.broker;
+    let mut options = MqttOptions::new(&config.client_id, &broker.host, broker.port);
+    options
+        .set_keep_alive(config.keep_alive)
+        .set_clean_session(true)
+        .set_max_packet_size(MAX_PACKET_SIZE, MAX_PACKET_SIZE)
+        .set_inflight(100);
+    if config.announce {
+        let will = LastWill::new(&config.status_topic, "offline", rumqttc::QoS::AtLeastOnce, true);
+        options.set_last_will(will);
+    }
+    if let Some(user) = &broker.username {
+        let password = broker.password.as_ref().map(|p| p.expose()).unwrap_or("");
+        options.set_credentials(user, password);
+    }
+    if broker.tls || config.tls_files.ca_cert.is_some() {
+        options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
+            Arc::new(tls_client_config(&config.tls_files)?),
+        )));
+    }
+    Ok(options)
+}
+
+/// A rustls client config: the given CA (or the system's roots) and an optional client cert.
+pub fn tls_client_config(files: &TlsFiles) -> Result<rustls::ClientConfig, SessionError> {
+    let builder = rustls::ClientConfig::builder().with_root_certificates(root_store(files)?);
+    match (&files.client_cert, &files.client_key) {
+        (Some(cert), Some(key)) => {
+            let chain = CertificateDer::pem_slice_iter(&read(cert)?)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| tls_error(cert, e))?;
+            let key = PrivateKeyDer::from_pem_slice(&read(key)?).map_err(|e| tls_error(key, e))?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| SessionError::Tls(e.to_string()))
+        }
+        _ => Ok(builder.with_no_client_auth()),
+    }
+}
+
+/// The CA of `mqtt_ca_cert`, or the system's roots.
+fn root_store(files: &TlsFiles) -> Result<rustls::RootCertStore, SessionError> {
+    let mut roots = rustls::RootCertStore::empty();
+    let Some(path) = &files.ca_cert else {
+        let native = rustls_native_certs::load_native_certs();
+        roots.add_parsable_certificates(native.certs);
+        return Ok(roots);
+    };
+    for cert in CertificateDer::pem_slice_iter(&read(path)?) {
+        let cert = cert.map_err(|e| tls_error(path, e))?;
+        roots.add(cert).map_err(|e| tls_error(path, e))?;
+    }
+    if roots.is_empty() {
+        return Err(tls_error(path, "no certificate in it"));
+    }
+    Ok(roots)
+}
+
+fn read(path: &std::path::Path) -> Result<Vec<u8>, SessionError> {
+    std::fs::read(path).map_err(|source| SessionError::TlsFile {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+fn tls_error(path: &std::path::Path, error: impl std::fmt::Display) -> SessionError {
+    SessionError::Tls(format!("{}: {error}", path.display()))
+}
+
+impl ConnectError {
+    /// What a failed connection means, from rumqttc's error.
+    pub fn of(error: &ConnectionError, broker: &BrokerAddress) -> Self {
+        let at = format!("{}:{}", broker.host, broker.port);
+        if let Some(tls) = tls_error_of(error) {
+            return ConnectError::Tls {
+                at,
+                detail: tls.to_string(),
+                hint: tls_hint(tls),
+            };
+        }
+        match error {
+            ConnectionError::ConnectionRefused(
+                ConnectReturnCode::BadUserNamePassword | ConnectReturnCode::NotAuthorized,
+            ) => ConnectError::NotAuthorized { at },
+            ConnectionError::ConnectionRefused(code) => ConnectError::Refused {
+                at,
+                code: format!("{code:?}"),
+            },
+            ConnectionError::Tls(e) => ConnectError::Tls {
+                at,
+                detail: crate::http::root_cause(e),
+                hint: "",
+            },
+            ConnectionError::NetworkTimeout => ConnectError::NetworkTimeout { at },
+            ConnectionError::Io(e) => Self::of_io(e, broker, at),
+            other => ConnectError::Other {
+                at,
+                detail: other.to_string(),
+            },
+        }
+    }
+
+    fn of_io(error: &std::io::Error, broker: &BrokerAddress, at: String) -> Self {
+        use std::io::ErrorKind;
+        let text = error.to_string();
+        let lookup = ["lookup", "resolve", "Name or service"];
+        match error.kind() {
+            ErrorKind::ConnectionRefused => ConnectError::NothingListening { at },
+            _ if lookup.iter().any(|word| text.contains(word)) => ConnectError::UnknownHost {
+                host: broker.host.clone(),
+            },
+            ErrorKind::UnexpectedEof | ErrorKind::ConnectionReset if broker.tls => {
+                ConnectError::Tls {
+                    at,
+                    detail: format!("the connection was closed during the handshake ({text})"),
+                    hint: "",
+                }
+            }
+            _ => ConnectError::Other { at, detail: text },
+        }
+    }
+}
+
+fn tls_hint(error: &rustls::Error) -> &'static str {
+    use rustls::AlertDescription::{BadCertificate, CertificateRequired, UnknownCA};
+    match error {
+        rustls::Error::AlertReceived(CertificateRequired | BadCertificate | UnknownCA) => {
+            ": the broker wants a client certificate it trusts (mqtt_client_cert and mqtt_client_key)"
+        }
+        rustls::Error::InvalidCertificate(_) => {
+            ": the broker's certificate is not trusted (set mqtt_ca_cert to its CA)"
+        }
+        _ => "",
+    }
+}
+
+/// The rustls error behind a connection failure, wherever rumqttc wrapped it: during the
+/// handshake it is an I/O error; with TLS 1.3 a refused client certificate only shows when
+/// the first MQTT packet is read.
+fn tls_error_of(error: &ConnectionError) -> Option<&rustls::Error> {
+    use rumqttc::StateError;
+    let io = match error {
+        ConnectionError::Io(e)
+        | ConnectionError::MqttState(StateError::Io(e))
+        | ConnectionError::MqttState(StateError::Deserialization(rumqttc::mqttbytes::Error::Io(
+            e,
+        ))) => e,
+        _ => return None,
+    };
+    io.get_ref()?.downcast_ref::<rustls::Error>()
+}

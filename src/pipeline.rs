@@ -1,0 +1,135 @@
+//! The parts every command shares — settings, store, gateway, clock — and the jobs on them:
+//! [`Pipeline::sync`] (gateway → store), [`Pipeline::publication`] (store → views → entity
+//! messages, and when they change next) and the MQTT session that keeps them published.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::calendar::paris_date;
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::derived::Snapshot;
+use crate::entities;
+use crate::gateway::Gateway;
+use crate::model::{BrokerAddress, Message, Pdl, Tariff};
+use crate::mqtt::{Session, SessionConfig};
+use crate::retry::Retry;
+use crate::store::{Store, StoreError};
+use crate::sync::{GATEWAY_RETRY, SyncSummary, Syncer};
+
+pub struct Pipeline {
+    pub settings: Settings,
+    pub store: Store,
+    pub gateway: Gateway,
+    pub clock: Arc<dyn Clock>,
+    /// How failing gateway calls are retried within a sync.
+    pub retry: Retry,
+    /// Meters configured before and not any more: their entities are cleared.
+    removed_meters: Vec<Pdl>,
+}
+
+/// Everything published at one instant, and when it changes next without a gateway call.
+pub struct Publication {
+    pub messages: Vec<Message>,
+    pub next_change: Option<DateTime<Utc>>,
+}
+
+impl Pipeline {
+    /// Opens the store (migrating it) and compares the configured meters with the last run's.
+    pub async fn open(
+        settings: Settings,
+        gateway: Gateway,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, StoreError> {
+        let store = Store::open(&settings.data_dir).await?;
+        // The configuration is fixed for the life of the process: compare it once.
+        let configured: Vec<Pdl> = settings.meters.iter().map(|m| m.pdl.clone()).collect();
+        let removed_meters = store
+            .sync_configured_meters(&configured, clock.now())
+            .await?;
+        Ok(Self {
+            settings,
+            store,
+            gateway,
+            clock,
+            retry: GATEWAY_RETRY,
+            removed_meters,
+        })
+    }
+
+    /// Fetches what the store lacks, for every meter and the grid-wide data.
+    pub async fn sync(&self) -> SyncSummary {
+        let syncer = Syncer {
+            gateway: &self.gateway,
+            store: &self.store,
+            retry: self.retry,
+        };
+        syncer.run(&self.settings, self.clock.now()).await
+    }
+
+    /// What every device shows now, from the store.
+    pub async fn snapshot(&self, now: DateTime<Utc>) -> Result<Snapshot, StoreError> {
+        Snapshot::load(&self.store, &self.settings, paris_date(now)).await
+    }
+
+    /// Discovery configs and states of every device as of now; a meter that left the
+    /// configuration has its configs and states cleared.
+    pub async fn publication(&self) -> Result<Publication, StoreError> {
+        let now = self.clock.now();
+        let snapshot = self.snapshot(now).await?;
+        let views = snapshot.views(now);
+        Ok(Publication {
+            messages: entities::messages(&self.settings, &views, &self.removed_meters),
+            next_change: snapshot.next_change(now),
+        })
+    }
+
+    /// The messages of [`Pipeline::publication`].
+    pub async fn messages(&self) -> Result<Vec<Message>, StoreError> {
+        Ok(self.publication().await?.messages)
+    }
+
+    /// Tempo colours are fetched (for the Tempo device or a Tempo meter).
+    pub fn wants_tempo(&self) -> bool {
+        let meters = &self.settings.meters;
+        self.settings.tempo || meters.iter().any(|m| m.tariff == Tariff::Tempo)
+    }
+
+    /// Starts the MQTT session and hands it what the store already knows, so discovery goes
+    /// out right after the ConnAck. `daemon`: the session outlives connection failures and
+    /// logs each one.
+    pub async fn start_session(
+        &self,
+        broker: BrokerAddress,
+        daemon: bool,
+    ) -> anyhow::Result<Session> {
+        let mqtt = &self.settings.mqtt;
+        let ha_status = mqtt
+            .discovery
+            .then(|| format!("{}/status", mqtt.discovery_prefix));
+        let mut config = SessionConfig::new(
+            broker,
+            mqtt.tls_files.clone(),
+            &mqtt.topic_prefix,
+            ha_status,
+        );
+        config.log_failures = daemon;
+        let session = Session::start(config)?;
+        session.publish(self.messages().await?).await?;
+        Ok(session)
+    }
+
+    /// Publishes what the store holds now; returns when that changes next.
+    pub async fn republish(
+        &self,
+        session: Option<&Session>,
+    ) -> anyhow::Result<Option<DateTime<Utc>>> {
+        let publication = self.publication().await?;
+        if let Some(session) = session {
+            session.publish(publication.messages).await?;
+        }
+        Ok(publication.next_change)
+    }
+}
+

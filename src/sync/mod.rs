@@ -1,0 +1,240 @@
+//! Fetching what is missing, as one job in three steps:
+//!
+//! 1. [`SyncState::load`] reads what the store holds (plain data, one pass);
+//! 2. [`plan_refresh`] and [`plan`] decide which gateway calls cover what it lacks (pure,
+//!    time is a field of the state);
+//! 3. [`Executor`] makes each call within the quota, retries transient failures with the
+//!    program's [`Retry`] policy, and writes each answer in one transaction.
+//!
+//! The refresh calls (meter list, consent, contract) decide the ranges of the series, so the
+//! state is read again between the two plans, and once more at the end to report what is
+//! complete.
+
+mod execute;
+mod plan;
+mod quota;
+mod state;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::config::Settings;
+use crate::gateway::{Gateway, GatewayError};
+use crate::model::Pdl;
+use crate::retry::{Backoff, Retry};
+use crate::store::{Store, StoreError};
+pub use execute::{Executor, Ledger, PartOutcome};
+pub use plan::{
+    Call, ECOWATT_MAX_AGE_HOURS, METER_INFO_MAX_AGE_DAYS, RECENT_RETRY_DAYS, is_unknown,
+    meter_complete, plan, plan_ranges, plan_refresh,
+};
+pub use quota::{CallScope, Counter, Quota, QuotaRule, budget_of};
+pub use state::{GridState, LOAD_CURVE_MONTHS, MAX_POWER_DAYS, MeterState, SyncState};
+
+/// Gateway calls within a sync: three tries, 2 s then 8 s apart (±20 %).
+pub const GATEWAY_RETRY: Retry = Retry {
+    attempts: 3,
+    backoff: Backoff {
+        first: Duration::from_secs(2),
+        factor: 4,
+        max: Duration::from_secs(30),
+        jitter: 0.2,
+    },
+};
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Gateway(#[from] GatewayError),
+    #[error(transparent)]
+    Store(Arc<StoreError>),
+    #[error(
+        "meter {0} is not on this MyElectricalData account: add it to the consent on myelectricaldata.fr"
+    )]
+    UnknownMeter(Pdl),
+}
+
+impl From<StoreError> for SyncError {
+    fn from(error: StoreError) -> Self {
+        SyncError::Store(Arc::new(error))
+    }
+}
+
+impl SyncError {
+    /// Worth retrying soon without any change from the user.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            SyncError::Gateway(e) => e.is_transient(),
+            SyncError::Store(_) | SyncError::UnknownMeter(_) => false,
+        }
+    }
+}
+
+/// Who a failure concerns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Part {
+    Meter(Pdl),
+    /// Tempo colours, EcoWatt signals and Tempo prices.
+    Grid,
+}
+
+impl fmt::Display for Part {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Part::Meter(pdl) => write!(f, "meter {pdl}"),
+            Part::Grid => f.write_str("Tempo/EcoWatt"),
+        }
+    }
+}
+
+/// One failed part of a sync, shown as one line: `meter 12345678901234: …`.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{part}: {error}")]
+pub struct SyncFailure {
+    pub part: Part,
+    pub error: SyncError,
+}
+
+/// What a sync did, over all meters and the grid-wide data.
+#[derive(Debug, Default)]
+pub struct SyncSummary {
+    pub calls: u32,
+    pub new_days: usize,
+    /// Every meter synced and has every enabled series up to yesterday.
+    pub complete: bool,
+    pub errors: Vec<SyncFailure>,
+    /// Tomorrow's Tempo colour is known.
+    pub tempo_tomorrow_known: bool,
+}
+
+impl SyncSummary {
+    /// Some failure is worth retrying soon.
+    pub fn transient(&self) -> bool {
+        self.errors.iter().any(|f| f.error.is_transient())
+    }
+}
+
+/// Everything a sync needs, borrowed.
+pub struct Syncer<'a> {
+    pub gateway: &'a Gateway,
+    pub store: &'a Store,
+    pub retry: Retry,
+}
+
+impl Syncer<'_> {
+    /// Fetches what the store lacks for every meter and the grid-wide data; records each
+    /// meter's outcome in its status and logs one line per meter and the total.
+    pub async fn run(&self, settings: &Settings, now: DateTime<Utc>) -> SyncSummary {
+        match self.try_run(settings, now).await {
+            Ok(summary) => summary,
+            Err(error) => {
+                let error = SyncError::from(error);
+                let errors = settings.meters.iter().map(|m| SyncFailure {
+                    part: Part::Meter(m.pdl.clone()),
+                    error: error.clone(),
+                });
+                let summary = SyncSummary {
+                    errors: errors.collect(),
+                    ..SyncSummary::default()
+                };
+                summary.errors.iter().for_each(|e| tracing::error!("{e}"));
+                summary
+            }
+        }
+    }
+
+    async fn try_run(
+        &self,
+        settings: &Settings,
+        now: DateTime<Utc>,
+    ) -> Result<SyncSummary, StoreError> {
+        let generation = self.gateway.generation();
+        let executor = Executor {
+            gateway: self.gateway,
+            store: self.store,
+            retry: self.retry,
+        };
+        let mut ledger = Ledger::default();
+        let state = SyncState::load(self.store, settings, generation, now).await?;
+        let mut quota = state.quota(self.store).await?;
+        executor
+            .run(&state, plan_refresh(&state), &mut quota, &mut ledger)
+            .await;
+        let state = SyncState::load(self.store, settings, generation, now).await?;
+        for meter in state.meters.iter().filter(|m| is_unknown(&state, m)) {
+            let pdl = meter.pdl().clone();
+            ledger.fail(CallScope::Meter(pdl.clone()), SyncError::UnknownMeter(pdl));
+        }
+        executor
+            .run(&state, plan(&state), &mut quota, &mut ledger)
+            .await;
+        let state = SyncState::load(self.store, settings, generation, now).await?;
+        let summary = summarize(&state, &ledger);
+        for meter in &state.meters {
+            let pdl = meter.pdl();
+            let error = ledger.part(&CallScope::Meter(pdl.clone())).and_then(|p| p.error.as_ref());
+            let line = error.map(ToString::to_string);
+            let usage = quota.usage(pdl);
+            if let Err(e) = self.store.record_outcome(pdl, now, line.as_deref(), usage).await {
+                tracing::error!("meter {pdl}: {e}");
+            }
+        }
+        Ok(summary)
+    }
+}
+
+/// The summary of a sync from the final state and the ledger, logged as it is made.
+fn summarize(state: &SyncState, ledger: &Ledger) -> SyncSummary {
+    let mut summary = SyncSummary {
+        calls: ledger.calls(),
+        complete: true,
+        tempo_tomorrow_known: state.tempo_tomorrow_known(),
+        ..SyncSummary::default()
+    };
+    for meter in &state.meters {
+        let pdl = meter.pdl();
+        let part = ledger.part(&CallScope::Meter(pdl.clone()));
+        let (calls, new_days) = part.map_or((0, 0), |p| (p.calls, p.new_days));
+        summary.new_days += new_days;
+        let complete = meter_complete(meter, state.today);
+        match part.and_then(|p| p.error.clone()) {
+            Some(error) => {
+                let failure = SyncFailure {
+                    part: Part::Meter(pdl.clone()),
+                    error,
+                };
+                tracing::error!("{failure}");
+                summary.errors.push(failure);
+                summary.complete = false;
+            }
+            None if complete => tracing::info!(
+                "meter {pdl}: up to date ({new_days} new day(s), {calls} call(s))"
+            ),
+            None => {
+                summary.complete = false;
+                tracing::info!(
+                    "meter {pdl}: {new_days} new day(s), {calls} call(s); yesterday is not published yet"
+                );
+            }
+        }
+    }
+    for scope in [CallScope::Tempo, CallScope::Ecowatt, CallScope::TempoPrices] {
+        if let Some(error) = ledger.part(&scope).and_then(|p| p.error.clone()) {
+            let failure = SyncFailure {
+                part: Part::Grid,
+                error,
+            };
+            tracing::error!("{failure}");
+            summary.errors.push(failure);
+        }
+    }
+    tracing::info!(
+        "sync done: {} gateway call(s), {} new day(s)",
+        summary.calls,
+        summary.new_days
+    );
+    summary
+}
