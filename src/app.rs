@@ -91,7 +91,13 @@ pub async fn run(pipeline: &Pipeline, shutdown: impl Future<Output = ()>) -> any
         release_heap();
         let next = next_sync_after(pipeline, &summary, &mut failures);
         tracing::info!("next sync at {}", format_paris(next));
-        let waited = wait_for_sync(pipeline, session.as_ref(), republish_at, next, shutdown.as_mut());
+        let waited = wait_for_sync(
+            pipeline,
+            session.as_ref(),
+            republish_at,
+            next,
+            shutdown.as_mut(),
+        );
         if !waited.await? {
             break;
         }
@@ -108,7 +114,11 @@ pub async fn run(pipeline: &Pipeline, shutdown: impl Future<Output = ()>) -> any
 }
 
 /// When to sync next after `summary`; `failures` counts the failed syncs in a row.
-fn next_sync_after(pipeline: &Pipeline, summary: &SyncSummary, failures: &mut u32) -> DateTime<Utc> {
+fn next_sync_after(
+    pipeline: &Pipeline,
+    summary: &SyncSummary,
+    failures: &mut u32,
+) -> DateTime<Utc> {
     let outcome = if summary.errors.is_empty() {
         *failures = 0;
         match summary.complete {
@@ -180,7 +190,10 @@ pub enum GatewayCheckError {
         "PDL {} not in this consent: add it on myelectricaldata.fr (the account has {on_account} meter(s))",
         pdl_list(.missing)
     )]
-    NotInConsent { missing: Vec<Pdl>, on_account: usize },
+    NotInConsent {
+        missing: Vec<Pdl>,
+        on_account: usize,
+    },
 }
 
 fn pdl_list(pdls: &[Pdl]) -> String {
@@ -249,7 +262,10 @@ pub async fn check_gateway(settings: &Settings) -> Result<String, GatewayCheckEr
         .collect();
     if !missing.is_empty() {
         let on_account = meters.len();
-        return Err(GatewayCheckError::NotInConsent { missing, on_account });
+        return Err(GatewayCheckError::NotInConsent {
+            missing,
+            on_account,
+        });
     }
     Ok(format!(
         "the credential is accepted and covers every configured meter ({} on the account)",

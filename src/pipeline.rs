@@ -132,4 +132,3 @@ impl Pipeline {
         Ok(publication.next_change)
     }
 }
-

@@ -66,7 +66,10 @@ pub fn next_sync(now: DateTime<Utc>, outcome: SyncOutcome, jitter: f64) -> DateT
             }
         }
         SyncOutcome::Failed { attempt } => {
-            now + scaled(FAILURE_BACKOFF.delay(attempt.saturating_sub(1), jitter), 1.0)
+            now + scaled(
+                FAILURE_BACKOFF.delay(attempt.saturating_sub(1), jitter),
+                1.0,
+            )
         }
     }
 }

@@ -19,7 +19,9 @@ pub struct TempoInputs {
 
 impl TempoInputs {
     pub async fn load(store: &Store, today: NaiveDate) -> Result<Self, StoreError> {
-        let season = store.tempo(tempo_season_start(today), add_days(today, 1)).await?;
+        let season = store
+            .tempo(tempo_season_start(today), add_days(today, 1))
+            .await?;
         Ok(Self { season })
     }
 }
@@ -97,7 +99,10 @@ impl EcowattView {
     /// `None` while no signal of today is known.
     pub fn compute(inputs: &EcowattInputs, now: DateTime<Utc>) -> Option<Self> {
         let local = now.with_timezone(&Paris);
-        let day = inputs.today.as_ref().filter(|d| d.date == local.date_naive())?;
+        let day = inputs
+            .today
+            .as_ref()
+            .filter(|d| d.date == local.date_naive())?;
         let hour = local.hour();
         Some(Self {
             date: day.date,
@@ -158,7 +163,10 @@ mod tests {
         let view = EcowattView::compute(&inputs, utc("2024-01-15T16:59:00Z")).unwrap();
         assert_eq!((view.hour, view.level), (17, Some(1)));
         // Past Paris midnight the signal is yesterday's: nothing is shown.
-        assert_eq!(EcowattView::compute(&inputs, utc("2024-01-15T23:10:00Z")), None);
+        assert_eq!(
+            EcowattView::compute(&inputs, utc("2024-01-15T23:10:00Z")),
+            None
+        );
     }
 
     fn d(s: &str) -> NaiveDate {

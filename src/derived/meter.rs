@@ -11,8 +11,8 @@ use crate::calendar::{
 };
 use crate::config::MeterSettings;
 use crate::model::{
-    Contract, CurveInterval, DayEnergy, DayPeak, Pdl, SeriesKind, Tariff, TempoColor,
-    TempoPrices, TimeRange,
+    Contract, CurveInterval, DayEnergy, DayPeak, Pdl, SeriesKind, Tariff, TempoColor, TempoPrices,
+    TimeRange,
 };
 use crate::store::{MeterStatus, Store, StoreError};
 use crate::tariffs::{self, Period, hchp_period};
@@ -21,8 +21,9 @@ use crate::tariffs::{self, Period, hchp_period};
 #[derive(Debug, Clone, PartialEq)]
 pub struct MeterInputs {
     pub meter: MeterSettings,
-    /// Known consumption days from the start of the ISO week or of the year (whichever is
-    /// earlier) of the most recent one, through it; empty when disabled or unknown.
+    /// Known consumption days from the start of the ISO week or of the year of the most
+    /// recent one (whichever is earlier, and at least the day before it), through it; empty
+    /// when disabled or unknown.
     pub consumption: Vec<DayEnergy>,
     /// Likewise for production.
     pub production: Vec<DayEnergy>,
@@ -149,7 +150,10 @@ impl MeterInputs {
     /// The off-peak ranges in force (see [`offpeak_ranges`]).
     pub fn offpeak(&self) -> Option<Vec<TimeRange>> {
         let contract = self.contract.as_ref();
-        offpeak_ranges(&self.meter, contract.and_then(|c| c.offpeak_hours.as_deref()))
+        offpeak_ranges(
+            &self.meter,
+            contract.and_then(|c| c.offpeak_hours.as_deref()),
+        )
     }
 
     /// The Tempo prices in force: the options', else the gateway's.
@@ -185,8 +189,9 @@ async fn series_days(
     let Some(latest) = latest else {
         return Ok(Vec::new());
     };
-    let from = week_start(latest.date).min(year_start(latest.date));
-    store.days(&meter.pdl, kind, from, latest.date).await
+    let date = latest.date;
+    let from = week_start(date).min(year_start(date)).min(sub_days(date, 1));
+    store.days(&meter.pdl, kind, from, date).await
 }
 
 impl MeterView {
@@ -208,8 +213,15 @@ impl MeterView {
                 peak,
                 subscribed_va: subscribed_va.map(|kva| i64::from(kva) * 1000),
             }),
-            hchp: offpeak.as_deref().and_then(|ranges| hchp_of_latest(&curve, ranges)),
-            cost: CostView::of(&daily_costs(inputs, &curve, offpeak.as_deref(), &tempo_prices)),
+            hchp: offpeak
+                .as_deref()
+                .and_then(|ranges| hchp_of_latest(&curve, ranges)),
+            cost: CostView::of(&daily_costs(
+                inputs,
+                &curve,
+                offpeak.as_deref(),
+                &tempo_prices,
+            )),
             price: tariffs::price_at(
                 meter.tariff,
                 &meter.prices,
@@ -315,4 +327,3 @@ pub fn complete_days(
         .map(|(day, intervals)| (*day, intervals.clone()))
         .collect()
 }
-

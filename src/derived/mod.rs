@@ -16,11 +16,11 @@ use crate::calendar::paris_date;
 use crate::config::Settings;
 use crate::store::{Store, StoreError};
 use crate::tariffs;
-pub use costs::{Cost, CostView, cost_note, curve_costs, day_costs, daily_costs};
+pub use costs::{Cost, CostView, cost_note, curve_costs, daily_costs, day_costs};
 pub use grid::{EcowattInputs, EcowattView, TempoInputs, TempoView};
 pub use meter::{
-    EnergyView, HcHpDay, MeterInputs, MeterView, PeakView, PeriodTotal, StatusView,
-    complete_days, offpeak_ranges, split_hchp,
+    EnergyView, HcHpDay, MeterInputs, MeterView, PeakView, PeriodTotal, StatusView, complete_days,
+    offpeak_ranges, split_hchp,
 };
 
 /// The inputs of every device, as of one instant.
@@ -94,7 +94,9 @@ impl Snapshot {
             tariffs::next_price_change(inputs.meter.tariff, inputs.offpeak().as_deref(), now)
         });
         let clock: Vec<NaiveTime> = if self.ecowatt.is_some() {
-            (0..24).filter_map(|h| NaiveTime::from_hms_opt(h, 0, 0)).collect()
+            (0..24)
+                .filter_map(|h| NaiveTime::from_hms_opt(h, 0, 0))
+                .collect()
         } else if self.tempo.is_some() {
             vec![NaiveTime::MIN]
         } else {

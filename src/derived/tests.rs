@@ -309,7 +309,10 @@ fn base_costs_price_every_known_day_of_the_latest_month() {
     ));
     base.consumption = vec![known("2024-01-31", 10_000), known("2024-02-02", 4_000)];
     let view = MeterView::compute(&base, utc("2024-02-03T09:00:00Z"));
-    assert_eq!(view.cost.daily.map(|c| (c.date, c.eur)), Some((d("2024-02-02"), 1.0)));
+    assert_eq!(
+        view.cost.daily.map(|c| (c.date, c.eur)),
+        Some((d("2024-02-02"), 1.0))
+    );
     assert_eq!(
         view.cost.monthly.map(|c| (c.date, c.eur, c.days)),
         Some((d("2024-02-01"), 1.0, 1))
@@ -330,14 +333,18 @@ fn hchp_costs_and_split_come_from_the_complete_days_of_the_curve() {
         },
     ));
     hchp.consumption = vec![known("2024-01-14", 24_000), known("2024-01-15", 24_000)];
-    hchp.curve.insert(d("2024-01-14"), curve(d("2024-01-14"), |_| 1000));
+    hchp.curve
+        .insert(d("2024-01-14"), curve(d("2024-01-14"), |_| 1000));
     let mut partial = curve(d("2024-01-15"), |_| 1000);
     partial.pop();
     hchp.curve.insert(d("2024-01-15"), partial);
     // 20:59 UTC is 21:59 in Paris: peak hours.
     let view = MeterView::compute(&hchp, utc("2024-01-16T20:59:00Z"));
     let split = view.hchp.unwrap();
-    assert_eq!((split.date, split.hc_wh, split.hp_wh), (d("2024-01-14"), 8000.0, 16000.0));
+    assert_eq!(
+        (split.date, split.hc_wh, split.hp_wh),
+        (d("2024-01-14"), 8000.0, 16000.0)
+    );
     // 8 kWh at 0.2 and 16 kWh at 0.3; the incomplete 15th has no cost.
     let daily = view.cost.daily.unwrap();
     assert_eq!((daily.date, round(daily.eur, 2)), (d("2024-01-14"), 6.4));
@@ -398,7 +405,10 @@ fn the_peak_is_compared_with_the_contract_s_subscribed_power() {
     });
     let view = MeterView::compute(&base, utc("2024-01-16T09:00:00Z"));
     let peak = view.max_power.unwrap();
-    assert_eq!((peak.subscribed_va, peak.exceeded()), (Some(9_000), Some(true)));
+    assert_eq!(
+        (peak.subscribed_va, peak.exceeded()),
+        (Some(9_000), Some(true))
+    );
 }
 
 #[test]
@@ -427,10 +437,18 @@ fn the_next_change_is_the_nearest_price_boundary_hour_or_midnight() {
     snapshot.ecowatt = Some(EcowattInputs::default());
     assert_eq!(snapshot.next_change(now), Some(utc("2024-01-16T11:30:00Z")));
     let at_1240 = utc("2024-01-16T11:40:00Z");
-    assert_eq!(snapshot.next_change(at_1240), Some(utc("2024-01-16T12:00:00Z")), "the hour");
+    assert_eq!(
+        snapshot.next_change(at_1240),
+        Some(utc("2024-01-16T12:00:00Z")),
+        "the hour"
+    );
     snapshot.ecowatt = None;
     snapshot.meters.clear();
     assert_eq!(snapshot.next_change(now), None);
     snapshot.tempo = Some(TempoInputs::default());
-    assert_eq!(snapshot.next_change(now), Some(utc("2024-01-16T23:00:00Z")), "midnight");
+    assert_eq!(
+        snapshot.next_change(now),
+        Some(utc("2024-01-16T23:00:00Z")),
+        "midnight"
+    );
 }

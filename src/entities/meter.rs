@@ -5,8 +5,8 @@ use serde_json::{Value, json};
 
 use super::{Catalog, Device, EntityDef, StateTopic, sensor};
 use crate::calendar::{
-    format_offset, format_paris, month_label, month_start, paris_instant, start_of_day,
-    week_label, week_start, year_start,
+    format_offset, format_paris, month_label, month_start, paris_instant, start_of_day, week_label,
+    week_start, year_start,
 };
 use crate::config::MeterSettings;
 use crate::derived::{Cost, EnergyView, MeterView, kwh, round};

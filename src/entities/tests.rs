@@ -599,12 +599,8 @@ mod grid {
             language: Language::Fr,
         };
         let device = tempo_device("myelectricaldata");
-        let messages = context.device_messages(
-            &device,
-            &TEMPO,
-            &settings(),
-            Some(&tempo_view(None)),
-        );
+        let messages =
+            context.device_messages(&device, &TEMPO, &settings(), Some(&tempo_view(None)));
         let json = |topic: &str| -> Value {
             serde_json::from_slice(&find(&messages, topic).payload).unwrap()
         };
@@ -641,12 +637,8 @@ mod grid {
             language: Language::Fr,
         };
         let device = ecowatt_device("myelectricaldata");
-        let messages = context.device_messages(
-            &device,
-            &ECOWATT,
-            &settings(),
-            Some(&ecowatt_view()),
-        );
+        let messages =
+            context.device_messages(&device, &ECOWATT, &settings(), Some(&ecowatt_view()));
         let current: Value =
             serde_json::from_slice(&find(&messages, "myelectricaldata/ecowatt/current").payload)
                 .unwrap();
@@ -685,12 +677,8 @@ mod grid {
             mqtt: &mqtt(),
             language: Language::Fr,
         };
-        let messages = context.device_messages(
-            &tempo_device("myelectricaldata"),
-            &TEMPO,
-            &settings,
-            None,
-        );
+        let messages =
+            context.device_messages(&tempo_device("myelectricaldata"), &TEMPO, &settings, None);
         assert!(!messages.is_empty() && messages.iter().all(|m| m.payload.is_empty() && m.retain));
         let messages = context.device_messages(
             &ecowatt_device("myelectricaldata"),

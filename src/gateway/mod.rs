@@ -17,11 +17,11 @@ use chrono::NaiveDate;
 
 use crate::calendar;
 use crate::config::{GatewayGeneration, GatewaySettings, MeterSettings};
-pub use error::GatewayError;
 use crate::model::{
     AccessInfo, Contract, DailySeries, EcowattDay, LoadCurvePoint, MaxPowerReading, MeterInfo, Pdl,
     SeriesKind, TempoDay, TempoPrices,
 };
+pub use error::GatewayError;
 
 /// How long one gateway call may take before it counts as a timeout.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);

@@ -10,15 +10,14 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use url::Url;
 
+use super::GatewayError;
 use super::enedis::{ContractData, MeterReadingData, parse_naive_datetime};
 use super::grid;
-use super::GatewayError;
-use crate::model::{
-    AccessInfo, Contract, DailySeries, EcowattDay, LoadCurvePoint, MaxPowerReading,
-    MeterInfo, SeriesKind, TempoDay, TempoPrices,
-    Pdl, Secret,
-};
 use super::wire::{Wire, json_value, shaped, status_error};
+use crate::model::{
+    AccessInfo, Contract, DailySeries, EcowattDay, LoadCurvePoint, MaxPowerReading, MeterInfo, Pdl,
+    Secret, SeriesKind, TempoDay, TempoPrices,
+};
 
 pub struct Client {
     wire: Wire,

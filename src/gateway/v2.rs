@@ -8,15 +8,14 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use url::Url;
 
+use super::GatewayError;
 use super::enedis::{ContractData, MeterReadingData, parse_day};
 use super::grid;
-use super::GatewayError;
-use crate::model::{
-    Contract, DailySeries, EcowattDay, LoadCurvePoint, MaxPowerReading, MeterInfo,
-    SeriesKind, TempoDay,
-    Pdl, Secret,
-};
 use super::wire::{Wire, json_value, shaped, status_error};
+use crate::model::{
+    Contract, DailySeries, EcowattDay, LoadCurvePoint, MaxPowerReading, MeterInfo, Pdl, Secret,
+    SeriesKind, TempoDay,
+};
 
 pub struct Client {
     wire: Wire,

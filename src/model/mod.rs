@@ -17,8 +17,8 @@ mod secret;
 pub use broker::{BrokerAddress, BrokerUrlError, TlsFiles};
 pub use days::DayRange;
 pub use energy::{
-    CurveInterval, DailyReading, DailySeries, DayEnergy, DayPeak, LoadCurvePoint,
-    MaxPowerReading, SeriesKind,
+    CurveInterval, DailyReading, DailySeries, DayEnergy, DayPeak, LoadCurvePoint, MaxPowerReading,
+    SeriesKind,
 };
 pub use grid::{EcowattDay, TempoColor, TempoDay, TempoPrices};
 pub use message::{Message, MessageKind, Qos};

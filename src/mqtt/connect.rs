@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use rumqttc::{ConnectReturnCode, ConnectionError, LastWill, MqttOptions, TlsConfiguration, Transport};
+use rumqttc::{
+    ConnectReturnCode, ConnectionError, LastWill, MqttOptions, TlsConfiguration, Transport,
+};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
@@ -60,7 +62,12 @@ pub(crate) fn mqtt_options(config: &SessionConfig) -> Result<MqttOptions, Sessio
         .set_max_packet_size(MAX_PACKET_SIZE, MAX_PACKET_SIZE)
         .set_inflight(100);
     if config.announce {
-        let will = LastWill::new(&config.status_topic, "offline", rumqttc::QoS::AtLeastOnce, true);
+        let will = LastWill::new(
+            &config.status_topic,
+            "offline",
+            rumqttc::QoS::AtLeastOnce,
+            true,
+        );
         options.set_last_will(will);
     }
     if let Some(user) = &broker.username {

@@ -173,7 +173,11 @@ impl Session {
         let mut status = self.status.clone();
         let wait = status.wait_for(|s| s.connected || s.last_error.is_some());
         match tokio::time::timeout(timeout, wait).await {
-            Ok(Ok(s)) => s.last_error.clone().filter(|_| !s.connected).map_or(Ok(()), Err),
+            Ok(Ok(s)) => s
+                .last_error
+                .clone()
+                .filter(|_| !s.connected)
+                .map_or(Ok(()), Err),
             Ok(Err(_)) => Err(ConnectError::Stopped),
             Err(_) => Err(ConnectError::NoAnswer(timeout.as_secs())),
         }
@@ -302,7 +306,11 @@ impl Controller {
     /// After a ConnAck: listen for Home Assistant, say we are online, republish everything.
     async fn on_connected(&mut self) {
         if let Some(topic) = &self.config.ha_status_topic {
-            if let Err(e) = self.client.subscribe(topic, rumqttc::QoS::AtLeastOnce).await {
+            if let Err(e) = self
+                .client
+                .subscribe(topic, rumqttc::QoS::AtLeastOnce)
+                .await
+            {
                 tracing::warn!("MQTT: cannot subscribe to {topic}: {e}");
             }
         }

@@ -217,13 +217,14 @@ impl Store {
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<BTreeMap<NaiveDate, Option<i64>>, StoreError> {
-        let rows =
-            sqlx::query_as("SELECT day, va FROM max_power WHERE pdl = ?1 AND day BETWEEN ?2 AND ?3")
-                .bind(pdl.as_str())
-                .bind(from)
-                .bind(to)
-                .fetch_all(&self.pool)
-                .await?;
+        let rows = sqlx::query_as(
+            "SELECT day, va FROM max_power WHERE pdl = ?1 AND day BETWEEN ?2 AND ?3",
+        )
+        .bind(pdl.as_str())
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?;
         Ok(rows.into_iter().collect())
     }
 
@@ -401,7 +402,8 @@ impl Store {
             .bind(info.oldest_available_date)
             .bind(fetched_at)
         });
-        self.save_answer(rows, std::iter::empty::<Statement>()).await
+        self.save_answer(rows, std::iter::empty::<Statement>())
+            .await
     }
 
     /// What the account last said about `pdl`, and when.

@@ -127,7 +127,12 @@ async fn a_later_answer_without_a_day_never_erases_its_value() {
         .await
         .unwrap();
     let days = store
-        .days(&pdl(), SeriesKind::Consumption, d("2024-01-01"), d("2024-01-01"))
+        .days(
+            &pdl(),
+            SeriesKind::Consumption,
+            d("2024-01-01"),
+            d("2024-01-01"),
+        )
         .await
         .unwrap();
     assert_eq!(days.iter().map(|d| d.wh).collect::<Vec<_>>(), vec![120]);
@@ -149,13 +154,26 @@ async fn days_lists_only_known_days_of_the_range_in_order() {
         .await
         .unwrap();
     let february = store
-        .days(&pdl(), SeriesKind::Consumption, d("2024-02-01"), d("2024-02-29"))
+        .days(
+            &pdl(),
+            SeriesKind::Consumption,
+            d("2024-02-01"),
+            d("2024-02-29"),
+        )
         .await
         .unwrap();
     let listed: Vec<_> = february.iter().map(|day| (day.date, day.wh)).collect();
-    assert_eq!(listed, vec![(d("2024-02-01"), 2000), (d("2024-02-02"), 3000)]);
+    assert_eq!(
+        listed,
+        vec![(d("2024-02-01"), 2000), (d("2024-02-02"), 3000)]
+    );
     let empty = store
-        .days(&pdl(), SeriesKind::Production, d("2024-02-01"), d("2024-02-29"))
+        .days(
+            &pdl(),
+            SeriesKind::Production,
+            d("2024-02-01"),
+            d("2024-02-29"),
+        )
         .await
         .unwrap();
     assert!(empty.is_empty());
@@ -187,7 +205,12 @@ async fn an_interrupted_write_leaves_nothing_half_written() {
         let cancelled =
             tokio::time::timeout(std::time::Duration::from_micros(budget * 100), write).await;
         let stored = store
-            .days(&pdl, SeriesKind::Consumption, d("2023-01-01"), d("2023-12-31"))
+            .days(
+                &pdl,
+                SeriesKind::Consumption,
+                d("2023-01-01"),
+                d("2023-12-31"),
+            )
             .await
             .unwrap()
             .len();

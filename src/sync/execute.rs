@@ -12,8 +12,8 @@ use super::quota::{CallScope, Counter, Quota};
 use super::state::SyncState;
 use crate::gateway::{Gateway, GatewayError};
 use crate::model::{
-    AccessInfo, Contract, DailySeries, EcowattDay, LoadCurvePoint, MaxPowerReading, MeterInfo,
-    Pdl, TempoDay, TempoPrices,
+    AccessInfo, Contract, DailySeries, EcowattDay, LoadCurvePoint, MaxPowerReading, MeterInfo, Pdl,
+    TempoDay, TempoPrices,
 };
 use crate::retry::Retry;
 use crate::store::Store;
@@ -144,7 +144,10 @@ impl Executor<'_> {
     }
 
     async fn persist(&self, (counter, calls): (Counter, u32)) -> Result<(), SyncError> {
-        Ok(self.store.raise_calls(&counter.key, counter.day, calls).await?)
+        Ok(self
+            .store
+            .raise_calls(&counter.key, counter.day, calls)
+            .await?)
     }
 
     async fn request(&self, call: &Call) -> Result<Answer, GatewayError> {
@@ -213,9 +216,13 @@ impl Executor<'_> {
                 store.save_max_power(pdl, *range, &peaks, now).await?
             }
             (Call::LoadCurve { pdl, kind, range }, Answer::LoadCurve(points)) => {
-                store.save_load_curve(pdl, *kind, *range, &points, now).await?
+                store
+                    .save_load_curve(pdl, *kind, *range, &points, now)
+                    .await?
             }
-            (Call::Tempo(range), Answer::Tempo(days)) => store.save_tempo(*range, &days, now).await?,
+            (Call::Tempo(range), Answer::Tempo(days)) => {
+                store.save_tempo(*range, &days, now).await?
+            }
             (Call::Ecowatt(_), Answer::Ecowatt(days)) => store.save_ecowatt(&days, now).await?,
             (Call::TempoPrices, Answer::TempoPrices(Some(p))) => {
                 store.save_tempo_prices(&p, now).await?
@@ -253,7 +260,12 @@ impl Executor<'_> {
 }
 
 /// Days of an answer that had no value before it.
-fn new_days(state: &SyncState, pdl: &Pdl, kind: crate::model::SeriesKind, series: &DailySeries) -> usize {
+fn new_days(
+    state: &SyncState,
+    pdl: &Pdl,
+    kind: crate::model::SeriesKind,
+    series: &DailySeries,
+) -> usize {
     let known = state.meter(pdl).and_then(|m| m.daily.get(&kind));
     series
         .readings

@@ -175,10 +175,16 @@ impl Syncer<'_> {
         let summary = summarize(&state, &ledger);
         for meter in &state.meters {
             let pdl = meter.pdl();
-            let error = ledger.part(&CallScope::Meter(pdl.clone())).and_then(|p| p.error.as_ref());
+            let error = ledger
+                .part(&CallScope::Meter(pdl.clone()))
+                .and_then(|p| p.error.as_ref());
             let line = error.map(ToString::to_string);
             let usage = quota.usage(pdl);
-            if let Err(e) = self.store.record_outcome(pdl, now, line.as_deref(), usage).await {
+            if let Err(e) = self
+                .store
+                .record_outcome(pdl, now, line.as_deref(), usage)
+                .await
+            {
                 tracing::error!("meter {pdl}: {e}");
             }
         }
@@ -210,9 +216,9 @@ fn summarize(state: &SyncState, ledger: &Ledger) -> SyncSummary {
                 summary.errors.push(failure);
                 summary.complete = false;
             }
-            None if complete => tracing::info!(
-                "meter {pdl}: up to date ({new_days} new day(s), {calls} call(s))"
-            ),
+            None if complete => {
+                tracing::info!("meter {pdl}: up to date ({new_days} new day(s), {calls} call(s))")
+            }
             None => {
                 summary.complete = false;
                 tracing::info!(

@@ -79,7 +79,12 @@ pub fn plan_refresh(state: &SyncState) -> Vec<Call> {
     };
     let mut calls = Vec::new();
     let v1 = state.generation == GatewayGeneration::V1;
-    if !v1 && state.meters.iter().any(|m| stale(m.info.as_ref().map(|i| i.1))) {
+    if !v1
+        && state
+            .meters
+            .iter()
+            .any(|m| stale(m.info.as_ref().map(|i| i.1)))
+    {
         calls.push(Call::Meters);
     }
     for meter in &state.meters {
@@ -166,7 +171,11 @@ fn plan_grid(state: &SyncState) -> Vec<Call> {
     let fresh = |at: Option<chrono::DateTime<chrono::Utc>>, max_age: Duration| {
         at.is_some_and(|at| state.now - at < max_age)
     };
-    if grid.ecowatt_wanted && !fresh(grid.ecowatt_fetched_at, Duration::hours(ECOWATT_MAX_AGE_HOURS))
+    if grid.ecowatt_wanted
+        && !fresh(
+            grid.ecowatt_fetched_at,
+            Duration::hours(ECOWATT_MAX_AGE_HOURS),
+        )
     {
         calls.push(Call::Ecowatt(state.today));
     }
@@ -178,7 +187,11 @@ fn plan_grid(state: &SyncState) -> Vec<Call> {
 }
 
 /// A day without a value: never asked, or asked recently and not published yet.
-fn missing_value<T>(known: Option<&BTreeMap<NaiveDate, Option<T>>>, day: NaiveDate, today: NaiveDate) -> bool {
+fn missing_value<T>(
+    known: Option<&BTreeMap<NaiveDate, Option<T>>>,
+    day: NaiveDate,
+    today: NaiveDate,
+) -> bool {
     match known.and_then(|k| k.get(&day)) {
         Some(Some(_)) => false,
         Some(None) => day >= sub_days(today, RECENT_RETRY_DAYS),
@@ -187,7 +200,11 @@ fn missing_value<T>(known: Option<&BTreeMap<NaiveDate, Option<T>>>, day: NaiveDa
 }
 
 /// A day of load curve: never asked, or recent and not complete yet.
-fn missing_curve(coverage: Option<&BTreeMap<NaiveDate, i64>>, day: NaiveDate, today: NaiveDate) -> bool {
+fn missing_curve(
+    coverage: Option<&BTreeMap<NaiveDate, i64>>,
+    day: NaiveDate,
+    today: NaiveDate,
+) -> bool {
     match coverage.and_then(|c| c.get(&day)) {
         None => true,
         Some(minutes) => *minutes < day_minutes(day) && day >= sub_days(today, RECENT_RETRY_DAYS),
@@ -202,7 +219,10 @@ pub fn meter_complete(meter: &MeterState, today: NaiveDate) -> bool {
         return true;
     }
     let daily_known = enabled_series(&meter.settings).all(|kind| {
-        matches!(meter.daily.get(&kind).and_then(|d| d.get(&yesterday)), Some(Some(_)))
+        matches!(
+            meter.daily.get(&kind).and_then(|d| d.get(&yesterday)),
+            Some(Some(_))
+        )
     });
     let curve_known = !meter.settings.load_curve
         || first.max(load_curve_window(today)) > yesterday
@@ -229,7 +249,10 @@ pub fn plan_ranges(
     while day < end {
         if missing(day) {
             let limit = add_days(day, span).min(end);
-            let last = DayRange::new(day, limit).days().filter(|d| missing(*d)).last();
+            let last = DayRange::new(day, limit)
+                .days()
+                .filter(|d| missing(*d))
+                .last();
             if let Some(last) = last {
                 ranges.push(DayRange::new(day, add_days(last, 1)));
             }

@@ -124,11 +124,7 @@ impl Quota {
         match scope {
             CallScope::Tempo => TEMPO_DAILY_CALLS,
             CallScope::Ecowatt | CallScope::TempoPrices => ECOWATT_DAILY_CALLS,
-            CallScope::Meter(pdl) => self
-                .reported
-                .get(pdl)
-                .copied()
-                .unwrap_or(self.rule.limit()),
+            CallScope::Meter(pdl) => self.reported.get(pdl).copied().unwrap_or(self.rule.limit()),
             CallScope::Account => self.rule.limit(),
         }
     }
@@ -208,7 +204,10 @@ mod tests {
         // 23:30 UTC on the 17th is 00:30 on the 18th in Paris.
         let now = at("2024-01-17T23:30:00Z");
         let v2 = counter(QuotaRule::V2, &meter, now);
-        assert_eq!((v2.key.as_str(), v2.day.to_string()), ("account", "2024-01-17".into()));
+        assert_eq!(
+            (v2.key.as_str(), v2.day.to_string()),
+            ("account", "2024-01-17".into())
+        );
         let v1 = counter(QuotaRule::V1, &meter, now);
         assert_eq!(
             (v1.key.as_str(), v1.day.to_string()),
@@ -221,7 +220,12 @@ mod tests {
     fn the_budget_stops_five_percent_before_the_limit() {
         let meter = CallScope::Meter(pdl());
         let used = BTreeMap::from([("account".to_string(), 948)]);
-        let mut quota = Quota::new(QuotaRule::V2, at("2024-01-17T09:00:00Z"), used, BTreeMap::new());
+        let mut quota = Quota::new(
+            QuotaRule::V2,
+            at("2024-01-17T09:00:00Z"),
+            used,
+            BTreeMap::new(),
+        );
         assert!(quota.admit(&meter).is_ok());
         assert!(quota.admit(&CallScope::Account).is_ok());
         let refused = quota.admit(&meter).unwrap_err();

@@ -145,10 +145,15 @@ impl MeterState {
         let mut curve = BTreeMap::new();
         for kind in enabled_series(meter) {
             let history = daily_history_start(today);
-            daily.insert(kind, store.daily_status(pdl, kind, history, yesterday).await?);
+            daily.insert(
+                kind,
+                store.daily_status(pdl, kind, history, yesterday).await?,
+            );
             if meter.load_curve {
                 let window = load_curve_window(today);
-                let coverage = store.load_curve_coverage(pdl, kind, window, yesterday).await?;
+                let coverage = store
+                    .load_curve_coverage(pdl, kind, window, yesterday)
+                    .await?;
                 curve.insert(kind, coverage);
             }
         }
@@ -159,7 +164,9 @@ impl MeterState {
             contract: store.contract(pdl).await?,
             status: store.meter_status(pdl).await?,
             daily,
-            max_power: store.max_power_status(pdl, max_power_from, yesterday).await?,
+            max_power: store
+                .max_power_status(pdl, max_power_from, yesterday)
+                .await?,
             curve,
         })
     }
@@ -210,7 +217,8 @@ impl GridState {
                 && !tariffs::tempo_prices_complete(&tariffs::tempo_prices(&m.prices, None))
         });
         Ok(Self {
-            tempo_wanted: settings.tempo || settings.meters.iter().any(|m| m.tariff == Tariff::Tempo),
+            tempo_wanted: settings.tempo
+                || settings.meters.iter().any(|m| m.tariff == Tariff::Tempo),
             ecowatt_wanted: settings.ecowatt,
             tempo_prices_wanted,
             tempo: store.tempo_status(tempo_window(today), tomorrow).await?,

@@ -157,7 +157,8 @@ fn hchp_price_changes_at_the_offpeak_boundaries_paris_time() {
     );
     let period = |at: &str| {
         price_at(
-            m.tariff, &m.prices,
+            m.tariff,
+            &m.prices,
             Some(&night()),
             &TempoPrices::default(),
             |_| None,
@@ -174,7 +175,8 @@ fn hchp_price_changes_at_the_offpeak_boundaries_paris_time() {
     assert_eq!(period("2024-07-15T20:00:00Z"), "HC");
     assert_eq!(
         price_at(
-            m.tariff, &m.prices,
+            m.tariff,
+            &m.prices,
             None,
             &TempoPrices::default(),
             |_| None,
@@ -202,7 +204,8 @@ fn base_price_never_changes() {
         },
     );
     let price = price_at(
-        m.tariff, &m.prices,
+        m.tariff,
+        &m.prices,
         None,
         &TempoPrices::default(),
         |_| None,

@@ -7,10 +7,11 @@
 //! Fake HTTP servers and probe event loops run on their own threads with their own tokio
 //! runtimes, so they keep answering whatever the test's runtime is doing (blocking calls,
 //! `current_thread` flavour, a child process being waited for…).
-#![allow(dead_code, unused_imports)]
+#![allow(dead_code, unused_imports, unused_macros)]
 
 pub mod broker;
 pub mod gateway;
+pub mod pipeline;
 pub mod probe;
 pub mod supervisor;
 
@@ -24,6 +25,11 @@ pub use broker::{BrokerKind, BrokerOptions, Mosquitto};
 pub use gateway::{
     ColorCase, CurvePoint, CurveSlot, FakeContract, FakeEcowattDay, FakeGateway, FakeMeter, Fault,
     FaultOn, RecordedRequest, RouteKind, RteColor, Series,
+};
+pub(crate) use pipeline::for_both;
+pub use pipeline::{
+    GENERATIONS, Generation, Harness, NO_RETRY, PDL_B, Published, T, TOKEN_B, assert_ok, day,
+    error_lines, grid_error, instant, merge, meter, paris_day, stored_day, stored_total, sync,
 };
 pub use probe::{MqttProbe, ProbeTarget, Received};
 pub use supervisor::{FakeSupervisor, SupervisorMode};

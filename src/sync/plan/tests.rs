@@ -97,9 +97,16 @@ fn an_empty_store_backfills_three_years_in_ceil_days_over_365_calls() {
         assert_eq!(ranges.len(), calls, "{now}");
         let today = state.today;
         assert_eq!(ranges[0].0, daily_history_start(today));
-        assert_eq!(ranges.last().unwrap().1, today, "end is exclusive: up to yesterday");
+        assert_eq!(
+            ranges.last().unwrap().1,
+            today,
+            "end is exclusive: up to yesterday"
+        );
         assert!(ranges.iter().all(|(s, e)| (*e - *s).num_days() <= 365));
-        assert!(ranges.windows(2).all(|w| w[0].1 == w[1].0), "no gap, no overlap");
+        assert!(
+            ranges.windows(2).all(|w| w[0].1 == w[1].0),
+            "no gap, no overlap"
+        );
     }
 }
 
@@ -174,7 +181,11 @@ fn a_meter_the_v2_account_does_not_list_gets_no_call() {
     let mut state = state("2024-01-16T09:00:00Z", GatewayGeneration::V2, &[A, B]);
     state.meters[1].info = None;
     assert!(is_unknown(&state, &state.meters[1]));
-    assert!(plan(&state).iter().all(|c| c.scope() == CallScope::Meter(pdl(A))));
+    assert!(
+        plan(&state)
+            .iter()
+            .all(|c| c.scope() == CallScope::Meter(pdl(A)))
+    );
 }
 
 #[test]
@@ -230,8 +241,14 @@ fn max_power_and_load_curve_keep_their_own_windows() {
         })
         .collect();
     assert_eq!(curve.len(), 2 * 7);
-    assert_eq!(curve[0], (SeriesKind::Consumption, d("2023-12-01"), d("2023-12-08")));
-    assert_eq!(curve[6], (SeriesKind::Consumption, d("2024-01-12"), d("2024-01-16")));
+    assert_eq!(
+        curve[0],
+        (SeriesKind::Consumption, d("2023-12-01"), d("2023-12-08"))
+    );
+    assert_eq!(
+        curve[6],
+        (SeriesKind::Consumption, d("2024-01-12"), d("2024-01-16"))
+    );
     assert_eq!(curve[7].0, SeriesKind::Production);
 }
 
@@ -241,7 +258,9 @@ fn a_dst_day_s_curve_is_complete_with_23_or_25_hours() {
     let history = daily_history_start(state.today).to_string();
     let meter = &mut state.meters[0];
     meter.settings.load_curve = true;
-    meter.daily.insert(SeriesKind::Consumption, all_known(&history, "2024-10-27"));
+    meter
+        .daily
+        .insert(SeriesKind::Consumption, all_known(&history, "2024-10-27"));
     meter.max_power = all_known("2024-09-28", "2024-10-27");
     let mut coverage: BTreeMap<NaiveDate, i64> = DayRange::new(d("2024-09-01"), d("2024-10-27"))
         .days()
@@ -260,7 +279,10 @@ fn a_dst_day_s_curve_is_complete_with_23_or_25_hours() {
         }]
     );
     assert!(!meter_complete(&state.meters[0], state.today));
-    let curve = state.meters[0].curve.get_mut(&SeriesKind::Consumption).unwrap();
+    let curve = state.meters[0]
+        .curve
+        .get_mut(&SeriesKind::Consumption)
+        .unwrap();
     curve.insert(d("2024-10-27"), 1500);
     assert!(plan(&state).is_empty());
     assert!(meter_complete(&state.meters[0], state.today));
@@ -288,7 +310,10 @@ fn tomorrow_s_colour_is_asked_from_ten_forty_and_old_gaps_are_not() {
         plan(&state),
         vec![Call::Tempo(DayRange::new(d("2024-01-17"), d("2024-01-18")))]
     );
-    state.grid.tempo.insert(d("2024-01-17"), Some(TempoColor::Red));
+    state
+        .grid
+        .tempo
+        .insert(d("2024-01-17"), Some(TempoColor::Red));
     assert!(plan(&state).is_empty());
     assert!(state.tempo_tomorrow_known());
 }
@@ -312,7 +337,9 @@ fn ecowatt_is_asked_once_its_signal_is_four_hours_old_and_prices_once_a_week() {
 #[test]
 fn ranges_are_trimmed_to_their_last_missing_day() {
     let missing = [d("2024-01-02"), d("2024-01-05"), d("2024-01-20")];
-    let ranges = plan_ranges(d("2024-01-01"), d("2024-02-01"), 7, |day| missing.contains(&day));
+    let ranges = plan_ranges(d("2024-01-01"), d("2024-02-01"), 7, |day| {
+        missing.contains(&day)
+    });
     assert_eq!(
         ranges,
         vec![
