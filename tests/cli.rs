@@ -969,7 +969,7 @@ async fn once_publishes_through_the_supervisor_broker() {
     assert_kwh(&live.json(), wh_of(last), "live consumption/daily");
 
     // …and kept by the broker for whoever comes next.
-    let held = MqttProbe::retained_snapshot(&broker, "#", Duration::from_millis(500)).await;
+    let held = MqttProbe::retained_snapshot(&broker, "#").await;
     let text = |topic: &str| {
         held.get(topic)
             .map(|p| String::from_utf8_lossy(p).into_owned())

@@ -60,8 +60,7 @@ async fn anonymous_broker_and_probe_round_trip() {
         "live delivery to an existing subscriber is not flagged retain"
     );
 
-    let held =
-        MqttProbe::retained_snapshot(broker.port(), "selftest/#", Duration::from_millis(300)).await;
+    let held = MqttProbe::retained_snapshot(broker.port(), "selftest/#").await;
     assert_eq!(
         held.get("selftest/state").map(Vec::as_slice),
         Some(&b"hello"[..])
@@ -81,10 +80,59 @@ async fn anonymous_broker_and_probe_round_trip() {
         .wait_for_after(mark, "selftest/state", <[u8]>::is_empty, T)
         .await;
     assert!(cleared.payload.is_empty());
-    let held =
-        MqttProbe::retained_snapshot(&broker, "selftest/#", Duration::from_millis(300)).await;
+    let held = MqttProbe::retained_snapshot(&broker, "selftest/#").await;
     assert!(held.is_empty(), "{held:?}");
     assert!(probe.topics().contains(&"selftest/state".to_string()));
+}
+
+#[tokio::test]
+async fn retained_snapshot_holds_every_retained_message_beyond_the_in_flight_window() {
+    // More retained messages than mosquitto keeps in flight to one client (20): most reach the
+    // snapshot from the broker's queue, QoS 1 and QoS 0 mixed.
+    const N: usize = 100;
+    let broker = Mosquitto::start(BrokerKind::Anonymous);
+    let writer = MqttProbe::connect(&broker, &["selftest/#"]).await;
+    let topic = |i: usize| format!("selftest/many/{i:03}");
+    for i in 0..N {
+        let qos = if i % 4 == 3 {
+            QoS::AtMostOnce
+        } else {
+            QoS::AtLeastOnce
+        };
+        writer
+            .publish_qos(&topic(i), i.to_string(), true, qos)
+            .await;
+    }
+    // The broker handles the writer's publishes in order: the last one back means all are held.
+    writer
+        .wait_for_text(&topic(N - 1), &(N - 1).to_string(), T)
+        .await;
+    let watcher = MqttProbe::connect(&broker, &["#"]).await;
+
+    let held = MqttProbe::retained_snapshot(&broker, "#").await;
+    let expected: std::collections::BTreeMap<String, Vec<u8>> = (0..N)
+        .map(|i| (topic(i), i.to_string().into_bytes()))
+        .collect();
+    assert_eq!(held, expected);
+
+    // The marker went by other subscribers, live, and is not retained.
+    let is_marker = |m: &Received| m.topic.starts_with("probe-sync/");
+    eventually(T, "the snapshot's marker", || {
+        watcher.messages().iter().any(is_marker)
+    })
+    .await;
+    assert!(
+        watcher
+            .messages()
+            .iter()
+            .filter(|m| is_marker(m))
+            .all(|m| !m.retain)
+    );
+    assert!(
+        MqttProbe::retained_snapshot(&broker, "probe-sync/#")
+            .await
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -346,8 +394,7 @@ async fn broker_restarts_on_the_same_port() {
     assert!(broker.is_running());
     // The probe reconnects and subscribes again by itself.
     probe.wait_connections(2, T).await;
-    let held =
-        MqttProbe::retained_snapshot(&broker, "selftest/#", Duration::from_millis(300)).await;
+    let held = MqttProbe::retained_snapshot(&broker, "selftest/#").await;
     assert!(
         held.is_empty(),
         "no persistence: retained messages are gone: {held:?}"
@@ -389,8 +436,7 @@ async fn broker_restarts_on_the_same_port() {
         .await;
     writer.wait_for_text("selftest/kept", "3", T).await;
     persistent.restart();
-    let held =
-        MqttProbe::retained_snapshot(&persistent, "selftest/#", Duration::from_millis(300)).await;
+    let held = MqttProbe::retained_snapshot(&persistent, "selftest/#").await;
     assert_eq!(
         held.get("selftest/kept").map(Vec::as_slice),
         Some(&b"3"[..])
