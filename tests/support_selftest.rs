@@ -888,6 +888,14 @@ async fn fake_gateway_serves_days_and_faults() {
     assert_eq!(last.path, format!("/api/enedis/consumption/daily/{pdl}"));
     assert_eq!(last.query, "start=2024-01-01&end=2024-01-02&use_cache=true");
     assert_eq!(last.query_param("end").as_deref(), Some("2024-01-02"));
+    assert_eq!(last.query_param("absent"), None);
+    // Values come decoded; the first of repeated parameters wins.
+    let encoded = RecordedRequest {
+        query: "q=a%2Fb+c%C3%A9&q=second&flag".into(),
+        ..last.clone()
+    };
+    assert_eq!(encoded.query_param("q").as_deref(), Some("a/b cé"));
+    assert_eq!(encoded.query_param("flag").as_deref(), Some(""));
     assert_eq!(last.authorization.as_deref(), Some("Bearer secret-123"));
     assert_eq!(gw.daily_calls(), 11);
     assert_eq!(gw.pdl_calls(), 5);
