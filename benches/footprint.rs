@@ -118,7 +118,7 @@ fn main() {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 log.lock()
                     .unwrap()
-                    .push((SystemTime::now(), strip_ansi(&line)));
+                    .push((SystemTime::now(), strip_ansi_escapes::strip_str(&line)));
             }
         })
     };
@@ -229,21 +229,4 @@ fn proc_kib(pid: u32, field: &str) -> u64 {
 /// The timestamp at the start of a tracing line.
 fn log_time(line: &str) -> Option<DateTime<Utc>> {
     line.split_whitespace().next()?.parse().ok()
-}
-
-fn strip_ansi(line: &str) -> String {
-    let mut out = String::with_capacity(line.len());
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }

@@ -171,8 +171,8 @@ impl Cli {
         let outcome = Outcome {
             shown,
             code: status.and_then(|s| s.code()),
-            stdout: strip_ansi(&stdout),
-            stderr: strip_ansi(&stderr),
+            stdout: strip_ansi_escapes::strip_str(&stdout),
+            stderr: strip_ansi_escapes::strip_str(&stderr),
         };
         assert!(
             status.is_some(),
@@ -193,27 +193,6 @@ where
         let _ = pipe.read_to_end(&mut bytes).await;
         String::from_utf8_lossy(&bytes).into_owned()
     })
-}
-
-/// Removes `ESC [ … final-byte` sequences (colours).
-fn strip_ansi(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\x1b' {
-            if chars.peek() == Some(&'[') {
-                chars.next();
-                for c in chars.by_ref() {
-                    if ('@'..='~').contains(&c) {
-                        break;
-                    }
-                }
-            }
-            continue;
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// What one run printed and how it ended.
@@ -969,7 +948,7 @@ async fn once_publishes_through_the_supervisor_broker() {
     assert_kwh(&live.json(), wh_of(last), "live consumption/daily");
 
     // …and kept by the broker for whoever comes next.
-    let held = MqttProbe::retained_snapshot(&broker, "#", Duration::from_millis(500)).await;
+    let held = MqttProbe::retained_snapshot(&broker, "#").await;
     let text = |topic: &str| {
         held.get(topic)
             .map(|p| String::from_utf8_lossy(p).into_owned())

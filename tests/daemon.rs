@@ -180,8 +180,7 @@ async fn once_publishes_discovery_and_states_then_a_rerun_fetches_nothing() {
         setup.gateway.requests()
     );
 
-    let retained =
-        MqttProbe::retained_snapshot(&setup.broker, "#", Duration::from_millis(500)).await;
+    let retained = MqttProbe::retained_snapshot(&setup.broker, "#").await;
     assert_eq!(
         retained.get("myelectricaldata/status").map(Vec::as_slice),
         Some(&b"online"[..]),
@@ -242,12 +241,7 @@ async fn sigterm_publishes_offline_and_exits_zero_within_five_seconds() {
     probe
         .wait_for_text("myelectricaldata/status", "offline", WAIT)
         .await;
-    let retained = MqttProbe::retained_snapshot(
-        &setup.broker,
-        "myelectricaldata/status",
-        Duration::from_millis(300),
-    )
-    .await;
+    let retained = MqttProbe::retained_snapshot(&setup.broker, "myelectricaldata/status").await;
     assert_eq!(
         retained["myelectricaldata/status"], b"offline",
         "offline is retained"
@@ -293,7 +287,7 @@ async fn loop_until_retained(
 ) -> std::collections::BTreeMap<String, Vec<u8>> {
     let deadline = Instant::now() + WAIT;
     loop {
-        let retained = MqttProbe::retained_snapshot(broker, "#", Duration::from_millis(300)).await;
+        let retained = MqttProbe::retained_snapshot(broker, "#").await;
         if retained.contains_key(topic) && retained.contains_key(&state_topic("consumption/daily"))
         {
             return retained;

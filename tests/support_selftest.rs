@@ -60,8 +60,7 @@ async fn anonymous_broker_and_probe_round_trip() {
         "live delivery to an existing subscriber is not flagged retain"
     );
 
-    let held =
-        MqttProbe::retained_snapshot(broker.port(), "selftest/#", Duration::from_millis(300)).await;
+    let held = MqttProbe::retained_snapshot(broker.port(), "selftest/#").await;
     assert_eq!(
         held.get("selftest/state").map(Vec::as_slice),
         Some(&b"hello"[..])
@@ -81,10 +80,59 @@ async fn anonymous_broker_and_probe_round_trip() {
         .wait_for_after(mark, "selftest/state", <[u8]>::is_empty, T)
         .await;
     assert!(cleared.payload.is_empty());
-    let held =
-        MqttProbe::retained_snapshot(&broker, "selftest/#", Duration::from_millis(300)).await;
+    let held = MqttProbe::retained_snapshot(&broker, "selftest/#").await;
     assert!(held.is_empty(), "{held:?}");
     assert!(probe.topics().contains(&"selftest/state".to_string()));
+}
+
+#[tokio::test]
+async fn retained_snapshot_holds_every_retained_message_beyond_the_in_flight_window() {
+    // More retained messages than mosquitto keeps in flight to one client (20): most reach the
+    // snapshot from the broker's queue, QoS 1 and QoS 0 mixed.
+    const N: usize = 100;
+    let broker = Mosquitto::start(BrokerKind::Anonymous);
+    let writer = MqttProbe::connect(&broker, &["selftest/#"]).await;
+    let topic = |i: usize| format!("selftest/many/{i:03}");
+    for i in 0..N {
+        let qos = if i % 4 == 3 {
+            QoS::AtMostOnce
+        } else {
+            QoS::AtLeastOnce
+        };
+        writer
+            .publish_qos(&topic(i), i.to_string(), true, qos)
+            .await;
+    }
+    // The broker handles the writer's publishes in order: the last one back means all are held.
+    writer
+        .wait_for_text(&topic(N - 1), &(N - 1).to_string(), T)
+        .await;
+    let watcher = MqttProbe::connect(&broker, &["#"]).await;
+
+    let held = MqttProbe::retained_snapshot(&broker, "#").await;
+    let expected: std::collections::BTreeMap<String, Vec<u8>> = (0..N)
+        .map(|i| (topic(i), i.to_string().into_bytes()))
+        .collect();
+    assert_eq!(held, expected);
+
+    // The marker went by other subscribers, live, and is not retained.
+    let is_marker = |m: &Received| m.topic.starts_with("probe-sync/");
+    eventually(T, "the snapshot's marker", || {
+        watcher.messages().iter().any(is_marker)
+    })
+    .await;
+    assert!(
+        watcher
+            .messages()
+            .iter()
+            .filter(|m| is_marker(m))
+            .all(|m| !m.retain)
+    );
+    assert!(
+        MqttProbe::retained_snapshot(&broker, "probe-sync/#")
+            .await
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -92,11 +140,30 @@ async fn password_broker_checks_credentials() {
     for options in [
         BrokerOptions::default(),
         BrokerOptions {
-            hash_with_openssl: true,
+            hash_in_process: true,
             ..Default::default()
         },
     ] {
-        let broker = Mosquitto::start_with(BrokerKind::password("ha", "p@ss:w/rd"), options);
+        let broker =
+            Mosquitto::start_with(BrokerKind::password("ha", "p@ss:w/rd"), options.clone());
+        if options.hash_in_process {
+            // `ha:$6$SALT$HASH`: 12 bytes of salt, SHA-512(password, salt), standard base64.
+            use base64::Engine as _;
+            use sha2::Digest as _;
+            let file = std::fs::read_to_string(broker.dir().join("passwd")).unwrap();
+            let fields: Vec<&str> = file.trim_end().split('$').collect();
+            assert_eq!(fields.len(), 4, "{file}");
+            assert_eq!((fields[0], fields[1]), ("ha:", "6"), "{file}");
+            let b64 = base64::engine::general_purpose::STANDARD;
+            let salt = b64.decode(fields[2]).unwrap();
+            assert_eq!(salt.len(), 12, "{file}");
+            let hash = b64.decode(fields[3]).unwrap();
+            let expected = sha2::Sha512::new()
+                .chain_update("p@ss:w/rd")
+                .chain_update(&salt)
+                .finalize();
+            assert_eq!(hash, expected[..], "{file}");
+        }
         assert_eq!(
             broker.url(),
             format!("mqtt://ha:p%40ss%3Aw%2Frd@127.0.0.1:{}", broker.port())
@@ -182,22 +249,16 @@ async fn mutual_tls_broker_requires_a_client_certificate_from_its_ca() {
     assert_eq!(key, std::fs::read(&key_path).unwrap());
     assert!(String::from_utf8_lossy(&cert).contains("BEGIN CERTIFICATE"));
     assert!(String::from_utf8_lossy(&key).contains("BEGIN PRIVATE KEY"));
-    // The client certificate is P-256 like the server's, and signed by the broker's CA.
-    let text = openssl(&["x509", "-noout", "-text", "-in"], &cert_path);
-    assert!(text.contains("prime256v1"), "{text}");
-    assert!(text.contains("TLS Web Client Authentication"), "{text}");
-    let ca_path = broker.ca_cert_path().unwrap();
-    let verified = openssl(
-        &[
-            "verify",
-            "-purpose",
-            "sslclient",
-            "-CAfile",
-            &ca_path.display().to_string(),
-        ],
-        &cert_path,
+    // The client certificate is P-256 like the server's, for clientAuth, and signed by the
+    // broker's CA (chain, validity and extended key usage checked by webpki, as a TLS server
+    // would; not by the CA of another broker).
+    let client_cert = inspect(&cert);
+    assert!(client_cert.p256, "{client_cert:#?}");
+    assert!(
+        client_cert.client_auth && !client_cert.server_auth,
+        "{client_cert:#?}"
     );
-    assert!(verified.contains(": OK"), "{verified}");
+    verify_client_cert(&ca, &cert).unwrap_or_else(|e| panic!("{e}\n{client_cert:#?}"));
 
     let tls_options = |name: &str, client_auth: Option<(Vec<u8>, Vec<u8>)>| {
         let mut options = MqttOptions::new(client_id(name), "localhost", broker.port());
@@ -247,6 +308,8 @@ async fn mutual_tls_broker_requires_a_client_certificate_from_its_ca() {
     // With a client certificate from another CA: refused.
     let other = Mosquitto::start(BrokerKind::MutualTls);
     assert_ne!(other.ca_cert_pem().unwrap(), ca);
+    let (other_cert, _) = other.client_auth_pem().unwrap();
+    assert!(verify_client_cert(&ca, &other_cert).is_err());
     let result = connect_once(tls_options("mtls-other", other.client_auth_pem())).await;
     assert!(is_tls_refusal(&result), "{result:?}\n{}", broker.log());
     assert_ne!(
@@ -313,20 +376,277 @@ fn rustls_error(error: &std::io::Error) -> Option<&rustls::Error> {
     error.get_ref()?.downcast_ref::<rustls::Error>()
 }
 
-/// `openssl ARGS FILE`, stdout (panics on failure).
-fn openssl(args: &[&str], file: &std::path::Path) -> String {
-    let out = std::process::Command::new("openssl")
-        .args(args)
-        .arg(file)
-        .output()
-        .expect("cannot run openssl");
+/// What a generated certificate says: the fields a TLS peer and a reader of it look at.
+#[derive(Debug)]
+struct Inspected {
+    subject_cn: String,
+    issuer_cn: String,
+    /// Public key: EC on the P-256 curve (prime256v1).
+    p256: bool,
+    /// Signed with ecdsa-with-SHA256.
+    ecdsa_sha256: bool,
+    /// basicConstraints: (critical, cA).
+    basic_constraints: Option<(bool, bool)>,
+    /// keyUsage: (critical, the usages set).
+    key_usage: Option<(bool, Vec<&'static str>)>,
+    server_auth: bool,
+    client_auth: bool,
+    /// Any other extended key usage (anyExtendedKeyUsage included).
+    other_usages: bool,
+    /// `DNS:…` and `IP:…` subject alternative names.
+    alt_names: Vec<String>,
+    not_before: i64,
+    not_after: i64,
+    subject_key_id: Option<Vec<u8>>,
+    authority_key_id: Option<Vec<u8>>,
+}
+
+fn der_of(pem: &[u8]) -> rustls::pki_types::CertificateDer<'static> {
+    let mut certs = rustls::pki_types::CertificateDer::pem_slice_iter(pem);
+    let der = certs
+        .next()
+        .expect("a PEM certificate")
+        .expect("a readable PEM certificate");
+    assert!(certs.next().is_none(), "one certificate per file");
+    der
+}
+
+fn inspect(pem: &[u8]) -> Inspected {
+    use x509_parser::extensions::{GeneralName, ParsedExtension};
+    use x509_parser::oid_registry::{
+        OID_EC_P256, OID_KEY_TYPE_EC_PUBLIC_KEY, OID_SIG_ECDSA_WITH_SHA256,
+    };
+    let der = der_of(pem);
+    let (rest, cert) = x509_parser::parse_x509_certificate(&der).expect("a valid X.509 DER");
+    assert!(rest.is_empty(), "trailing bytes after the certificate");
+    let cn = |name: &x509_parser::x509::X509Name<'_>| {
+        let names: Vec<String> = name
+            .iter_common_name()
+            .map(|cn| cn.as_str().expect("a UTF-8 CN").to_string())
+            .collect();
+        assert_eq!(names.len(), 1, "one CN in {name}");
+        names[0].clone()
+    };
+    let spki = &cert.public_key().algorithm;
+    let curve = spki
+        .parameters
+        .as_ref()
+        .and_then(|p| x509_parser::der_parser::oid::Oid::try_from(p).ok());
+    let key_usage = cert.key_usage().expect("one keyUsage").map(|ext| {
+        let ku = ext.value;
+        let bits = [
+            (ku.digital_signature(), "digitalSignature"),
+            (ku.non_repudiation(), "nonRepudiation"),
+            (ku.key_encipherment(), "keyEncipherment"),
+            (ku.data_encipherment(), "dataEncipherment"),
+            (ku.key_agreement(), "keyAgreement"),
+            (ku.key_cert_sign(), "keyCertSign"),
+            (ku.crl_sign(), "cRLSign"),
+            (ku.encipher_only(), "encipherOnly"),
+            (ku.decipher_only(), "decipherOnly"),
+        ];
+        let names = bits.iter().filter(|(set, _)| *set).map(|(_, n)| *n);
+        (ext.critical, names.collect())
+    });
+    let eku = cert.extended_key_usage().expect("one extendedKeyUsage");
+    let alt_names = cert
+        .subject_alternative_name()
+        .expect("one subjectAltName")
+        .map(|ext| {
+            ext.value
+                .general_names
+                .iter()
+                .map(|name| match name {
+                    GeneralName::DNSName(dns) => format!("DNS:{dns}"),
+                    GeneralName::IPAddress(ip) => match <[u8; 4]>::try_from(*ip) {
+                        Ok(v4) => format!("IP:{}", std::net::Ipv4Addr::from(v4)),
+                        Err(_) => format!("IP:{ip:?}"),
+                    },
+                    other => format!("{other:?}"),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut subject_key_id = None;
+    let mut authority_key_id = None;
+    for ext in cert.iter_extensions() {
+        match ext.parsed_extension() {
+            ParsedExtension::SubjectKeyIdentifier(id) => subject_key_id = Some(id.0.to_vec()),
+            ParsedExtension::AuthorityKeyIdentifier(aki) => {
+                authority_key_id = aki.key_identifier.as_ref().map(|id| id.0.to_vec());
+            }
+            _ => {}
+        }
+    }
+    Inspected {
+        subject_cn: cn(cert.subject()),
+        issuer_cn: cn(cert.issuer()),
+        p256: spki.algorithm == OID_KEY_TYPE_EC_PUBLIC_KEY && curve == Some(OID_EC_P256),
+        ecdsa_sha256: cert.signature_algorithm.algorithm == OID_SIG_ECDSA_WITH_SHA256,
+        basic_constraints: cert
+            .basic_constraints()
+            .expect("one basicConstraints")
+            .map(|ext| (ext.critical, ext.value.ca)),
+        key_usage,
+        server_auth: eku.as_ref().is_some_and(|ext| ext.value.server_auth),
+        client_auth: eku.as_ref().is_some_and(|ext| ext.value.client_auth),
+        other_usages: eku.as_ref().is_some_and(|ext| {
+            let u = ext.value;
+            u.any
+                || u.code_signing
+                || u.email_protection
+                || u.time_stamping
+                || u.ocsp_signing
+                || !u.other.is_empty()
+        }),
+        alt_names,
+        not_before: cert.validity().not_before.timestamp(),
+        not_after: cert.validity().not_after.timestamp(),
+        subject_key_id,
+        authority_key_id,
+    }
+}
+
+fn roots(ca_pem: &[u8]) -> std::sync::Arc<rustls::RootCertStore> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(der_of(ca_pem)).expect("a usable CA certificate");
+    std::sync::Arc::new(roots)
+}
+
+/// The chain up to the CA, the validity dates and the clientAuth extended key usage, checked
+/// by rustls' webpki verifier as a TLS server checks a client.
+fn verify_client_cert(ca_pem: &[u8], cert_pem: &[u8]) -> Result<(), rustls::Error> {
+    install_crypto_provider();
+    let verifier = rustls::server::WebPkiClientVerifier::builder(roots(ca_pem))
+        .build()
+        .expect("a client verifier");
+    verifier
+        .verify_client_cert(&der_of(cert_pem), &[], rustls::pki_types::UnixTime::now())
+        .map(|_| ())
+}
+
+/// The chain up to the CA, the validity dates, the serverAuth extended key usage and the
+/// name (DNS name or IP address), checked by rustls' webpki verifier as a TLS client checks a
+/// server.
+fn verify_server_cert(ca_pem: &[u8], cert_pem: &[u8], name: &str) -> Result<(), rustls::Error> {
+    use rustls::client::danger::ServerCertVerifier as _;
+    install_crypto_provider();
+    let verifier = rustls::client::WebPkiServerVerifier::builder(roots(ca_pem))
+        .build()
+        .expect("a server verifier");
+    let name = rustls::pki_types::ServerName::try_from(name.to_string()).expect("a server name");
+    verifier
+        .verify_server_cert(
+            &der_of(cert_pem),
+            &[],
+            &name,
+            &[],
+            rustls::pki_types::UnixTime::now(),
+        )
+        .map(|_| ())
+}
+
+/// The PEM key is an unencrypted PKCS#8 key, and the one of the PEM certificate.
+fn assert_key_of(cert_pem: &[u8], key_pem: &[u8]) {
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(key_pem).expect("a PEM key");
     assert!(
-        out.status.success(),
-        "openssl {args:?} {}: {}",
-        file.display(),
-        String::from_utf8_lossy(&out.stderr)
+        matches!(key, rustls::pki_types::PrivateKeyDer::Pkcs8(_)),
+        "not PKCS#8: {key:?}"
     );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    let signer = rustls::crypto::ring::default_provider()
+        .key_provider
+        .load_private_key(key)
+        .expect("a usable key");
+    rustls::sign::CertifiedKey::new(vec![der_of(cert_pem)], signer)
+        .keys_match()
+        .expect("the key of the certificate");
+}
+
+#[tokio::test]
+async fn generated_certificates_have_the_names_usages_and_keys_of_a_small_pki() {
+    let broker = Mosquitto::start(BrokerKind::MutualTls);
+    let read = |name: &str| std::fs::read(broker.dir().join(name)).unwrap();
+    let (ca_pem, server_pem, client_pem) = (read("ca.crt"), read("server.crt"), read("client.crt"));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let three_days = 3 * 24 * 3600;
+
+    let ca = inspect(&ca_pem);
+    let server = inspect(&server_pem);
+    let client = inspect(&client_pem);
+    for cert in [&ca, &server, &client] {
+        assert!(cert.p256 && cert.ecdsa_sha256, "{cert:#?}");
+        assert_eq!(cert.issuer_cn, support::broker::CA_NAME, "{cert:#?}");
+        // Valid from (about) now for three days.
+        assert!(
+            (now - 600..=now).contains(&cert.not_before),
+            "{now}: {cert:#?}"
+        );
+        assert_eq!(cert.not_after - cert.not_before, three_days, "{cert:#?}");
+        assert!(cert.subject_key_id.is_some(), "{cert:#?}");
+    }
+
+    // The CA: self-signed, may sign certificates (and CRLs), nothing else.
+    assert_eq!(ca.subject_cn, support::broker::CA_NAME);
+    assert_eq!(ca.basic_constraints, Some((true, true)), "{ca:#?}");
+    assert_eq!(
+        ca.key_usage,
+        Some((true, vec!["keyCertSign", "cRLSign"])),
+        "{ca:#?}"
+    );
+    assert!(
+        !ca.server_auth && !ca.client_auth && !ca.other_usages,
+        "{ca:#?}"
+    );
+    assert!(ca.alt_names.is_empty(), "{ca:#?}");
+
+    // Both leaves: not CAs, digitalSignature only, issued by the CA's key.
+    for leaf in [&server, &client] {
+        assert_eq!(leaf.basic_constraints, Some((true, false)), "{leaf:#?}");
+        assert_eq!(
+            leaf.key_usage,
+            Some((true, vec!["digitalSignature"])),
+            "{leaf:#?}"
+        );
+        assert_eq!(leaf.authority_key_id, ca.subject_key_id, "{leaf:#?}");
+        assert!(!leaf.other_usages, "{leaf:#?}");
+    }
+    assert_eq!(server.subject_cn, "localhost");
+    assert_eq!(server.alt_names, ["DNS:localhost", "IP:127.0.0.1"]);
+    assert!(server.server_auth && !server.client_auth, "{server:#?}");
+    assert_eq!(client.subject_cn, support::broker::CLIENT_NAME);
+    assert!(client.alt_names.is_empty(), "{client:#?}");
+    assert!(client.client_auth && !client.server_auth, "{client:#?}");
+
+    // The chains verify for their purpose only, for the names the broker is reached by.
+    for name in ["localhost", "127.0.0.1"] {
+        verify_server_cert(&ca_pem, &server_pem, name).unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+    assert!(verify_server_cert(&ca_pem, &server_pem, "example.com").is_err());
+    assert!(verify_server_cert(&ca_pem, &server_pem, "127.0.0.2").is_err());
+    assert!(verify_server_cert(&ca_pem, &client_pem, "localhost").is_err());
+    verify_client_cert(&ca_pem, &client_pem).unwrap();
+    assert!(verify_client_cert(&ca_pem, &server_pem).is_err());
+    let other = Mosquitto::start(BrokerKind::Tls);
+    let other_ca = other.ca_cert_pem().unwrap();
+    assert!(verify_server_cert(&other_ca, &server_pem, "localhost").is_err());
+
+    // Keys: unencrypted PKCS#8 PEM, each the one of its certificate, readable by the owner only.
+    for name in ["ca", "server", "client"] {
+        let key_path = broker.dir().join(format!("{name}.key"));
+        assert_key_of(
+            &read(&format!("{name}.crt")),
+            &std::fs::read(&key_path).unwrap(),
+        );
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(&key_path).unwrap().permissions(),
+        );
+        assert_eq!(mode & 0o077, 0, "{name}.key is {mode:o}");
+    }
+    // A new CA and new keys for every broker.
+    assert_ne!(inspect(&other_ca).subject_key_id, ca.subject_key_id);
 }
 
 #[tokio::test]
@@ -346,8 +666,7 @@ async fn broker_restarts_on_the_same_port() {
     assert!(broker.is_running());
     // The probe reconnects and subscribes again by itself.
     probe.wait_connections(2, T).await;
-    let held =
-        MqttProbe::retained_snapshot(&broker, "selftest/#", Duration::from_millis(300)).await;
+    let held = MqttProbe::retained_snapshot(&broker, "selftest/#").await;
     assert!(
         held.is_empty(),
         "no persistence: retained messages are gone: {held:?}"
@@ -389,8 +708,7 @@ async fn broker_restarts_on_the_same_port() {
         .await;
     writer.wait_for_text("selftest/kept", "3", T).await;
     persistent.restart();
-    let held =
-        MqttProbe::retained_snapshot(&persistent, "selftest/#", Duration::from_millis(300)).await;
+    let held = MqttProbe::retained_snapshot(&persistent, "selftest/#").await;
     assert_eq!(
         held.get("selftest/kept").map(Vec::as_slice),
         Some(&b"3"[..])
@@ -570,6 +888,14 @@ async fn fake_gateway_serves_days_and_faults() {
     assert_eq!(last.path, format!("/api/enedis/consumption/daily/{pdl}"));
     assert_eq!(last.query, "start=2024-01-01&end=2024-01-02&use_cache=true");
     assert_eq!(last.query_param("end").as_deref(), Some("2024-01-02"));
+    assert_eq!(last.query_param("absent"), None);
+    // Values come decoded; the first of repeated parameters wins.
+    let encoded = RecordedRequest {
+        query: "q=a%2Fb+c%C3%A9&q=second&flag".into(),
+        ..last.clone()
+    };
+    assert_eq!(encoded.query_param("q").as_deref(), Some("a/b cé"));
+    assert_eq!(encoded.query_param("flag").as_deref(), Some(""));
     assert_eq!(last.authorization.as_deref(), Some("Bearer secret-123"));
     assert_eq!(gw.daily_calls(), 11);
     assert_eq!(gw.pdl_calls(), 5);

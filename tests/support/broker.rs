@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use tempfile::TempDir;
 
 /// How long `start`/`restart` wait for the broker to accept connections.
@@ -52,9 +53,10 @@ pub struct BrokerOptions {
     /// Keep retained messages across `stop`/`restart` (saved on SIGTERM). Off by default, so
     /// a restarted broker has forgotten every retained message.
     pub persistence: bool,
-    /// Hash the password file with `openssl` (`$6$` SHA-512) even when `mosquitto_passwd`
-    /// exists. The fallback is used anyway when `mosquitto_passwd` is missing.
-    pub hash_with_openssl: bool,
+    /// Write the password file's `$6$` (salted SHA-512) line in-process even when
+    /// `mosquitto_passwd` exists. That fallback is used anyway when `mosquitto_passwd` is
+    /// missing.
+    pub hash_in_process: bool,
 }
 
 pub struct Mosquitto {
@@ -85,14 +87,11 @@ impl Mosquitto {
                     &dir.path().join("passwd"),
                     user,
                     password,
-                    options.hash_with_openssl,
+                    options.hash_in_process,
                 );
             }
-            BrokerKind::Tls => generate_tls_files(dir.path()),
-            BrokerKind::MutualTls => {
-                generate_tls_files(dir.path());
-                generate_client_files(dir.path());
-            }
+            BrokerKind::Tls => generate_tls_files(dir.path(), false),
+            BrokerKind::MutualTls => generate_tls_files(dir.path(), true),
         }
         let mut broker = Mosquitto {
             config: dir.path().join("mosquitto.conf"),
@@ -423,195 +422,156 @@ fn current_user() -> Option<String> {
     (out.status.success() && !name.is_empty()).then_some(name)
 }
 
-fn run(dir: &Path, program: &str, args: &[&str], stdin: Option<&[u8]>) -> Vec<u8> {
-    let mut command = Command::new(program);
-    command
+/// Runs a program in `dir` and returns its stdout; panics with its stderr when it fails.
+fn run(dir: &Path, program: &Path, args: &[&str]) -> Vec<u8> {
+    let out = Command::new(program)
         .args(args)
         .current_dir(dir)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = command
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
-    if let Some(input) = stdin {
-        child
-            .stdin
-            .take()
-            .expect("piped stdin")
-            .write_all(input)
-            .expect("cannot write to stdin");
-    }
-    let out = child
-        .wait_with_output()
-        .expect("cannot wait for the command");
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
     assert!(
         out.status.success(),
-        "{program} {args:?} failed ({}): {}",
+        "{} {args:?} failed ({}): {}",
+        program.display(),
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
     out.stdout
 }
 
-/// Mosquitto 2 only reads hashed password files: `mosquitto_passwd -b -c` when available,
-/// else a `$6$` (salted SHA-512) line computed with `openssl`, which mosquitto 2 still reads.
-fn write_password_file(path: &Path, user: &str, password: &str, force_openssl: bool) {
+/// Writes a file only its owner can read (keys, password file).
+fn write_private(path: &Path, contents: &[u8]) {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut file| file.write_all(contents))
+        .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+}
+
+/// Mosquitto 2 only reads hashed password files: `mosquitto_passwd -b -c` when available
+/// (and not `in_process`), else a `$6$` line computed here, which mosquitto 2 still reads.
+fn write_password_file(path: &Path, user: &str, password: &str, in_process: bool) {
     let dir = path.parent().expect("password file in a directory");
     let file = path.to_str().expect("UTF-8 temporary path");
-    match find_program("mosquitto_passwd").filter(|_| !force_openssl) {
+    match find_program("mosquitto_passwd").filter(|_| !in_process) {
         Some(tool) => {
-            run(
-                dir,
-                tool.to_str().expect("UTF-8 path"),
-                &["-b", "-c", file, user, password],
-                None,
-            );
+            run(dir, &tool, &["-b", "-c", file, user, password]);
         }
-        None => {
-            let salt = run(dir, "openssl", &["rand", "12"], None);
-            let mut input = password.as_bytes().to_vec();
-            input.extend_from_slice(&salt);
-            let hash = run(
-                dir,
-                "openssl",
-                &["dgst", "-sha512", "-binary"],
-                Some(&input),
-            );
-            let line = format!("{user}:$6${}${}\n", base64(&salt), base64(&hash));
-            fs::write(path, line).expect("cannot write the password file");
-        }
+        None => write_private(path, sha512_password_line(user, password).as_bytes()),
     }
 }
 
-/// CA (`ca.key`, `ca.crt`) and a server certificate for `localhost` / 127.0.0.1
-/// (`server.key`, `server.crt`), all P-256, valid 3 days, written into `dir`.
-fn generate_tls_files(dir: &Path) {
-    let ca_cnf = "[req]\ndistinguished_name = dn\nprompt = no\nx509_extensions = v3_ca\n\
-        [dn]\nCN = myelectricaldata-mqtt test CA\n\
-        [v3_ca]\nbasicConstraints = critical, CA:TRUE\nkeyUsage = critical, keyCertSign, cRLSign\n\
-        subjectKeyIdentifier = hash\n";
-    let server_cnf = "[req]\ndistinguished_name = dn\nprompt = no\n[dn]\nCN = localhost\n\
-        [v3_server]\nbasicConstraints = critical, CA:FALSE\nkeyUsage = critical, digitalSignature\n\
-        extendedKeyUsage = serverAuth\nsubjectAltName = DNS:localhost, IP:127.0.0.1\n\
-        subjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid\n";
-    fs::write(dir.join("ca.cnf"), ca_cnf).expect("cannot write ca.cnf");
-    fs::write(dir.join("server.cnf"), server_cnf).expect("cannot write server.cnf");
-    let mut args = vec!["req", "-x509", "-config", "ca.cnf", "-days", "3"];
-    args.extend(NEW_P256_KEY);
-    args.extend(["-keyout", "ca.key", "-out", "ca.crt"]);
-    run(dir, "openssl", &args, None);
-    sign_with_ca(dir, "server", "v3_server");
+/// A mosquitto password line `USER:$6$SALT$HASH`: SALT is 12 random bytes and HASH is
+/// SHA-512(password bytes, then salt bytes), both in standard base64 with padding, the format
+/// `mosquitto_passwd` 1.x wrote and mosquitto 2 still accepts (it decodes the salt, expects
+/// 12 bytes, and compares the hash).
+fn sha512_password_line(user: &str, password: &str) -> String {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use sha2::{Digest as _, Sha512};
+    let mut salt = [0u8; 12];
+    rustls::crypto::ring::default_provider()
+        .secure_random
+        .fill(&mut salt)
+        .expect("no random bytes for the salt");
+    let hash = Sha512::new()
+        .chain_update(password.as_bytes())
+        .chain_update(salt)
+        .finalize();
+    format!(
+        "{user}:$6${}${}\n",
+        STANDARD.encode(salt),
+        STANDARD.encode(hash)
+    )
 }
 
-/// `openssl req` arguments for a new unencrypted P-256 key.
-const NEW_P256_KEY: [&str; 5] = [
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:prime256v1",
-    "-nodes",
-];
+/// How long the generated certificates are valid, from the moment they are made.
+const CERT_VALIDITY: Duration = Duration::from_secs(3 * 24 * 3600);
+/// CN of the generated CA.
+pub const CA_NAME: &str = "myelectricaldata-mqtt test CA";
+/// CN of the generated client certificate.
+pub const CLIENT_NAME: &str = "myelectricaldata-mqtt test client";
 
-/// A client certificate (CN `myelectricaldata-mqtt test client`, extended key usage
-/// clientAuth) and its key (`client.key`, `client.crt`, P-256, valid 3 days), signed by the CA
-/// `generate_tls_files` wrote into `dir`.
-fn generate_client_files(dir: &Path) {
-    let client_cnf = "[req]\ndistinguished_name = dn\nprompt = no\n\
-        [dn]\nCN = myelectricaldata-mqtt test client\n\
-        [v3_client]\nbasicConstraints = critical, CA:FALSE\nkeyUsage = critical, digitalSignature\n\
-        extendedKeyUsage = clientAuth\n\
-        subjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid\n";
-    fs::write(dir.join("client.cnf"), client_cnf).expect("cannot write client.cnf");
-    sign_with_ca(dir, "client", "v3_client");
-}
+/// Writes into `dir`, all in PEM, keys P-256 (PKCS#8, unencrypted), certificates valid 3 days
+/// from now:
+/// - a CA (`ca.key`, `ca.crt`): CN `CA_NAME`, basicConstraints critical CA:TRUE, keyUsage
+///   critical keyCertSign + cRLSign;
+/// - a server certificate signed by it (`server.key`, `server.crt`): CN `localhost`, SANs DNS
+///   `localhost` and IP 127.0.0.1, basicConstraints critical CA:FALSE, keyUsage critical
+///   digitalSignature, extendedKeyUsage serverAuth;
+/// - with `client`, a client certificate signed by it (`client.key`, `client.crt`): CN
+///   `CLIENT_NAME`, no SAN, same constraints with extendedKeyUsage clientAuth.
+///
+/// Serial numbers are rcgen's: derived from each certificate's (fresh) public key.
+fn generate_tls_files(dir: &Path, client: bool) {
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose,
+        IsCa, KeyPair, KeyUsagePurpose, SanType,
+    };
+    let not_before = time::OffsetDateTime::now_utc();
+    let not_after = not_before + CERT_VALIDITY;
+    let params = |cn: &str| {
+        let mut params = CertificateParams::default();
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params.distinguished_name.push(DnType::CommonName, cn);
+        params.not_before = not_before;
+        params.not_after = not_after;
+        params
+    };
+    // rcgen's default key: ECDSA P-256 with SHA-256.
+    let new_key = || KeyPair::generate().expect("cannot generate a P-256 key");
+    let write = |name: &str, cert_pem: &str, key: &KeyPair| {
+        fs::write(dir.join(format!("{name}.crt")), cert_pem)
+            .unwrap_or_else(|e| panic!("cannot write {name}.crt: {e}"));
+        write_private(
+            &dir.join(format!("{name}.key")),
+            key.serialize_pem().as_bytes(),
+        );
+    };
 
-/// `NAME.key` (new P-256 key) and `NAME.crt` signed by `ca.crt`/`ca.key` for 3 days, from the
-/// request and the `extensions` section of `NAME.cnf`, all in `dir`.
-fn sign_with_ca(dir: &Path, name: &str, extensions: &str) {
-    let (cnf, key, csr, crt) = (
-        format!("{name}.cnf"),
-        format!("{name}.key"),
-        format!("{name}.csr"),
-        format!("{name}.crt"),
-    );
-    let mut args = vec!["req", "-new", "-config", &cnf];
-    args.extend(NEW_P256_KEY);
-    args.extend(["-keyout", &key, "-out", &csr]);
-    run(dir, "openssl", &args, None);
-    let serial = format!("0x{:x}", next_serial());
-    run(
-        dir,
-        "openssl",
-        &[
-            "x509",
-            "-req",
-            "-in",
-            &csr,
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-set_serial",
-            &serial,
-            "-days",
-            "3",
-            "-extfile",
-            &cnf,
-            "-extensions",
-            extensions,
-            "-out",
-            &crt,
-        ],
-        None,
-    );
-}
+    let mut ca = params(CA_NAME);
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca = CertifiedIssuer::self_signed(ca, new_key()).expect("cannot make the CA");
+    write("ca", &ca.pem(), ca.key());
 
-/// A certificate serial number: the time in nanoseconds, made unique within this process.
-fn next_serial() -> u128 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNT: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(1);
-    nanos + u128::from(COUNT.fetch_add(1, Ordering::Relaxed))
-}
-
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
+    let leaf = |cn: &str, sans: Vec<SanType>, usage: ExtendedKeyUsagePurpose| {
+        let mut params = params(cn);
+        params.subject_alt_names = sans;
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![usage];
+        params.use_authority_key_identifier_extension = true;
+        let key = new_key();
+        let cert = params
+            .signed_by(&key, &ca)
+            .unwrap_or_else(|e| panic!("cannot sign the certificate of {cn}: {e}"));
+        (cert, key)
+    };
+    let sans = vec![
+        SanType::DnsName("localhost".try_into().expect("a valid DNS name")),
+        SanType::IpAddress(std::net::Ipv4Addr::LOCALHOST.into()),
+    ];
+    let (server, server_key) = leaf("localhost", sans, ExtendedKeyUsagePurpose::ServerAuth);
+    write("server", &server.pem(), &server_key);
+    if client {
+        let (cert, key) = leaf(CLIENT_NAME, Vec::new(), ExtendedKeyUsagePurpose::ClientAuth);
+        write("client", &cert.pem(), &key);
     }
-    out
 }
 
-/// Percent-encodes everything but RFC 3986 unreserved characters.
+/// `mqtt://` user info: everything but RFC 3986 unreserved characters percent-encoded.
+const USERINFO: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 fn encode_userinfo(text: &str) -> String {
-    let mut out = String::new();
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-            out.push(byte as char);
-        } else {
-            let _ = write!(out, "%{byte:02X}");
-        }
-    }
-    out
+    utf8_percent_encode(text, USERINFO).to_string()
 }

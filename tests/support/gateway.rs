@@ -556,12 +556,12 @@ pub struct RecordedRequest {
 }
 
 impl RecordedRequest {
-    /// First value of a query parameter (not percent-decoded: dates and flags need none).
+    /// First value of a query parameter, decoded (`application/x-www-form-urlencoded`, as
+    /// reqwest's `.query()` encodes it).
     pub fn query_param(&self, name: &str) -> Option<String> {
-        self.query.split('&').find_map(|pair| {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (key == name).then(|| value.to_string())
-        })
+        url::form_urlencoded::parse(self.query.as_bytes())
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.into_owned())
     }
 
     /// The route of the path, when it is one the fake serves.

@@ -20,6 +20,8 @@ use super::broker::{BrokerKind, Mosquitto};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const POLL: Duration = Duration::from_millis(20);
+/// How long `retained_snapshot` waits for its marker publish to come back.
+const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One publish as the probe received it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -341,18 +343,58 @@ impl MqttProbe {
             .await;
     }
 
-    /// What the broker holds as retained under `filter`: a fresh client subscribes, collects
-    /// the retained publishes for `settle`, then disconnects. Only publishes flagged retain
-    /// are kept (live ones are not); an empty payload stays as an empty vec (cleared).
+    /// What the broker holds as retained under `filter`: a fresh client subscribes to
+    /// `filter` and to a marker topic of its own (`probe-sync/…`, in the same SUBSCRIBE), then
+    /// publishes one message to the marker and collects what arrives before that message comes
+    /// back (panics if it does not within 10 s). Only publishes flagged retain are kept (live
+    /// ones are not); an empty payload stays as an empty vec (cleared). Other probes
+    /// subscribed to `#` see the marker message go by.
+    ///
+    /// Why the marker is the last retained message: the broker queues the retained messages
+    /// of a subscription while it handles the SUBSCRIBE (mosquitto: before it even sends the
+    /// SUBACK), and it handles one client's packets in order, so the marker PUBLISH, sent only
+    /// once the SUBACK is back, is queued for this client after every one of them. Marker and
+    /// subscriptions are QoS 1 on purpose: mosquitto holds QoS 1 deliveries beyond its
+    /// in-flight window (20) in a FIFO queue but lets QoS 0 ones through at once, so a QoS 0
+    /// marker could overtake retained messages still waiting in that queue.
     pub async fn retained_snapshot(
         target: impl Into<ProbeTarget>,
         filter: &str,
-        settle: Duration,
     ) -> BTreeMap<String, Vec<u8>> {
-        let probe = Self::connect(target, &[filter]).await;
-        tokio::time::sleep(settle).await;
+        let marker = format!(
+            "probe-sync/{}-{:016x}",
+            client_id("snapshot"),
+            fastrand::u64(..)
+        );
+        let probe = Self::connect(target, &[filter, &marker]).await;
         probe
-            .messages()
+            .publish_qos(
+                &marker,
+                "end of the retained messages",
+                false,
+                QoS::AtLeastOnce,
+            )
+            .await;
+        let deadline = Instant::now() + SNAPSHOT_TIMEOUT;
+        let received = loop {
+            let messages = probe.messages();
+            if let Some(end) = messages.iter().position(|m| m.topic == marker) {
+                break messages[..end].to_vec();
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "retained_snapshot of {filter:?} on {}:{}: the marker publish on {marker} \
+                     did not come back within {SNAPSHOT_TIMEOUT:?} ({} publishes received \
+                     before giving up); last connection error: {:?}",
+                    probe.target.host,
+                    probe.target.port,
+                    messages.len(),
+                    probe.shared.last_error.lock().unwrap()
+                );
+            }
+            tokio::time::sleep(POLL).await;
+        };
+        received
             .into_iter()
             .filter(|m| m.retain)
             .map(|m| (m.topic, m.payload))
