@@ -79,8 +79,9 @@ impl Store {
         Ok(Self { pool })
     }
 
-    /// Writes one gateway answer in one transaction: first what it holds, then every day of
-    /// the asked range marked as asked (a day the answer lacked is "not yet", never zero).
+    /// Writes one gateway answer in one transaction: first what it holds (`items`), then
+    /// what it answered for (`asked`: every day of the range marked as asked, so a day the
+    /// answer lacked is "not yet", never zero).
     async fn save_answer(
         &self,
         items: impl IntoIterator<Item = Statement>,

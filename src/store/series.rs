@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Utc};
 use chrono_tz::Europe::Paris;
 
-use super::{Statement, Store, StoreError};
+use super::{Store, StoreError};
 use crate::calendar::sequence_instants;
 use crate::model::{
     Contract, CurveInterval, DailySeries, DayEnergy, DayPeak, DayRange, LoadCurvePoint,
@@ -384,13 +384,14 @@ impl Store {
         }))
     }
 
-    /// Records the account's meters (v2) as listed at `fetched_at`.
+    /// Records the account's meters (v2) as listed at `fetched_at`: the table holds the last
+    /// list, so a meter that left the account is no longer in it.
     pub async fn save_meters(
         &self,
         infos: &[MeterInfo],
         fetched_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let rows = infos.iter().map(|info| {
+        let listed = infos.iter().map(|info| {
             sqlx::query(
                 "INSERT INTO meter (pdl, activation_date, oldest_available_date, fetched_at)
                  VALUES (?1, ?2, ?3, ?4)
@@ -402,8 +403,8 @@ impl Store {
             .bind(info.oldest_available_date)
             .bind(fetched_at)
         });
-        self.save_answer(rows, std::iter::empty::<Statement>())
-            .await
+        let forget = std::iter::once(sqlx::query("DELETE FROM meter"));
+        self.save_answer(forget, listed).await
     }
 
     /// What the account last said about `pdl`, and when.

@@ -1,14 +1,14 @@
 //! Fetching what is missing, as one job in three steps:
 //!
 //! 1. [`SyncState::load`] reads what the store holds (plain data, one pass);
-//! 2. [`plan_refresh`] and [`plan`] decide which gateway calls cover what it lacks (pure,
-//!    time is a field of the state);
+//! 2. [`plan`] decides which gateway calls cover what it lacks (pure, time is a field of the
+//!    state);
 //! 3. [`Executor`] makes each call within the quota, retries transient failures with the
 //!    program's [`Retry`] policy, and writes each answer in one transaction.
 //!
-//! The refresh calls (meter list, consent, contract) decide the ranges of the series, so the
-//! state is read again between the two plans, and once more at the end to report what is
-//! complete.
+//! What the account lists and what each contract says decide the ranges of the series, so a
+//! sync runs these three in [`Step`]s, reading the state again after a step that made
+//! calls, and once more at the end to report what is complete.
 
 mod execute;
 mod plan;
@@ -28,8 +28,8 @@ use crate::retry::{Backoff, Retry};
 use crate::store::{Store, StoreError};
 pub use execute::{Executor, Ledger, PartOutcome};
 pub use plan::{
-    Call, ECOWATT_MAX_AGE_HOURS, METER_INFO_MAX_AGE_DAYS, RECENT_RETRY_DAYS, is_unknown,
-    meter_complete, plan, plan_ranges, plan_refresh,
+    Call, ECOWATT_MAX_AGE_HOURS, METER_INFO_MAX_AGE_DAYS, RECENT_RETRY_DAYS, Step, is_unknown,
+    meter_complete, plan, plan_ranges,
 };
 pub use quota::{CallScope, Counter, Quota, QuotaRule, budget_of};
 pub use state::{GridState, LOAD_CURVE_MONTHS, MAX_POWER_DAYS, MeterState, SyncState};
@@ -158,20 +158,19 @@ impl Syncer<'_> {
             retry: self.retry,
         };
         let mut ledger = Ledger::default();
-        let state = SyncState::load(self.store, settings, generation, now).await?;
+        let load = async || SyncState::load(self.store, settings, generation, now).await;
+        let mut state = load().await?;
         let mut quota = state.quota(self.store).await?;
-        executor
-            .run(&state, plan_refresh(&state), &mut quota, &mut ledger)
-            .await;
-        let state = SyncState::load(self.store, settings, generation, now).await?;
-        for meter in state.meters.iter().filter(|m| is_unknown(&state, m)) {
-            let pdl = meter.pdl().clone();
-            ledger.fail(CallScope::Meter(pdl.clone()), SyncError::UnknownMeter(pdl));
+        for step in Step::ALL {
+            if step == Step::Meters {
+                fail_unknown_meters(&state, &mut ledger);
+            }
+            let calls = plan(step, &state);
+            if !calls.is_empty() {
+                executor.run(&state, calls, &mut quota, &mut ledger).await;
+                state = load().await?;
+            }
         }
-        executor
-            .run(&state, plan(&state), &mut quota, &mut ledger)
-            .await;
-        let state = SyncState::load(self.store, settings, generation, now).await?;
         let summary = summarize(&state, &ledger);
         for meter in &state.meters {
             let pdl = meter.pdl();
@@ -189,6 +188,14 @@ impl Syncer<'_> {
             }
         }
         Ok(summary)
+    }
+}
+
+/// The meters the account (v2) does not list fail with a line that says so.
+fn fail_unknown_meters(state: &SyncState, ledger: &mut Ledger) {
+    for meter in state.meters.iter().filter(|m| is_unknown(state, m)) {
+        let pdl = meter.pdl().clone();
+        ledger.fail(CallScope::Meter(pdl.clone()), SyncError::UnknownMeter(pdl));
     }
 }
 

@@ -1,14 +1,15 @@
 //! What to ask the gateway: pure functions of a [`SyncState`].
 //!
-//! A sync plans twice. [`plan_refresh`] first renews what the ranges depend on: the account's
-//! meter list (v2, weekly), each meter's consent and quota (v1, daily) and the contracts
-//! (weekly). [`plan`] then covers what the store lacks with the fewest calls: every day
-//! never asked, and the recent days the gateway did not have yet (Enedis is sometimes late;
-//! older gaps are taken as never coming).
+//! A sync runs in [`Step`]s, each planned on what the one before left in the store: the
+//! account's meter list (v2, weekly); then each listed meter's consent and quota (v1, daily)
+//! and contract (weekly), which decide the ranges; then the series, covering what the store
+//! lacks with the fewest calls — every day never asked, and the recent days the gateway did
+//! not have yet (Enedis is sometimes late; older gaps are taken as never coming) — and the
+//! grid-wide data.
 
 use std::collections::BTreeMap;
 
-use chrono::{Duration, NaiveDate};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 
 use super::quota::CallScope;
 use super::state::{MeterState, SyncState, enabled_series, load_curve_window, tempo_window};
@@ -72,42 +73,60 @@ impl Call {
     }
 }
 
-/// The calls that renew what the series' ranges depend on.
-pub fn plan_refresh(state: &SyncState) -> Vec<Call> {
-    let stale = |fetched: Option<chrono::DateTime<chrono::Utc>>| {
-        fetched.is_none_or(|at| (state.now - at).num_days() >= METER_INFO_MAX_AGE_DAYS)
-    };
-    let mut calls = Vec::new();
-    let v1 = state.generation == GatewayGeneration::V1;
-    if !v1
-        && state
-            .meters
-            .iter()
-            .any(|m| stale(m.info.as_ref().map(|i| i.1)))
-    {
-        calls.push(Call::Meters);
-    }
-    for meter in &state.meters {
-        if v1 && !meter.access_checked_today(state.today) {
-            calls.push(Call::Access(meter.pdl().clone()));
-        }
-        if stale(meter.contract.as_ref().map(|c| c.1)) {
-            calls.push(Call::Contract(meter.pdl().clone()));
-        }
-    }
-    calls
+/// The steps of a sync, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// The account's meter list (v2): which meters exist and since when.
+    Account,
+    /// Each listed meter's consent and quota (v1) and contract.
+    Meters,
+    /// The series of every listed meter, then Tempo, EcoWatt and Tempo prices.
+    Series,
 }
 
-/// The calls that bring what the store lacks: every meter's series (meters the account does
-/// not list are left out), then Tempo colours, the EcoWatt signal and Tempo prices.
-pub fn plan(state: &SyncState) -> Vec<Call> {
-    let mut calls: Vec<Call> = state
-        .meters
-        .iter()
-        .filter(|m| !is_unknown(state, m))
-        .flat_map(|m| plan_meter(m, state.today))
-        .collect();
-    calls.extend(plan_grid(state));
+impl Step {
+    pub const ALL: [Step; 3] = [Step::Account, Step::Meters, Step::Series];
+}
+
+/// The calls of one step.
+pub fn plan(step: Step, state: &SyncState) -> Vec<Call> {
+    let listed = state.meters.iter().filter(|m| !is_unknown(state, m));
+    match step {
+        Step::Account => plan_account(state),
+        Step::Meters => listed.flat_map(|m| plan_refresh(m, state)).collect(),
+        Step::Series => {
+            let mut calls: Vec<Call> = listed.flat_map(|m| plan_meter(m, state.today)).collect();
+            calls.extend(plan_grid(state));
+            calls
+        }
+    }
+}
+
+/// Older than a week, or never read.
+fn stale(state: &SyncState, fetched: Option<DateTime<Utc>>) -> bool {
+    fetched.is_none_or(|at| (state.now - at).num_days() >= METER_INFO_MAX_AGE_DAYS)
+}
+
+/// The meter list (v2) when some meter's entry is stale.
+fn plan_account(state: &SyncState) -> Vec<Call> {
+    let v2 = state.generation == GatewayGeneration::V2;
+    let stale = state.meters.iter().any(|m| stale(state, m.info.as_ref().map(|i| i.1)));
+    match v2 && stale {
+        true => vec![Call::Meters],
+        false => Vec::new(),
+    }
+}
+
+/// A meter's consent (v1, once a Paris day) and its contract (weekly).
+fn plan_refresh(meter: &MeterState, state: &SyncState) -> Vec<Call> {
+    let mut calls = Vec::new();
+    let v1 = state.generation == GatewayGeneration::V1;
+    if v1 && !meter.access_checked_today(state.today) {
+        calls.push(Call::Access(meter.pdl().clone()));
+    }
+    if stale(state, meter.contract.as_ref().map(|c| c.1)) {
+        calls.push(Call::Contract(meter.pdl().clone()));
+    }
     calls
 }
 
@@ -168,7 +187,7 @@ fn plan_grid(state: &SyncState) -> Vec<Call> {
         let ranges = plan_ranges(tempo_window(state.today), end, TEMPO_SPAN_DAYS, missing);
         calls.extend(ranges.into_iter().map(Call::Tempo));
     }
-    let fresh = |at: Option<chrono::DateTime<chrono::Utc>>, max_age: Duration| {
+    let fresh = |at: Option<DateTime<Utc>>, max_age: Duration| {
         at.is_some_and(|at| state.now - at < max_age)
     };
     if grid.ecowatt_wanted

@@ -93,7 +93,7 @@ fn an_empty_store_backfills_three_years_in_ceil_days_over_365_calls() {
     // 2024-01-16: 1095 days back (3 calls); 2024-03-01: 1096 days with the leap day (4).
     for (now, calls) in [("2024-01-16T09:00:00Z", 3), ("2024-03-01T09:00:00Z", 4)] {
         let state = state(now, GatewayGeneration::V2, &[A]);
-        let ranges = daily_ranges(&plan(&state));
+        let ranges = daily_ranges(&plan(Step::Series, &state));
         assert_eq!(ranges.len(), calls, "{now}");
         let today = state.today;
         assert_eq!(ranges[0].0, daily_history_start(today));
@@ -118,7 +118,7 @@ fn a_complete_store_asks_nothing_and_one_missing_day_costs_one_short_call() {
     let max_power = all_known("2023-12-17", "2024-01-15");
     state.meters[0].daily.insert(SeriesKind::Consumption, daily);
     state.meters[0].max_power = max_power;
-    assert!(plan(&state).is_empty());
+    assert!(plan(Step::Series, &state).is_empty());
     assert!(meter_complete(&state.meters[0], state.today));
 
     state.meters[0]
@@ -127,7 +127,7 @@ fn a_complete_store_asks_nothing_and_one_missing_day_costs_one_short_call() {
         .unwrap()
         .remove(&d("2024-01-15"));
     assert_eq!(
-        plan(&state),
+        plan(Step::Series, &state),
         vec![Call::Daily {
             pdl: pdl(A),
             kind: SeriesKind::Consumption,
@@ -147,7 +147,7 @@ fn days_the_gateway_lacked_are_asked_again_only_while_recent() {
     state.meters[0].daily.insert(SeriesKind::Consumption, daily);
     state.meters[0].max_power = all_known("2023-12-17", "2024-01-15");
     assert_eq!(
-        daily_ranges(&plan(&state)),
+        daily_ranges(&plan(Step::Series, &state)),
         vec![(d("2024-01-14"), d("2024-01-15"))]
     );
 }
@@ -159,7 +159,7 @@ fn activation_bounds_the_history_the_account_s_date_before_the_contract_s() {
     meter.info.as_mut().unwrap().0.activation_date = Some(d("2023-11-20"));
     meter.contract.as_mut().unwrap().0.activation_date = Some(d("2015-01-01"));
     assert_eq!(
-        daily_ranges(&plan(&state)),
+        daily_ranges(&plan(Step::Series, &state)),
         vec![(d("2023-11-20"), d("2024-01-16"))]
     );
     // Without the account's word (v1), the contract's date.
@@ -167,12 +167,12 @@ fn activation_bounds_the_history_the_account_s_date_before_the_contract_s() {
     state.generation = GatewayGeneration::V1;
     state.meters[0].contract.as_mut().unwrap().0.activation_date = Some(d("2023-12-01"));
     assert_eq!(
-        daily_ranges(&plan(&state)),
+        daily_ranges(&plan(Step::Series, &state)),
         vec![(d("2023-12-01"), d("2024-01-16"))]
     );
     // Activated today: nothing to ask, and nothing missing.
     state.meters[0].contract.as_mut().unwrap().0.activation_date = Some(d("2024-01-16"));
-    assert!(plan(&state).is_empty());
+    assert!(plan(Step::Series, &state).is_empty());
     assert!(meter_complete(&state.meters[0], state.today));
 }
 
@@ -182,7 +182,7 @@ fn a_meter_the_v2_account_does_not_list_gets_no_call() {
     state.meters[1].info = None;
     assert!(is_unknown(&state, &state.meters[1]));
     assert!(
-        plan(&state)
+        plan(Step::Series, &state)
             .iter()
             .all(|c| c.scope() == CallScope::Meter(pdl(A)))
     );
@@ -190,24 +190,32 @@ fn a_meter_the_v2_account_does_not_list_gets_no_call() {
 
 #[test]
 fn the_refresh_renews_stale_lists_contracts_and_the_day_s_consent() {
+    let refresh = |state: &SyncState| {
+        let mut calls = plan(Step::Account, state);
+        calls.extend(plan(Step::Meters, state));
+        calls
+    };
     let fresh = state("2024-01-16T09:00:00Z", GatewayGeneration::V2, &[A, B]);
-    assert!(plan_refresh(&fresh).is_empty());
+    assert!(refresh(&fresh).is_empty());
 
     let mut stale = fresh.clone();
     let eight_days_ago = utc("2024-01-08T09:00:00Z");
     stale.meters[1].info.as_mut().unwrap().1 = eight_days_ago;
     stale.meters[0].contract = None;
-    assert_eq!(
-        plan_refresh(&stale),
-        vec![Call::Meters, Call::Contract(pdl(A))]
-    );
+    assert_eq!(refresh(&stale), vec![Call::Meters, Call::Contract(pdl(A))]);
+
+    // A meter the account does not list: the list is asked, nothing of the meter.
+    let mut unlisted = fresh.clone();
+    unlisted.meters[1].info = None;
+    unlisted.meters[1].contract = None;
+    assert_eq!(refresh(&unlisted), vec![Call::Meters]);
 
     // v1 has no list, but a consent to check once a (Paris) day, before the contract.
     let mut v1 = stale.clone();
     v1.generation = GatewayGeneration::V1;
     v1.meters[1].status.access_checked_at = Some(utc("2024-01-15T23:30:00Z"));
     assert_eq!(
-        plan_refresh(&v1),
+        refresh(&v1),
         vec![Call::Access(pdl(A)), Call::Contract(pdl(A))],
         "B's consent was checked at 00:30 Paris today"
     );
@@ -223,7 +231,7 @@ fn max_power_and_load_curve_keep_their_own_windows() {
     for kind in SeriesKind::ALL {
         meter.daily.insert(kind, all_known(&history, "2024-01-15"));
     }
-    let calls = plan(&state);
+    let calls = plan(Step::Series, &state);
     let max_power: Vec<_> = calls
         .iter()
         .filter_map(|c| match c {
@@ -269,7 +277,7 @@ fn a_dst_day_s_curve_is_complete_with_23_or_25_hours() {
     // The autumn change: 25 hours. 24 are not enough; recent, so asked again.
     coverage.insert(d("2024-10-27"), 1440);
     meter.curve.insert(SeriesKind::Consumption, coverage);
-    let calls = plan(&state);
+    let calls = plan(Step::Series, &state);
     assert_eq!(
         calls,
         vec![Call::LoadCurve {
@@ -284,7 +292,7 @@ fn a_dst_day_s_curve_is_complete_with_23_or_25_hours() {
         .get_mut(&SeriesKind::Consumption)
         .unwrap();
     curve.insert(d("2024-10-27"), 1500);
-    assert!(plan(&state).is_empty());
+    assert!(plan(Step::Series, &state).is_empty());
     assert!(meter_complete(&state.meters[0], state.today));
 }
 
@@ -294,7 +302,7 @@ fn tomorrow_s_colour_is_asked_from_ten_forty_and_old_gaps_are_not() {
     let mut state = state("2024-01-16T09:39:00Z", GatewayGeneration::V2, &[]);
     state.grid.tempo_wanted = true;
     assert_eq!(
-        plan(&state),
+        plan(Step::Series, &state),
         vec![Call::Tempo(DayRange::new(d("2023-09-01"), d("2024-01-17")))]
     );
     // Everything known but a long-gone undecided day; 10:40: tomorrow is asked.
@@ -307,14 +315,14 @@ fn tomorrow_s_colour_is_asked_from_ten_forty_and_old_gaps_are_not() {
     state.grid.tempo.insert(d("2023-10-01"), None);
     state.now = utc("2024-01-16T09:40:00Z");
     assert_eq!(
-        plan(&state),
+        plan(Step::Series, &state),
         vec![Call::Tempo(DayRange::new(d("2024-01-17"), d("2024-01-18")))]
     );
     state
         .grid
         .tempo
         .insert(d("2024-01-17"), Some(TempoColor::Red));
-    assert!(plan(&state).is_empty());
+    assert!(plan(Step::Series, &state).is_empty());
     assert!(state.tempo_tomorrow_known());
 }
 
@@ -324,14 +332,14 @@ fn ecowatt_is_asked_once_its_signal_is_four_hours_old_and_prices_once_a_week() {
     state.grid.ecowatt_wanted = true;
     state.grid.tempo_prices_wanted = true;
     assert_eq!(
-        plan(&state),
+        plan(Step::Series, &state),
         vec![Call::Ecowatt(d("2024-01-16")), Call::TempoPrices]
     );
     state.grid.ecowatt_fetched_at = Some(utc("2024-01-16T05:00:01Z"));
     state.grid.tempo_prices_fetched_at = Some(utc("2024-01-09T09:00:01Z"));
-    assert!(plan(&state).is_empty());
+    assert!(plan(Step::Series, &state).is_empty());
     state.grid.ecowatt_fetched_at = Some(utc("2024-01-16T05:00:00Z"));
-    assert_eq!(plan(&state), vec![Call::Ecowatt(d("2024-01-16"))]);
+    assert_eq!(plan(Step::Series, &state), vec![Call::Ecowatt(d("2024-01-16"))]);
 }
 
 #[test]
