@@ -10,31 +10,21 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc, Weekday};
-use myelectricaldata_mqtt::app::{Pipeline, SyncSummary};
-use myelectricaldata_mqtt::clock::ManualClock;
-use myelectricaldata_mqtt::config::{self, Settings, Sources};
-use myelectricaldata_mqtt::gateway::{Gateway, TempoColor, TempoPrices};
-use myelectricaldata_mqtt::sync::{ECOWATT_MAX_AGE_HOURS, RetryPolicy};
-use serde_json::{Value, json};
-use support::gateway::{DEFAULT_PDL, DEFAULT_SECRET, DEFAULT_V1_TOKEN};
-use support::probe::install_crypto_provider;
-use support::{
-    ColorCase, FakeEcowattDay, FakeGateway, Fault, FaultOn, RecordedRequest, RteColor, Series,
-    within,
+use myelectricaldata_mqtt::derived::Snapshot;
+use myelectricaldata_mqtt::gateway::GatewayError;
+use myelectricaldata_mqtt::model::{TempoColor, TempoPrices};
+use myelectricaldata_mqtt::pipeline::Pipeline;
+use myelectricaldata_mqtt::sync::{
+    ECOWATT_MAX_AGE_HOURS, Part, SyncError, SyncFailure, SyncSummary,
 };
-
-/// Bound on one sync, one store read or one `messages()`.
-const T: Duration = Duration::from_secs(60);
-
-/// One attempt per call: a failure is not retried within the sync.
-const NO_RETRY: RetryPolicy = RetryPolicy {
-    attempts: 1,
-    first_delay: Duration::ZERO,
+use serde_json::{Value, json};
+use support::gateway::DEFAULT_PDL;
+use support::{
+    ColorCase, FakeEcowattDay, FakeGateway, Fault, FaultOn, Generation, Harness, Published,
+    RecordedRequest, RteColor, Series, T, assert_ok, day, for_both, grid_error, instant, paris_day,
+    sync, within,
 };
 
 const P: &str = "myelectricaldata";
@@ -46,24 +36,6 @@ const WHITE_HC: f64 = 0.1486;
 const WHITE_HP: f64 = 0.1894;
 const RED_HC: f64 = 0.1568;
 const RED_HP: f64 = 0.7562;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Generation {
-    V1,
-    V2,
-}
-
-fn day(y: i32, m: u32, d: u32) -> NaiveDate {
-    NaiveDate::from_ymd_opt(y, m, d).unwrap()
-}
-
-fn instant(text: &str) -> DateTime<Utc> {
-    text.parse().expect("an RFC 3339 instant")
-}
-
-fn paris_date(now: DateTime<Utc>) -> NaiveDate {
-    now.with_timezone(&chrono_tz::Europe::Paris).date_naive()
-}
 
 fn tempo_prices_options() -> Value {
     json!({
@@ -121,154 +93,62 @@ fn count(days: &BTreeMap<NaiveDate, RteColor>, to: NaiveDate, color: RteColor) -
     days.range(..=to).filter(|(_, c)| **c == color).count() as i64
 }
 
-/// A fake gateway, a data directory, a manual clock and the settings pointing at them.
-struct Harness {
-    g: Generation,
-    gw: FakeGateway,
-    clock: ManualClock,
-    settings: Settings,
-    _dir: tempfile::TempDir,
-}
-
-impl Harness {
-    /// One meter (`DEFAULT_PDL`, its options merged with `meter`), the top-level options
-    /// merged with `top`; the clock at `now` and the fake's "today" its Paris day.
-    fn new(g: Generation, meter: Value, top: Value, now: &str) -> Harness {
-        install_crypto_provider();
-        let gw = FakeGateway::start();
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let mut meter_options = json!({ "pdl": DEFAULT_PDL });
-        let mut options = json!({ "mqtt_enabled": false });
-        match g {
-            Generation::V1 => {
-                meter_options["token"] = json!(DEFAULT_V1_TOKEN);
-                options["gateway"] = json!("v1");
-                options["gateway_url"] = json!(gw.url_v1());
-            }
-            Generation::V2 => {
-                options["gateway"] = json!("v2");
-                options["client_secret"] = json!(DEFAULT_SECRET);
-                options["gateway_url"] = json!(gw.url());
-            }
-        }
-        merge(&mut meter_options, meter);
-        options["meters"] = json!([meter_options]);
-        merge(&mut options, top);
-        let path: PathBuf = dir.path().join("options.json");
-        std::fs::write(&path, options.to_string()).expect("write the options");
-        let loaded = config::load(&Sources {
-            options_path: Some(path),
-            data_dir: Some(dir.path().join("data")),
-            env: vec![],
-            demo: false,
-        })
-        .unwrap_or_else(|e| panic!("valid options: {e}\n{options}"));
-        let now = instant(now);
-        let clock = ManualClock::new(now);
-        gw.set_today(paris_date(now));
-        Harness {
-            g,
-            gw,
-            clock,
-            settings: loaded.settings,
-            _dir: dir,
-        }
-    }
-
-    /// Moves the clock, and the fake's "today" to its Paris day.
-    fn at(&self, now: &str) {
-        let now = instant(now);
-        self.clock.set(now);
-        self.gw.set_today(paris_date(now));
-    }
-
-    /// Opens the store (creating it the first time) with a fresh client: a "restart" when
-    /// called again.
-    async fn open(&self) -> Pipeline {
-        let gateway = Gateway::from_settings(&self.settings.gateway, &self.settings.meters)
-            .expect("a gateway client");
-        let mut pipeline = within(
-            T,
-            "open the pipeline",
-            Pipeline::open(self.settings.clone(), gateway, Arc::new(self.clock.clone())),
-        )
-        .await
-        .expect("the store opens");
-        pipeline.retry = NO_RETRY;
-        pipeline
-    }
-
-    fn tempo_ranges(&self) -> Vec<(NaiveDate, NaiveDate)> {
-        self.gw
-            .tempo_requests()
-            .iter()
-            .map(|r| {
-                self.check_tempo_request(r);
-                r.day_range()
-                    .unwrap_or_else(|| panic!("a Tempo range: {r:?}"))
-            })
-            .collect()
-    }
-
-    fn check_tempo_request(&self, r: &RecordedRequest) {
-        assert_eq!(r.method, "GET");
-        match self.g {
-            Generation::V1 => assert!(r.path.starts_with("/rte/tempo/"), "{r:?}"),
-            Generation::V2 => assert_eq!(r.path, "/api/tempo/days", "{r:?}"),
-        }
-    }
-}
-
-fn merge(into: &mut Value, from: Value) {
-    if let (Value::Object(into), Value::Object(from)) = (into, from) {
-        into.extend(from);
-    }
-}
-
-async fn sync(p: &Pipeline) -> SyncSummary {
-    within(T, "a sync", p.sync()).await
-}
-
-fn assert_ok(summary: &SyncSummary) {
-    assert!(summary.errors.is_empty(), "{:?}", summary.errors);
-}
-
-/// The error line of the Tempo/EcoWatt part of a sync.
-fn grid_error(summary: &SyncSummary) -> String {
-    summary
-        .errors
+/// The Tempo requests since the last `clear_requests`, as day ranges (end exclusive).
+fn tempo_ranges(h: &Harness) -> Vec<(NaiveDate, NaiveDate)> {
+    h.gw.tempo_requests()
         .iter()
-        .find(|e| e.starts_with("Tempo/EcoWatt:"))
-        .unwrap_or_else(|| panic!("no Tempo/EcoWatt error in {:?}", summary.errors))
-        .clone()
-}
-
-/// Every message `messages()` gives, by topic (payloads as text).
-async fn published(p: &Pipeline) -> BTreeMap<String, String> {
-    within(T, "messages", p.messages())
-        .await
-        .expect("messages")
-        .into_iter()
-        .map(|m| {
-            (
-                m.topic,
-                String::from_utf8(m.payload.to_vec()).expect("UTF-8"),
-            )
+        .map(|r| {
+            check_tempo_request(h, r);
+            r.day_range()
+                .unwrap_or_else(|| panic!("a Tempo range: {r:?}"))
         })
         .collect()
 }
 
-/// The JSON payload of `topic` (which must be published and not empty).
-fn payload(messages: &BTreeMap<String, String>, topic: &str) -> Value {
-    let text = messages
-        .get(topic)
-        .unwrap_or_else(|| panic!("{topic} not published: {:?}", messages.keys()));
-    assert!(!text.is_empty(), "{topic} is cleared");
-    serde_json::from_str(text).unwrap_or_else(|e| panic!("{topic}: {e}: {text}"))
+fn check_tempo_request(h: &Harness, r: &RecordedRequest) {
+    assert_eq!(r.method, "GET");
+    match h.generation {
+        Generation::V1 => assert!(r.path.starts_with("/rte/tempo/"), "{r:?}"),
+        Generation::V2 => assert_eq!(r.path, "/api/tempo/days", "{r:?}"),
+    }
 }
 
-async fn state(p: &Pipeline, path: &str) -> Value {
-    payload(&published(p).await, &format!("{P}/{path}"))
+/// When something shown changes next without a gateway call (a price boundary, the next
+/// hour for EcoWatt, midnight for Tempo), as of `now`.
+async fn next_republish(p: &Pipeline, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    within(T, "snapshot", p.snapshot(now))
+        .await
+        .expect("store")
+        .next_change(now)
+}
+
+/// The next instant a meter's price in force changes: the next change of the snapshot with
+/// the Tempo and EcoWatt devices left out (their midnight and hourly republishes).
+async fn next_price_change(p: &Pipeline, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let snapshot = within(T, "snapshot", p.snapshot(now)).await.expect("store");
+    let meters_only = Snapshot {
+        tempo: None,
+        ecowatt: None,
+        ..snapshot
+    };
+    meters_only.next_change(now)
+}
+
+/// The failure of the Tempo/EcoWatt part of a sync.
+fn grid_failure(summary: &SyncSummary) -> &SyncFailure {
+    summary
+        .errors
+        .iter()
+        .find(|f| f.part == Part::Grid)
+        .unwrap_or_else(|| panic!("no Tempo/EcoWatt error in {:?}", summary.errors))
+}
+
+/// The sync stopped on a quota (ours or the gateway's).
+fn quota_reached(failure: &SyncFailure) -> bool {
+    matches!(
+        failure.error,
+        SyncError::Gateway(GatewayError::QuotaReached(_))
+    )
 }
 
 async fn stored_colours(
@@ -303,28 +183,6 @@ fn round2(value: f64) -> f64 {
     (value * 100.0).round() / 100.0
 }
 
-/// Runs each named `async fn name(Generation)` as `v1_gateway::name` and `v2_gateway::name`.
-macro_rules! for_both {
-    ($($name:ident),* $(,)?) => {
-        mod v1_gateway {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(super::Generation::V1).await
-                }
-            )*
-        }
-        mod v2_gateway {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(super::Generation::V2).await
-                }
-            )*
-        }
-    };
-}
-
 for_both!(
     colours_are_normalised_whatever_their_case,
     tomorrow_is_asked_from_ten_forty_until_known_then_never_again,
@@ -351,7 +209,7 @@ async fn colours_are_normalised_whatever_their_case(g: Generation) {
         ColorCase::Lower,
         ColorCase::Capitalized,
     ] {
-        let h = Harness::new(g, json!({}), json!({}), "2024-01-16T11:00:00Z");
+        let h = Harness::grid(g, "2024-01-16T11:00:00Z", json!({}), json!({}));
         h.gw.fill_tempo(day(2023, 9, 1), day(2024, 1, 14), |_| RteColor::Blue);
         h.gw.set_tempo(day(2024, 1, 15), RteColor::Red);
         h.gw.set_tempo(day(2024, 1, 16), RteColor::Blue);
@@ -372,19 +230,19 @@ async fn colours_are_normalised_whatever_their_case(g: Generation) {
             ]),
             "{case:?}"
         );
-        let messages = published(&p).await;
+        let messages = Published::of(&p).await;
         assert_eq!(
-            payload(&messages, &format!("{P}/tempo/today")),
+            messages.topic(&format!("{P}/tempo/today")),
             json!({"color": "BLEU", "date": "2024-01-16"}),
             "{case:?}"
         );
         assert_eq!(
-            payload(&messages, &format!("{P}/tempo/tomorrow")),
+            messages.topic(&format!("{P}/tempo/tomorrow")),
             json!({"color": "BLANC", "date": "2024-01-17"}),
             "{case:?}"
         );
         // The Tempo and EcoWatt devices are announced.
-        let today_config = payload(&messages, "homeassistant/sensor/med_tempo_today/config");
+        let today_config = messages.topic("homeassistant/sensor/med_tempo_today/config");
         assert_eq!(today_config["device"]["identifiers"], json!(["med_tempo"]));
         assert_eq!(
             today_config["state_topic"],
@@ -392,7 +250,7 @@ async fn colours_are_normalised_whatever_their_case(g: Generation) {
         );
         assert_eq!(today_config["device_class"], json!("enum"));
         assert_eq!(today_config["options"], json!(["BLEU", "BLANC", "ROUGE"]));
-        let ecowatt_config = payload(&messages, "homeassistant/sensor/med_ecowatt_level/config");
+        let ecowatt_config = messages.topic("homeassistant/sensor/med_ecowatt_level/config");
         assert_eq!(
             ecowatt_config["device"]["identifiers"],
             json!(["med_ecowatt"])
@@ -406,13 +264,13 @@ async fn colours_are_normalised_whatever_their_case(g: Generation) {
 
 async fn tomorrow_is_asked_from_ten_forty_until_known_then_never_again(g: Generation) {
     // 2024-01-15, winter: Paris = UTC+1. 09:00 Paris.
-    let h = Harness::new(g, json!({}), json!({}), "2024-01-15T08:00:00Z");
+    let h = Harness::grid(g, "2024-01-15T08:00:00Z", json!({}), json!({}));
     h.gw.fill_tempo(day(2023, 9, 1), day(2024, 1, 15), |_| RteColor::Blue);
     let p = h.open().await;
     let summary = sync(&p).await;
     assert_ok(&summary);
     assert!(!summary.tempo_tomorrow_known);
-    let ranges = h.tempo_ranges();
+    let ranges = tempo_ranges(&h);
     assert_eq!(ranges.len(), 1, "{ranges:?}");
     assert_eq!(
         ranges[0],
@@ -420,11 +278,13 @@ async fn tomorrow_is_asked_from_ten_forty_until_known_then_never_again(g: Genera
         "the season up to today (end exclusive): tomorrow is not asked before 10:40"
     );
     assert_eq!(
-        state(&p, "tempo/tomorrow").await,
+        Published::of(&p)
+            .await
+            .topic(&format!("{P}/tempo/tomorrow")),
         json!({"color": null, "date": "2024-01-16"})
     );
     assert_eq!(
-        state(&p, "tempo/today").await,
+        Published::of(&p).await.topic(&format!("{P}/tempo/today")),
         json!({"color": "BLEU", "date": "2024-01-15"})
     );
 
@@ -432,16 +292,18 @@ async fn tomorrow_is_asked_from_ten_forty_until_known_then_never_again(g: Genera
     h.at("2024-01-15T09:30:00Z");
     h.gw.clear_requests();
     assert_ok(&sync(&p).await);
-    assert_eq!(h.tempo_ranges(), vec![], "nothing to ask at 10:30");
+    assert_eq!(tempo_ranges(&h), vec![], "nothing to ask at 10:30");
 
     // 10:50: tomorrow is asked; RTE has not decided yet.
     h.at("2024-01-15T09:50:00Z");
     let summary = sync(&p).await;
     assert_ok(&summary);
     assert!(!summary.tempo_tomorrow_known);
-    assert_eq!(h.tempo_ranges(), vec![(day(2024, 1, 16), day(2024, 1, 17))]);
+    assert_eq!(tempo_ranges(&h), vec![(day(2024, 1, 16), day(2024, 1, 17))]);
     assert_eq!(
-        state(&p, "tempo/tomorrow").await,
+        Published::of(&p)
+            .await
+            .topic(&format!("{P}/tempo/tomorrow")),
         json!({"color": null, "date": "2024-01-16"})
     );
 
@@ -452,9 +314,11 @@ async fn tomorrow_is_asked_from_ten_forty_until_known_then_never_again(g: Genera
     let summary = sync(&p).await;
     assert_ok(&summary);
     assert!(!summary.tempo_tomorrow_known);
-    assert_eq!(h.tempo_ranges(), vec![(day(2024, 1, 16), day(2024, 1, 17))]);
+    assert_eq!(tempo_ranges(&h), vec![(day(2024, 1, 16), day(2024, 1, 17))]);
     assert_eq!(
-        state(&p, "tempo/tomorrow").await,
+        Published::of(&p)
+            .await
+            .topic(&format!("{P}/tempo/tomorrow")),
         json!({"color": null, "date": "2024-01-16"})
     );
 
@@ -465,9 +329,11 @@ async fn tomorrow_is_asked_from_ten_forty_until_known_then_never_again(g: Genera
     let summary = sync(&p).await;
     assert_ok(&summary);
     assert!(summary.tempo_tomorrow_known);
-    assert_eq!(h.tempo_ranges(), vec![(day(2024, 1, 16), day(2024, 1, 17))]);
+    assert_eq!(tempo_ranges(&h), vec![(day(2024, 1, 16), day(2024, 1, 17))]);
     assert_eq!(
-        state(&p, "tempo/tomorrow").await,
+        Published::of(&p)
+            .await
+            .topic(&format!("{P}/tempo/tomorrow")),
         json!({"color": "BLANC", "date": "2024-01-16"})
     );
     assert_eq!(
@@ -492,11 +358,11 @@ async fn tomorrow_is_asked_from_ten_forty_until_known_then_never_again(g: Genera
 
 async fn midnight_rolls_today_and_tomorrow_over_without_a_gateway_call(g: Generation) {
     // EcoWatt off: the only wall-clock republish of this configuration is midnight.
-    let h = Harness::new(
+    let h = Harness::grid(
         g,
+        "2024-01-15T10:00:00Z",
         json!({}),
         json!({"ecowatt": false}),
-        "2024-01-15T10:00:00Z",
     );
     h.gw.fill_tempo(day(2023, 9, 1), day(2024, 1, 15), |_| RteColor::Blue);
     h.gw.set_tempo(day(2024, 1, 16), RteColor::Red);
@@ -508,34 +374,32 @@ async fn midnight_rolls_today_and_tomorrow_over_without_a_gateway_call(g: Genera
 
     // 23:59:59 Paris: still the 15th.
     h.clock.set(instant("2024-01-15T22:59:59Z"));
-    let messages = published(&p).await;
+    let messages = Published::of(&p).await;
     assert_eq!(
-        payload(&messages, &format!("{P}/tempo/today")),
+        messages.topic(&format!("{P}/tempo/today")),
         json!({"color": "BLEU", "date": "2024-01-15"})
     );
     assert_eq!(
-        payload(&messages, &format!("{P}/tempo/tomorrow")),
+        messages.topic(&format!("{P}/tempo/tomorrow")),
         json!({"color": "ROUGE", "date": "2024-01-16"})
     );
     // The next republish is midnight Paris (23:00Z).
     assert_eq!(
-        p.next_republish(instant("2024-01-15T22:30:00Z"))
-            .await
-            .expect("store"),
+        next_republish(&p, instant("2024-01-15T22:30:00Z")).await,
         Some(instant("2024-01-15T23:00:00Z"))
     );
 
     // 00:00 and 00:05 Paris on the 16th: yesterday's "tomorrow" is today, from the store.
     for now in ["2024-01-15T23:00:00Z", "2024-01-15T23:05:00Z"] {
         h.clock.set(instant(now));
-        let messages = published(&p).await;
+        let messages = Published::of(&p).await;
         assert_eq!(
-            payload(&messages, &format!("{P}/tempo/today")),
+            messages.topic(&format!("{P}/tempo/today")),
             json!({"color": "ROUGE", "date": "2024-01-16"}),
             "{now}"
         );
         assert_eq!(
-            payload(&messages, &format!("{P}/tempo/tomorrow")),
+            messages.topic(&format!("{P}/tempo/tomorrow")),
             json!({"color": null, "date": "2024-01-17"}),
             "{now}"
         );
@@ -557,7 +421,7 @@ async fn remaining_days_count_the_stored_season_leap_or_not(g: Generation) {
     );
     let next = season(day(2024, 9, 1));
     // 2024-01-20 09:00 Paris: mid-season.
-    let h = Harness::new(g, json!({}), json!({}), "2024-01-20T08:00:00Z");
+    let h = Harness::grid(g, "2024-01-20T08:00:00Z", json!({}), json!({}));
     for (d, c) in leap.iter().chain(next.iter()) {
         h.gw.set_tempo(*d, *c);
     }
@@ -565,7 +429,9 @@ async fn remaining_days_count_the_stored_season_leap_or_not(g: Generation) {
     assert_ok(&sync(&p).await);
     let to = day(2024, 1, 20);
     assert_eq!(
-        state(&p, "tempo/remaining").await,
+        Published::of(&p)
+            .await
+            .topic(&format!("{P}/tempo/remaining")),
         json!({
             "blue": 301 - count(&leap, to, RteColor::Blue),
             "white": 43 - count(&leap, to, RteColor::White),
@@ -578,21 +444,27 @@ async fn remaining_days_count_the_stored_season_leap_or_not(g: Generation) {
     h.at("2024-08-30T07:00:00Z");
     assert_ok(&sync(&p).await);
     assert_eq!(
-        state(&p, "tempo/remaining").await,
+        Published::of(&p)
+            .await
+            .topic(&format!("{P}/tempo/remaining")),
         json!({"blue": 1, "white": 0, "red": 0, "season": "2023-2024"})
     );
     // 11:00: tomorrow (the last day) known, nothing left.
     h.at("2024-08-30T09:00:00Z");
     assert_ok(&sync(&p).await);
     assert_eq!(
-        state(&p, "tempo/remaining").await,
+        Published::of(&p)
+            .await
+            .topic(&format!("{P}/tempo/remaining")),
         json!({"blue": 0, "white": 0, "red": 0, "season": "2023-2024"})
     );
     // 1 September: a new, normal season (300 blue), its first day known.
     h.at("2024-09-01T07:00:00Z");
     assert_ok(&sync(&p).await);
     assert_eq!(
-        state(&p, "tempo/remaining").await,
+        Published::of(&p)
+            .await
+            .topic(&format!("{P}/tempo/remaining")),
         json!({"blue": 299, "white": 43, "red": 22, "season": "2024-2025"})
     );
 
@@ -606,14 +478,16 @@ async fn remaining_days_count_the_stored_season_leap_or_not(g: Generation) {
         )),
         [300, 43, 22]
     );
-    let h = Harness::new(g, json!({}), json!({}), "2023-08-30T07:00:00Z");
+    let h = Harness::grid(g, "2023-08-30T07:00:00Z", json!({}), json!({}));
     for (d, c) in &normal {
         h.gw.set_tempo(*d, *c);
     }
     let p = h.open().await;
     assert_ok(&sync(&p).await);
     assert_eq!(
-        state(&p, "tempo/remaining").await,
+        Published::of(&p)
+            .await
+            .topic(&format!("{P}/tempo/remaining")),
         json!({"blue": 1, "white": 0, "red": 0, "season": "2022-2023"})
     );
     assert_eq!(
@@ -715,7 +589,7 @@ async fn price_current_changes_exactly_at_six_and_twenty_two_paris_dst_days_incl
     g: Generation,
 ) {
     let first = BOUNDARIES[0].sync_at;
-    let h = Harness::new(g, tempo_prices_options(), json!({}), first);
+    let h = Harness::grid(g, first, tempo_prices_options(), json!({}));
     h.gw.fill_tempo(day(2023, 9, 1), day(2024, 12, 31), |_| RteColor::Blue);
     for b in BOUNDARIES {
         h.gw.set_tempo(b.day.pred_opt().unwrap(), b.previous);
@@ -745,9 +619,9 @@ async fn price_current_changes_exactly_at_six_and_twenty_two_paris_dst_days_incl
             (b.ten_pm, b.color, true, "22:00: HC"),
         ] {
             h.clock.set(instant(now));
-            let messages = published(&p).await;
+            let messages = Published::of(&p).await;
             assert_price(
-                &payload(&messages, &topic),
+                &messages.topic(&topic),
                 option_price(color, hc),
                 if hc { "HC" } else { "HP" },
                 color,
@@ -757,9 +631,15 @@ async fn price_current_changes_exactly_at_six_and_twenty_two_paris_dst_days_incl
         // The republish instants are the boundaries themselves.
         for (from, boundary) in [(b.before_six, b.six), (b.before_ten_pm, b.ten_pm)] {
             assert_eq!(
-                p.next_price_change(instant(from)).await.expect("store"),
+                next_price_change(&p, instant(from)).await,
                 Some(instant(boundary)),
                 "{}: after {from}",
+                b.label
+            );
+            assert_eq!(
+                next_republish(&p, instant(from)).await,
+                Some(instant(boundary)),
+                "{}: the republish after {from}",
                 b.label
             );
         }
@@ -778,7 +658,7 @@ async fn tempo_costs_split_each_calendar_day_with_the_load_curve(g: Generation) 
     // priced as the 15th (blue HC), 06:00–22:00 red HP, 22:00–24:00 red HC.
     let mut meter = tempo_prices_options();
     meter["load_curve"] = json!(true);
-    let h = Harness::new(g, meter, json!({}), "2024-01-17T08:00:00Z");
+    let h = Harness::grid(g, "2024-01-17T08:00:00Z", meter, json!({}));
     h.gw.fill_tempo(day(2023, 9, 1), day(2024, 1, 15), |_| RteColor::Blue);
     h.gw.set_tempo(day(2024, 1, 16), RteColor::Red);
     h.gw.fill(
@@ -798,10 +678,10 @@ async fn tempo_costs_split_each_calendar_day_with_the_load_curve(g: Generation) 
     let p = h.open().await;
     assert_ok(&sync(&p).await);
 
-    let messages = published(&p).await;
+    let messages = Published::of(&p).await;
     let red_day = 6.0 * BLUE_HC + 16.0 * RED_HP + 2.0 * RED_HC;
     let blue_day = 8.0 * BLUE_HC + 16.0 * BLUE_HP;
-    let daily = payload(&messages, &format!("{P}/{DEFAULT_PDL}/cost/daily"));
+    let daily = messages.state(DEFAULT_PDL, "cost/daily");
     assert_eq!(
         (
             daily["value"].as_f64(),
@@ -817,7 +697,7 @@ async fn tempo_costs_split_each_calendar_day_with_the_load_curve(g: Generation) 
         ),
         "{daily}"
     );
-    let monthly = payload(&messages, &format!("{P}/{DEFAULT_PDL}/cost/monthly"));
+    let monthly = messages.state(DEFAULT_PDL, "cost/monthly");
     assert_eq!(
         (
             monthly["value"].as_f64(),
@@ -833,7 +713,7 @@ async fn tempo_costs_split_each_calendar_day_with_the_load_curve(g: Generation) 
         ),
         "{monthly}"
     );
-    let status = payload(&messages, &format!("{P}/{DEFAULT_PDL}/status"));
+    let status = messages.state(DEFAULT_PDL, "status");
     assert_eq!(status["state"], json!("ok"), "{status}");
     assert_eq!(
         status["message"],
@@ -841,7 +721,7 @@ async fn tempo_costs_split_each_calendar_day_with_the_load_curve(g: Generation) 
         "nothing estimated: {status}"
     );
     // 09:00 Paris on the 17th: HP of the 17th, whose colour is not known yet.
-    let price = payload(&messages, &format!("{P}/{DEFAULT_PDL}/price/current"));
+    let price = messages.state(DEFAULT_PDL, "price/current");
     assert_eq!(
         price,
         json!({"value": null, "unit": "EUR/kWh", "period": "HP", "color": null, "tariff": "TEMPO"})
@@ -865,15 +745,15 @@ async fn tempo_costs_split_each_calendar_day_with_the_load_curve(g: Generation) 
     );
     h.at("2024-01-18T08:00:00Z");
     assert_ok(&sync(&p).await);
-    let messages = published(&p).await;
+    let messages = Published::of(&p).await;
     let white_day = 6.0 * RED_HC + 16.0 * WHITE_HP + 2.0 * WHITE_HC;
-    let daily = payload(&messages, &format!("{P}/{DEFAULT_PDL}/cost/daily"));
+    let daily = messages.state(DEFAULT_PDL, "cost/daily");
     assert_eq!(
         (daily["value"].as_f64(), daily["date"].as_str()),
         (Some(round2(white_day)), Some("2024-01-17")),
         "{daily}"
     );
-    let monthly = payload(&messages, &format!("{P}/{DEFAULT_PDL}/cost/monthly"));
+    let monthly = messages.state(DEFAULT_PDL, "cost/monthly");
     assert_eq!(
         (monthly["value"].as_f64(), monthly["days"].as_u64()),
         (
@@ -890,7 +770,7 @@ async fn tempo_costs_on_dst_days_count_23_and_25_hours(g: Generation) {
     let mut meter = tempo_prices_options();
     meter["load_curve"] = json!(true);
     // 2024-04-01 09:00 CEST.
-    let h = Harness::new(g, meter, json!({}), "2024-04-01T07:00:00Z");
+    let h = Harness::grid(g, "2024-04-01T07:00:00Z", meter, json!({}));
     h.gw.fill_tempo(day(2023, 9, 1), day(2024, 12, 31), |_| RteColor::Blue);
     for (d, c) in [
         (day(2024, 3, 30), RteColor::White),
@@ -920,7 +800,7 @@ async fn tempo_costs_on_dst_days_count_23_and_25_hours(g: Generation) {
     );
     let p = h.open().await;
     assert_ok(&sync(&p).await);
-    let daily = state(&p, &format!("{DEFAULT_PDL}/cost/daily")).await;
+    let daily = Published::of(&p).await.state(DEFAULT_PDL, "cost/daily");
     assert_eq!(
         (daily["value"].as_f64(), daily["date"].as_str()),
         (
@@ -933,7 +813,7 @@ async fn tempo_costs_on_dst_days_count_23_and_25_hours(g: Generation) {
     // 2024-10-28 09:00 CET.
     h.at("2024-10-28T08:00:00Z");
     assert_ok(&sync(&p).await);
-    let daily = state(&p, &format!("{DEFAULT_PDL}/cost/daily")).await;
+    let daily = Published::of(&p).await.state(DEFAULT_PDL, "cost/daily");
     assert_eq!(
         (daily["value"].as_f64(), daily["date"].as_str()),
         (
@@ -942,7 +822,7 @@ async fn tempo_costs_on_dst_days_count_23_and_25_hours(g: Generation) {
         ),
         "autumn: {daily}"
     );
-    let monthly = state(&p, &format!("{DEFAULT_PDL}/cost/monthly")).await;
+    let monthly = Published::of(&p).await.state(DEFAULT_PDL, "cost/monthly");
     // October: 26 blue days of 8 kWh HC + 16 kWh HP; the 27th as above.
     let blue_day = 8.0 * BLUE_HC + 16.0 * BLUE_HP;
     let white_26th = 6.0 * BLUE_HC + 16.0 * WHITE_HP + 2.0 * WHITE_HC;
@@ -963,20 +843,20 @@ async fn tempo_costs_on_dst_days_count_23_and_25_hours(g: Generation) {
 /// both devices off, nothing RTE is asked.
 #[tokio::test]
 async fn a_tempo_meter_gets_colours_with_the_tempo_device_off() {
-    let h = Harness::new(
+    let h = Harness::grid(
         Generation::V2,
+        "2024-01-16T11:00:00Z",
         tempo_prices_options(),
         json!({"tempo": false, "ecowatt": false}),
-        "2024-01-16T11:00:00Z",
     );
     h.gw.fill_tempo(day(2023, 9, 1), day(2024, 1, 16), |_| RteColor::Red);
     ecowatt_days(&h.gw);
     let p = h.open().await;
     assert_ok(&sync(&p).await);
     assert_eq!((h.gw.tempo_calls(), h.gw.ecowatt_calls()), (1, 0));
-    let messages = published(&p).await;
+    let messages = Published::of(&p).await;
     assert_price(
-        &payload(&messages, &format!("{P}/{DEFAULT_PDL}/price/current")),
+        &messages.state(DEFAULT_PDL, "price/current"),
         RED_HP,
         "HP",
         RteColor::Red,
@@ -990,24 +870,23 @@ async fn a_tempo_meter_gets_colours_with_the_tempo_device_off() {
     ] {
         let topic = format!("{P}/{topic}");
         assert!(
-            messages.get(&topic).is_none_or(String::is_empty),
+            messages.payload(&topic).is_none(),
             "{topic}: {:?}",
-            messages.get(&topic)
+            messages.0.get(&topic)
         );
     }
-    assert_eq!(
-        messages
-            .get("homeassistant/sensor/med_tempo_today/config")
-            .map(String::as_str),
-        Some(""),
-        "the disabled entity's config is cleared"
+    let config = "homeassistant/sensor/med_tempo_today/config";
+    assert!(
+        messages.is_cleared(config),
+        "the disabled entity's config is cleared: {:?}",
+        messages.0.get(config)
     );
 
-    let h = Harness::new(
+    let h = Harness::grid(
         Generation::V2,
+        "2024-01-16T11:00:00Z",
         json!({}),
         json!({"tempo": false, "ecowatt": false}),
-        "2024-01-16T11:00:00Z",
     );
     let p = h.open().await;
     assert_ok(&sync(&p).await);
@@ -1015,7 +894,7 @@ async fn a_tempo_meter_gets_colours_with_the_tempo_device_off() {
 }
 
 async fn tempo_costs_without_the_load_curve_are_estimated_and_say_so(g: Generation) {
-    let h = Harness::new(g, tempo_prices_options(), json!({}), "2024-01-17T08:00:00Z");
+    let h = Harness::grid(g, "2024-01-17T08:00:00Z", tempo_prices_options(), json!({}));
     h.gw.fill_tempo(day(2023, 9, 1), day(2024, 1, 15), |_| RteColor::Blue);
     h.gw.set_tempo(day(2024, 1, 16), RteColor::Red);
     h.gw.fill(
@@ -1029,15 +908,15 @@ async fn tempo_costs_without_the_load_curve_are_estimated_and_say_so(g: Generati
     assert_ok(&sync(&p).await);
     assert_eq!(h.gw.detail_calls(), 0);
 
-    let messages = published(&p).await;
+    let messages = Published::of(&p).await;
     // Each day at its colour's peak price.
-    let daily = payload(&messages, &format!("{P}/{DEFAULT_PDL}/cost/daily"));
+    let daily = messages.state(DEFAULT_PDL, "cost/daily");
     assert_eq!(
         (daily["value"].as_f64(), daily["date"].as_str()),
         (Some(round2(24.0 * RED_HP)), Some("2024-01-16")),
         "{daily}"
     );
-    let monthly = payload(&messages, &format!("{P}/{DEFAULT_PDL}/cost/monthly"));
+    let monthly = messages.state(DEFAULT_PDL, "cost/monthly");
     assert_eq!(
         (monthly["value"].as_f64(), monthly["month"].as_str()),
         (
@@ -1046,7 +925,7 @@ async fn tempo_costs_without_the_load_curve_are_estimated_and_say_so(g: Generati
         ),
         "{monthly}"
     );
-    let status = payload(&messages, &format!("{P}/{DEFAULT_PDL}/status"));
+    let status = messages.state(DEFAULT_PDL, "status");
     let message = status["message"].as_str().unwrap_or_default();
     assert!(message.contains("estimated"), "{status}");
     assert_eq!(
@@ -1061,11 +940,11 @@ async fn tempo_costs_without_the_load_curve_are_estimated_and_say_so(g: Generati
 /// price only.
 #[tokio::test]
 async fn v1_prices_come_from_the_gateway_with_decimal_commas() {
-    let h = Harness::new(
+    let h = Harness::grid(
         Generation::V1,
+        "2024-01-17T11:00:00Z",
         json!({"tariff": "TEMPO"}),
         json!({}),
-        "2024-01-17T11:00:00Z",
     );
     h.gw.fill_tempo(day(2023, 9, 1), day(2024, 1, 15), |_| RteColor::Blue);
     h.gw.set_tempo(day(2024, 1, 16), RteColor::Red);
@@ -1096,13 +975,13 @@ async fn v1_prices_come_from_the_gateway_with_decimal_commas() {
             red_hp: Some(0.706),
         }
     );
-    let messages = published(&p).await;
+    let messages = Published::of(&p).await;
     // 12:00 Paris on a white day.
     assert_eq!(
-        payload(&messages, &format!("{P}/{DEFAULT_PDL}/price/current")),
+        messages.state(DEFAULT_PDL, "price/current"),
         json!({"value": 0.1871, "unit": "EUR/kWh", "period": "HP", "color": "BLANC", "tariff": "TEMPO"})
     );
-    let daily = payload(&messages, &format!("{P}/{DEFAULT_PDL}/cost/daily"));
+    let daily = messages.state(DEFAULT_PDL, "cost/daily");
     assert_eq!(
         (
             daily["value"].as_f64(),
@@ -1116,7 +995,7 @@ async fn v1_prices_come_from_the_gateway_with_decimal_commas() {
         ),
         "{daily}"
     );
-    let monthly = payload(&messages, &format!("{P}/{DEFAULT_PDL}/cost/monthly"));
+    let monthly = messages.state(DEFAULT_PDL, "cost/monthly");
     assert_eq!(
         (monthly["value"].as_f64(), monthly["month"].as_str()),
         (
@@ -1128,7 +1007,7 @@ async fn v1_prices_come_from_the_gateway_with_decimal_commas() {
     // 22:00 Paris: white HC from the gateway.
     h.clock.set(instant("2024-01-17T21:00:00Z"));
     assert_price(
-        &state(&p, &format!("{DEFAULT_PDL}/price/current")).await,
+        &Published::of(&p).await.state(DEFAULT_PDL, "price/current"),
         0.1499,
         "HC",
         RteColor::White,
@@ -1141,11 +1020,11 @@ async fn v1_prices_come_from_the_gateway_with_decimal_commas() {
     assert_eq!(h.gw.tempo_price_calls(), 1);
 
     // One option price: it wins for its colour and period, the gateway gives the rest.
-    let h = Harness::new(
+    let h = Harness::grid(
         Generation::V1,
+        "2024-01-17T11:00:00Z",
         json!({"tariff": "TEMPO", "price_tempo_red_hp": 0.8}),
         json!({}),
-        "2024-01-17T11:00:00Z",
     );
     h.gw.fill_tempo(day(2023, 9, 1), day(2024, 1, 15), |_| RteColor::Blue);
     h.gw.set_tempo(day(2024, 1, 16), RteColor::Red);
@@ -1159,14 +1038,14 @@ async fn v1_prices_come_from_the_gateway_with_decimal_commas() {
     let p = h.open().await;
     assert_ok(&sync(&p).await);
     assert_eq!(h.gw.tempo_price_calls(), 1);
-    let messages = published(&p).await;
-    let daily = payload(&messages, &format!("{P}/{DEFAULT_PDL}/cost/daily"));
+    let messages = Published::of(&p).await;
+    let daily = messages.state(DEFAULT_PDL, "cost/daily");
     assert_eq!(
         (daily["value"].as_f64(), daily["date"].as_str()),
         (Some(round2(24.0 * 0.8)), Some("2024-01-16")),
         "the option's red HP: {daily}"
     );
-    let monthly = payload(&messages, &format!("{P}/{DEFAULT_PDL}/cost/monthly"));
+    let monthly = messages.state(DEFAULT_PDL, "cost/monthly");
     assert_eq!(
         monthly["value"].as_f64(),
         Some(round2(15.0 * 24.0 * 0.1612 + 24.0 * 0.8)),
@@ -1178,11 +1057,11 @@ async fn v1_prices_come_from_the_gateway_with_decimal_commas() {
 /// and its status says what is missing.
 #[tokio::test]
 async fn v2_without_option_prices_has_no_tempo_price() {
-    let h = Harness::new(
+    let h = Harness::grid(
         Generation::V2,
+        "2024-01-17T11:00:00Z",
         json!({"tariff": "TEMPO"}),
         json!({}),
-        "2024-01-17T11:00:00Z",
     );
     h.gw.fill_tempo(day(2023, 9, 1), day(2024, 1, 17), |_| RteColor::Blue);
     h.gw.fill(
@@ -1195,16 +1074,16 @@ async fn v2_without_option_prices_has_no_tempo_price() {
     let p = h.open().await;
     assert_ok(&sync(&p).await);
     assert_eq!(h.gw.tempo_price_calls(), 0);
-    let messages = published(&p).await;
+    let messages = Published::of(&p).await;
     for path in ["price/current", "cost/daily", "cost/monthly"] {
         let topic = format!("{P}/{DEFAULT_PDL}/{path}");
         assert!(
-            messages.get(&topic).is_none_or(String::is_empty),
+            messages.payload(&topic).is_none(),
             "{topic}: {:?}",
-            messages.get(&topic)
+            messages.0.get(&topic)
         );
     }
-    let status = payload(&messages, &format!("{P}/{DEFAULT_PDL}/status"));
+    let status = messages.state(DEFAULT_PDL, "status");
     assert!(
         status["message"]
             .as_str()
@@ -1237,7 +1116,7 @@ fn ecowatt_days(gw: &FakeGateway) -> [u8; 24] {
 
 async fn ecowatt_current_hour_and_forecast_are_republished_from_the_store(g: Generation) {
     // 10:20 Paris.
-    let h = Harness::new(g, json!({}), json!({}), "2024-01-15T09:20:00Z");
+    let h = Harness::grid(g, "2024-01-15T09:20:00Z", json!({}), json!({}));
     h.gw.fill_tempo(day(2023, 9, 1), day(2024, 1, 15), |_| RteColor::Blue);
     let values = ecowatt_days(&h.gw);
     let p = h.open().await;
@@ -1259,14 +1138,14 @@ async fn ecowatt_current_hour_and_forecast_are_republished_from_the_store(g: Gen
     assert_eq!(stored.level, 3);
 
     let message = support::gateway::ecowatt_message(3);
-    let messages = published(&p).await;
-    let current = payload(&messages, &format!("{P}/ecowatt/current"));
+    let messages = Published::of(&p).await;
+    let current = messages.topic(&format!("{P}/ecowatt/current"));
     assert_eq!(
         (current["level"].as_u64(), current["message"].as_str()),
         (Some(2), Some(message)),
         "10:20 Paris: the 10:00 hour: {current}"
     );
-    let forecast = payload(&messages, &format!("{P}/ecowatt/forecast"));
+    let forecast = messages.topic(&format!("{P}/ecowatt/forecast"));
     let expected: Vec<Value> = values
         .iter()
         .enumerate()
@@ -1284,27 +1163,33 @@ async fn ecowatt_current_hour_and_forecast_are_republished_from_the_store(g: Gen
         ("2024-01-15T22:59:00Z", 1, "23:59"),
     ] {
         h.clock.set(instant(now));
-        let current = state(&p, "ecowatt/current").await;
+        let current = Published::of(&p)
+            .await
+            .topic(&format!("{P}/ecowatt/current"));
         assert_eq!(current["level"].as_u64(), Some(level), "{what}: {current}");
         assert_eq!(current["message"].as_str(), Some(message), "{what}");
     }
     // The next republish is the next hour.
     assert_eq!(
-        p.next_republish(instant("2024-01-15T10:20:00Z"))
-            .await
-            .expect("store"),
+        next_republish(&p, instant("2024-01-15T10:20:00Z")).await,
         Some(instant("2024-01-15T11:00:00Z"))
     );
     // After midnight: the 16th, fetched with the 15th.
     h.clock.set(instant("2024-01-15T23:30:00Z"));
-    let current = state(&p, "ecowatt/current").await;
+    let current = Published::of(&p)
+        .await
+        .topic(&format!("{P}/ecowatt/current"));
     assert_eq!(
         (current["level"].as_u64(), current["message"].as_str()),
         (Some(1), Some("Consommation normale")),
         "{current}"
     );
     assert_eq!(
-        state(&p, "ecowatt/forecast").await.as_array().map(Vec::len),
+        Published::of(&p)
+            .await
+            .topic(&format!("{P}/ecowatt/forecast"))
+            .as_array()
+            .map(Vec::len),
         Some(24)
     );
     assert_eq!(h.gw.requests().len(), requests, "no gateway call");
@@ -1313,7 +1198,7 @@ async fn ecowatt_current_hour_and_forecast_are_republished_from_the_store(g: Gen
 async fn ecowatt_is_not_refetched_while_fresh_across_a_restart(g: Generation) {
     assert_eq!(ECOWATT_MAX_AGE_HOURS, 4);
     // 09:00 Paris.
-    let h = Harness::new(g, json!({}), json!({}), "2024-01-15T08:00:00Z");
+    let h = Harness::grid(g, "2024-01-15T08:00:00Z", json!({}), json!({}));
     h.gw.fill_tempo(day(2023, 9, 1), day(2024, 1, 16), |_| RteColor::Blue);
     ecowatt_days(&h.gw);
     {
@@ -1331,8 +1216,10 @@ async fn ecowatt_is_not_refetched_while_fresh_across_a_restart(g: Generation) {
     assert_ok(&sync(&p).await);
     assert_eq!(h.gw.ecowatt_calls(), 0, "{:?}", h.gw.ecowatt_requests());
     // (Tomorrow's colour is due from 10:40: that is the only Tempo call.)
-    assert_eq!(h.tempo_ranges(), vec![(day(2024, 1, 16), day(2024, 1, 17))]);
-    let current = state(&p, "ecowatt/current").await;
+    assert_eq!(tempo_ranges(&h), vec![(day(2024, 1, 16), day(2024, 1, 17))]);
+    let current = Published::of(&p)
+        .await
+        .topic(&format!("{P}/ecowatt/current"));
     assert_eq!(current["level"].as_u64(), Some(1), "12:59 Paris: {current}");
 
     // Another restart: nothing at all for Tempo, still nothing for EcoWatt.
@@ -1352,7 +1239,7 @@ async fn ecowatt_is_not_refetched_while_fresh_across_a_restart(g: Generation) {
 }
 
 async fn ecowatt_rate_limit_keeps_the_stored_signal_and_reports_the_error(g: Generation) {
-    let h = Harness::new(g, json!({}), json!({}), "2024-01-15T08:00:00Z");
+    let h = Harness::grid(g, "2024-01-15T08:00:00Z", json!({}), json!({}));
     // Tomorrow's colour is not published yet when the EcoWatt quota runs out.
     h.gw.fill_tempo(day(2023, 9, 1), day(2024, 1, 15), |_| RteColor::Blue);
     let values = ecowatt_days(&h.gw);
@@ -1374,21 +1261,27 @@ async fn ecowatt_rate_limit_keeps_the_stored_signal_and_reports_the_error(g: Gen
         line.contains("Rate limit exceeded: 1/1 requests today"),
         "{line}"
     );
-    assert!(line.contains("quota"), "{line}");
+    assert!(quota_reached(grid_failure(&summary)), "{line}");
     assert_eq!(h.gw.ecowatt_calls(), 2, "asked once, not retried");
     let (after, fetched_after) = within(T, "ecowatt", p.store.ecowatt(day(2024, 1, 15)))
         .await
         .expect("store")
         .expect("still stored");
     assert_eq!((after, fetched_after), (before, fetched));
-    let current = state(&p, "ecowatt/current").await;
+    let current = Published::of(&p)
+        .await
+        .topic(&format!("{P}/ecowatt/current"));
     assert_eq!(
         current["level"].as_u64(),
         Some(u64::from(values[14])),
         "{current}"
     );
     assert_eq!(
-        state(&p, "ecowatt/forecast").await.as_array().map(Vec::len),
+        Published::of(&p)
+            .await
+            .topic(&format!("{P}/ecowatt/forecast"))
+            .as_array()
+            .map(Vec::len),
         Some(24)
     );
 
@@ -1400,22 +1293,26 @@ async fn ecowatt_rate_limit_keeps_the_stored_signal_and_reports_the_error(g: Gen
     h.at("2024-01-15T14:00:00Z");
     h.gw.clear_requests();
     let summary = sync(&p).await;
-    let others: Vec<&String> = summary
+    let others: Vec<&SyncFailure> = summary
         .errors
         .iter()
         // EcoWatt's own quota line (the gateway's 429, or our count that it set to the limit).
-        .filter(|e| !(e.contains("Rate limit exceeded") || e.contains("quota")))
+        .filter(|f| !(f.part == Part::Grid && quota_reached(f)))
         .collect();
     assert!(others.is_empty(), "{:?}", summary.errors);
     assert!(summary.tempo_tomorrow_known, "{:?}", summary.errors);
-    assert_eq!(h.tempo_ranges(), vec![(day(2024, 1, 16), day(2024, 1, 17))]);
+    assert_eq!(tempo_ranges(&h), vec![(day(2024, 1, 16), day(2024, 1, 17))]);
     assert_eq!(
-        state(&p, "tempo/tomorrow").await,
+        Published::of(&p)
+            .await
+            .topic(&format!("{P}/tempo/tomorrow")),
         json!({"color": "BLANC", "date": "2024-01-16"})
     );
     assert!(h.gw.daily_calls() > 0, "{:?}", h.gw.requests());
     assert_eq!(
-        state(&p, &format!("{DEFAULT_PDL}/consumption/daily")).await["date"],
+        Published::of(&p)
+            .await
+            .state(DEFAULT_PDL, "consumption/daily")["date"],
         json!("2024-01-14")
     );
 }
@@ -1450,7 +1347,7 @@ async fn error_forms_of_the_grid_routes_leave_stored_data_untouched(g: Generatio
         ],
     };
     // 2024-01-15 09:00 Paris.
-    let h = Harness::new(g, json!({}), json!({}), "2024-01-15T08:00:00Z");
+    let h = Harness::grid(g, "2024-01-15T08:00:00Z", json!({}), json!({}));
     h.gw.fill_tempo(day(2023, 9, 1), day(2024, 1, 31), |_| RteColor::Blue);
     h.gw.set_tempo(day(2024, 1, 15), RteColor::White);
     ecowatt_days(&h.gw);
@@ -1468,8 +1365,11 @@ async fn error_forms_of_the_grid_routes_leave_stored_data_untouched(g: Generatio
         h.gw.clear_requests();
         h.gw.push_fault_on(FaultOn::Tempo, fault);
         let summary = sync(&p).await;
-        let line = grid_error(&summary);
-        assert!(line.contains("gateway"), "{what}: {line}");
+        let failure = grid_failure(&summary);
+        assert!(
+            matches!(failure.error, SyncError::Gateway(_)),
+            "{what}: {failure}"
+        );
         assert_eq!(h.gw.tempo_calls(), 1, "{what}: not retried");
         assert_eq!(h.gw.pending_faults(), 0, "{what}");
         assert_eq!(
@@ -1477,13 +1377,13 @@ async fn error_forms_of_the_grid_routes_leave_stored_data_untouched(g: Generatio
             known,
             "{what}: the stored colours are untouched"
         );
-        let messages = published(&p).await;
+        let messages = Published::of(&p).await;
         assert_eq!(
-            payload(&messages, &format!("{P}/tempo/today")),
+            messages.topic(&format!("{P}/tempo/today")),
             json!({"color": null, "date": today.to_string()}),
             "{what}"
         );
-        let remaining = payload(&messages, &format!("{P}/tempo/remaining"));
+        let remaining = messages.topic(&format!("{P}/tempo/remaining"));
         assert_eq!(
             remaining["white"],
             json!(42),
@@ -1528,13 +1428,16 @@ async fn error_forms_of_the_grid_routes_leave_stored_data_untouched(g: Generatio
     for (what, fault) in ecowatt_faults {
         now += chrono::Duration::hours(5);
         // Stay on the 19th (Paris) so the stored row is the one shown.
-        assert_eq!(paris_date(now), day(2024, 1, 19));
+        assert_eq!(paris_day(now), day(2024, 1, 19));
         h.clock.set(now);
         h.gw.clear_requests();
         h.gw.push_fault_on(FaultOn::Ecowatt, fault);
         let summary = sync(&p).await;
-        let line = grid_error(&summary);
-        assert!(line.contains("gateway"), "{what}: {line}");
+        let failure = grid_failure(&summary);
+        assert!(
+            matches!(failure.error, SyncError::Gateway(_)),
+            "{what}: {failure}"
+        );
         assert_eq!(h.gw.ecowatt_calls(), 1, "{what}");
         assert_eq!(
             within(T, "ecowatt", p.store.ecowatt(day(2024, 1, 19)))
@@ -1544,7 +1447,9 @@ async fn error_forms_of_the_grid_routes_leave_stored_data_untouched(g: Generatio
             Some(&stored),
             "{what}"
         );
-        let current = state(&p, "ecowatt/current").await;
+        let current = Published::of(&p)
+            .await
+            .topic(&format!("{P}/ecowatt/current"));
         assert_eq!(current["level"].as_u64(), Some(2), "{what}: {current}");
         // The Tempo colours are all still there (tomorrow's was added by the same sync).
         let colours = stored_colours(&p, season, day(2024, 1, 31)).await;
