@@ -48,8 +48,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use myelectricaldata_mqtt::mqtt::broker::{BrokerAddress, TlsFiles};
-use myelectricaldata_mqtt::mqtt::{Message, MessageKind, Session, SessionConfig};
+use myelectricaldata_mqtt::model::{BrokerAddress, Message, MessageKind, Qos, TlsFiles};
+use myelectricaldata_mqtt::mqtt::{Session, SessionConfig};
 use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, QoS};
 
 /// Longest a single round may take before the benchmark gives up.
@@ -282,7 +282,7 @@ fn message(topic: String, payload: Bytes) -> Message {
         topic,
         payload,
         retain: false,
-        qos: QoS::AtLeastOnce,
+        qos: Qos::AtLeastOnce,
     }
 }
 
@@ -302,10 +302,11 @@ fn payload_lines(n: usize) -> Vec<String> {
 /// One fresh session: connect (untimed), then publish everything and flush (timed).
 /// Returns the time and the PUBLISH packets the session wrote (its own count).
 async fn run_session(url: &str, messages: Vec<Message>) -> Result<(Duration, u64), String> {
-    let broker = BrokerAddress::parse(url)?;
+    let broker = BrokerAddress::parse(url).map_err(|e| e.to_string())?;
     let config = SessionConfig::new(broker, TlsFiles::default(), "bench", None);
     let session = Session::start(config).map_err(|e| e.to_string())?;
-    session.first_outcome(Duration::from_secs(5)).await?;
+    let connected = session.first_outcome(Duration::from_secs(5)).await;
+    connected.map_err(|e| e.to_string())?;
     let t0 = Instant::now();
     let timed = async {
         session.publish(messages).await?;

@@ -440,11 +440,11 @@ async fn stored_days(data_dir: &Path) -> Vec<String> {
     let store = myelectricaldata_mqtt::store::Store::open(data_dir)
         .await
         .unwrap();
-    let pdl = myelectricaldata_mqtt::config::Pdl::parse(PDL).unwrap();
+    let pdl = myelectricaldata_mqtt::model::Pdl::parse(PDL).unwrap();
     let status = store
         .daily_status(
             &pdl,
-            myelectricaldata_mqtt::gateway::SeriesKind::Consumption,
+            myelectricaldata_mqtt::model::SeriesKind::Consumption,
             NaiveDate::from_ymd_opt(2000, 1, 1).unwrap(),
             NaiveDate::from_ymd_opt(2100, 1, 1).unwrap(),
         )

@@ -11,10 +11,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
-use myelectricaldata_mqtt::config::{Pdl, Secret};
-use myelectricaldata_mqtt::gateway::{
-    AccessInfo, Contract, DailyReading, Gateway, GatewayError, LoadCurvePoint, MaxPowerReading,
-    MeterInfo, SeriesKind, v1, v2,
+use myelectricaldata_mqtt::gateway::{Gateway, GatewayError, v1, v2};
+use myelectricaldata_mqtt::model::{
+    AccessInfo, Contract, DailyReading, LoadCurvePoint, MaxPowerReading, MeterInfo, Pdl, Secret,
+    SeriesKind,
 };
 use support::gateway::{DEFAULT_PDL, DEFAULT_SECRET, DEFAULT_V1_TOKEN, paris_curve_slots};
 use support::probe::install_crypto_provider;

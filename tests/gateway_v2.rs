@@ -6,11 +6,9 @@ mod support;
 use std::time::{Duration, Instant};
 
 use chrono::{Datelike, NaiveDate};
-use myelectricaldata_mqtt::config::{Pdl, Secret};
+use myelectricaldata_mqtt::gateway::GatewayError;
 use myelectricaldata_mqtt::gateway::v2::Client;
-use myelectricaldata_mqtt::gateway::{
-    DailyReading, DailySeries, GatewayError, MeterInfo, SeriesKind,
-};
+use myelectricaldata_mqtt::model::{DailyReading, DailySeries, MeterInfo, Pdl, Secret, SeriesKind};
 use support::gateway::{DEFAULT_PDL, DEFAULT_SECRET};
 use support::probe::install_crypto_provider;
 use support::{FakeGateway, FakeMeter, Fault, FaultOn, Series, free_port, within};

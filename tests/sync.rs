@@ -18,8 +18,8 @@ use myelectricaldata_mqtt::retry::Retry;
 use serde_json::json;
 use support::gateway::{DEFAULT_PDL, DEFAULT_SECRET};
 use support::{
-    FakeGateway, Fault, FaultOn, Generation, Harness, NO_RETRY, Series, T, assert_ok, day,
-    instant, stored_day, stored_total, sync, within,
+    FakeGateway, Fault, FaultOn, Generation, Harness, NO_RETRY, Series, T, assert_ok, day, instant,
+    stored_day, stored_total, sync, within,
 };
 
 fn pdl() -> Pdl {
@@ -115,7 +115,10 @@ async fn recorded(pipeline: &Pipeline, from: NaiveDate, to: NaiveDate) -> usize 
     let status = pipeline
         .store
         .daily_status(&pdl, SeriesKind::Consumption, from, to);
-    within(T, "daily status", status).await.expect("store").len()
+    within(T, "daily status", status)
+        .await
+        .expect("store")
+        .len()
 }
 
 #[tokio::test]
@@ -887,7 +890,11 @@ async fn refusals_and_quota_are_not_retried() {
         let summary = sync(&p).await;
         assert_eq!(ranges(&h), vec![SHORT_RANGE], "{fault:?}: asked once");
         assert_eq!(summary.errors.len(), 1, "{fault:?}: {:?}", summary.errors);
-        assert!(summary.errors[0].to_string().contains(expected), "{:?}", summary.errors);
+        assert!(
+            summary.errors[0].to_string().contains(expected),
+            "{:?}",
+            summary.errors
+        );
         assert_eq!(recorded(&p, SHORT_RANGE.0, day(2024, 1, 15)).await, 0);
         assert!(
             last_error(&p).await.is_some_and(|e| e.contains(expected)),

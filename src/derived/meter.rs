@@ -190,7 +190,9 @@ async fn series_days(
         return Ok(Vec::new());
     };
     let date = latest.date;
-    let from = week_start(date).min(year_start(date)).min(sub_days(date, 1));
+    let from = week_start(date)
+        .min(year_start(date))
+        .min(sub_days(date, 1));
     store.days(&meter.pdl, kind, from, date).await
 }
 

@@ -254,6 +254,9 @@ async fn meter_info_round_trips() {
         oldest_available_date: None,
     };
     let at = Utc.with_ymd_and_hms(2024, 1, 16, 9, 0, 0).unwrap();
-    store.save_meters(&[info.clone()], at).await.unwrap();
+    store
+        .save_meters(std::slice::from_ref(&info), at)
+        .await
+        .unwrap();
     assert_eq!(store.meter(&pdl()).await.unwrap(), Some((info, at)));
 }

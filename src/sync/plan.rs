@@ -110,7 +110,10 @@ fn stale(state: &SyncState, fetched: Option<DateTime<Utc>>) -> bool {
 /// The meter list (v2) when some meter's entry is stale.
 fn plan_account(state: &SyncState) -> Vec<Call> {
     let v2 = state.generation == GatewayGeneration::V2;
-    let stale = state.meters.iter().any(|m| stale(state, m.info.as_ref().map(|i| i.1)));
+    let stale = state
+        .meters
+        .iter()
+        .any(|m| stale(state, m.info.as_ref().map(|i| i.1)));
     match v2 && stale {
         true => vec![Call::Meters],
         false => Vec::new(),

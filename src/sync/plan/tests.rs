@@ -339,7 +339,10 @@ fn ecowatt_is_asked_once_its_signal_is_four_hours_old_and_prices_once_a_week() {
     state.grid.tempo_prices_fetched_at = Some(utc("2024-01-09T09:00:01Z"));
     assert!(plan(Step::Series, &state).is_empty());
     state.grid.ecowatt_fetched_at = Some(utc("2024-01-16T05:00:00Z"));
-    assert_eq!(plan(Step::Series, &state), vec![Call::Ecowatt(d("2024-01-16"))]);
+    assert_eq!(
+        plan(Step::Series, &state),
+        vec![Call::Ecowatt(d("2024-01-16"))]
+    );
 }
 
 #[test]
