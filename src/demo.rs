@@ -180,38 +180,40 @@ pub async fn retained_messages(
     broker: &BrokerAddress,
     filters: &[&str],
 ) -> anyhow::Result<BTreeMap<String, Vec<u8>>> {
-    let mut options = MqttOptions::new(
-        format!("myelectricaldata-demo-{:08x}", fastrand::u32(..)),
-        &broker.host,
-        broker.port,
-    );
+    let client_id = format!("myelectricaldata-demo-{:08x}", fastrand::u32(..));
+    let marker = format!("{client_id}/end");
+    let mut options = MqttOptions::new(&client_id, &broker.host, broker.port);
     options.set_max_packet_size(256 * 1024, 256 * 1024);
     if let Some(user) = &broker.username {
-        options.set_credentials(
-            user,
-            broker.password.as_ref().map(|p| p.expose()).unwrap_or(""),
-        );
+        let password = broker.password.as_ref().map(|p| p.expose()).unwrap_or("");
+        options.set_credentials(user, password);
     }
     let (client, mut eventloop) = AsyncClient::new(options, 16);
-    for filter in filters {
-        client.subscribe(*filter, QoS::AtLeastOnce).await?;
+    for filter in filters.iter().copied().chain([marker.as_str()]) {
+        client.subscribe(filter, QoS::AtLeastOnce).await?;
     }
+    // The broker sends a subscription's retained messages before it handles our next
+    // packet, and keeps one client's QoS 1 messages in order: when our own marker comes
+    // back, every retained message has come before it.
+    client
+        .publish(&marker, QoS::AtLeastOnce, false, "end")
+        .await?;
     let mut seen = BTreeMap::new();
     let collect = async {
         loop {
             match eventloop.poll().await {
+                Ok(Event::Incoming(Incoming::Publish(p))) if p.topic == marker => return Ok(()),
                 Ok(Event::Incoming(Incoming::Publish(p))) if p.retain => {
                     seen.insert(p.topic.clone(), p.payload.to_vec());
                 }
                 Ok(_) => {}
-                Err(e) => return Err::<(), _>(anyhow::anyhow!("observer: {e}")),
+                Err(e) => return Err(anyhow::anyhow!("observer: {e}")),
             }
         }
     };
-    // Retained messages arrive right after the SUBACK; a second is plenty on loopback.
-    if let Ok(Err(e)) = tokio::time::timeout(Duration::from_secs(1), collect).await {
-        return Err(e);
-    }
+    tokio::time::timeout(Duration::from_secs(10), collect)
+        .await
+        .context("observer: the broker did not send the retained messages within 10 s")??;
     let _ = client.disconnect().await;
     Ok(seen)
 }
@@ -241,42 +243,7 @@ fn print_what_home_assistant_sees(
     for (device, entities) in devices {
         writeln!(out, "\n  device \"{device}\"")?;
         for config in entities {
-            let state_topic = config["state_topic"].as_str().unwrap_or_default();
-            let state: Option<Value> = seen
-                .get(state_topic)
-                .and_then(|p| serde_json::from_slice(p).ok());
-            // The field the entity's `value_template` reads (`{{ value_json.hc }}` → `hc`).
-            let field: String = config["value_template"]
-                .as_str()
-                .and_then(|t| t.split("value_json.").nth(1))
-                .map(|f| {
-                    f.chars()
-                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                        .collect()
-                })
-                .unwrap_or_default();
-            let value = state
-                .as_ref()
-                .map(|s| match &s[field.as_str()] {
-                    Value::Null => "unknown".to_string(),
-                    Value::String(text) => text.clone(),
-                    v => v.to_string(),
-                })
-                .unwrap_or_else(|| "unknown".into());
-            let period = state
-                .as_ref()
-                .and_then(|s| s.get("date").or_else(|| s.get("month")))
-                .and_then(Value::as_str)
-                .unwrap_or("");
-            writeln!(
-                out,
-                "    {:<32} {:>25} {:<7} {:<10}  {}",
-                config["name"].as_str().unwrap_or("?"),
-                value,
-                config["unit_of_measurement"].as_str().unwrap_or(""),
-                period,
-                config["default_entity_id"].as_str().unwrap_or("")
-            )?;
+            writeln!(out, "    {}", entity_line(config, seen))?;
         }
     }
     let status_topic = format!("{}/status", settings.mqtt.topic_prefix);
@@ -287,4 +254,41 @@ fn print_what_home_assistant_sees(
         }
     }
     Ok(())
+}
+
+/// An entity as Home Assistant shows it: name, state (the field its template reads), unit,
+/// period and entity id.
+fn entity_line(config: &Value, seen: &BTreeMap<String, Vec<u8>>) -> String {
+    let state_topic = config["state_topic"].as_str().unwrap_or_default();
+    let state: Option<Value> = seen
+        .get(state_topic)
+        .and_then(|p| serde_json::from_slice(p).ok());
+    // The field the entity's `value_template` reads (`{{ value_json.hc }}` → `hc`).
+    let field: String = config["value_template"]
+        .as_str()
+        .and_then(|t| t.split("value_json.").nth(1))
+        .map(|f| {
+            f.chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect()
+        })
+        .unwrap_or_default();
+    let value = match state.as_ref().map(|s| &s[field.as_str()]) {
+        None | Some(Value::Null) => "unknown".to_string(),
+        Some(Value::String(text)) => text.clone(),
+        Some(v) => v.to_string(),
+    };
+    let period = state
+        .as_ref()
+        .and_then(|s| s.get("date").or_else(|| s.get("month")))
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    format!(
+        "{:<32} {:>25} {:<7} {:<10}  {}",
+        config["name"].as_str().unwrap_or("?"),
+        value,
+        config["unit_of_measurement"].as_str().unwrap_or(""),
+        period,
+        config["default_entity_id"].as_str().unwrap_or("")
+    )
 }

@@ -19,24 +19,14 @@ use myelectricaldata_mqtt::model::{
 use support::gateway::{DEFAULT_PDL, DEFAULT_SECRET, DEFAULT_V1_TOKEN, paris_curve_slots};
 use support::probe::install_crypto_provider;
 use support::{
-    FakeContract, FakeGateway, FakeMeter, Fault, FaultOn, RecordedRequest, RouteKind, Series,
-    within,
+    FakeContract, FakeGateway, FakeMeter, Fault, FaultOn, Generation, RecordedRequest, RouteKind,
+    Series, day, for_both, within,
 };
 
 /// Bound on every call made by these tests.
 const T: Duration = Duration::from_secs(10);
 /// The client's own timeout.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Generation {
-    V1,
-    V2,
-}
-
-fn day(y: i32, m: u32, d: u32) -> NaiveDate {
-    NaiveDate::from_ymd_opt(y, m, d).unwrap()
-}
 
 fn at(text: &str) -> NaiveDateTime {
     NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S").unwrap()
@@ -208,28 +198,6 @@ fn check_error_text(error: &GatewayError, secrets: &[&str]) {
         assert!(!text.contains(secret), "the error leaks {secret}: {text}");
         assert!(!debug.contains(secret), "the error leaks {secret}: {debug}");
     }
-}
-
-/// Runs each named `async fn name(Generation)` as the tests `v1::name` and `v2::name`.
-macro_rules! for_both {
-    ($($name:ident),* $(,)?) => {
-        mod v1_gateway {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(super::Generation::V1).await
-                }
-            )*
-        }
-        mod v2_gateway {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(super::Generation::V2).await
-                }
-            )*
-        }
-    };
 }
 
 for_both!(

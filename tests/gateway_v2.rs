@@ -11,14 +11,10 @@ use myelectricaldata_mqtt::gateway::v2::Client;
 use myelectricaldata_mqtt::model::{DailyReading, DailySeries, MeterInfo, Pdl, Secret, SeriesKind};
 use support::gateway::{DEFAULT_PDL, DEFAULT_SECRET};
 use support::probe::install_crypto_provider;
-use support::{FakeGateway, FakeMeter, Fault, FaultOn, Series, free_port, within};
+use support::{FakeGateway, FakeMeter, Fault, FaultOn, Series, day, free_port, within};
 
 /// Bound on every call made by these tests.
 const T: Duration = Duration::from_secs(10);
-
-fn day(y: i32, m: u32, d: u32) -> NaiveDate {
-    NaiveDate::from_ymd_opt(y, m, d).unwrap()
-}
 
 fn pdl() -> Pdl {
     Pdl::parse(DEFAULT_PDL).unwrap()

@@ -17,10 +17,6 @@ use support::*;
 
 const T: Duration = Duration::from_secs(5);
 
-fn day(y: i32, m: u32, d: u32) -> NaiveDate {
-    NaiveDate::from_ymd_opt(y, m, d).unwrap()
-}
-
 /// Polls a fresh client until the broker answers the CONNECT (ConnAck or refusal).
 async fn connect_once(options: MqttOptions) -> Result<(), ConnectionError> {
     let (_client, mut eventloop) = AsyncClient::new(options, 10);

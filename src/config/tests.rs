@@ -1,6 +1,7 @@
 use std::io::Write;
 
 use super::*;
+use crate::model::{Prices, Tariff};
 
 fn options_file(json: &str) -> tempfile::NamedTempFile {
     let mut file = tempfile::NamedTempFile::new().unwrap();

@@ -5,11 +5,9 @@ use std::collections::BTreeMap;
 
 use chrono::{NaiveDate, NaiveDateTime};
 
-use super::meter::MeterInputs;
 use crate::calendar::month_start;
 use crate::config::MeterSettings;
-use crate::model::{CurveInterval, Prices, Tariff, TempoPrices, TimeRange};
-use crate::tariffs::{self, Period, hchp_period};
+use crate::model::{CurveInterval, Prices, Tariff};
 
 /// Costs in EUR; each present only when the prices (and the split) it needs are known.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -47,51 +45,6 @@ impl CostView {
                 days: u32::try_from(in_month.len()).unwrap_or(u32::MAX),
             }),
         }
-    }
-}
-
-/// Each day's cost in the month of the most recent consumption day, by the meter's tariff.
-pub fn daily_costs(
-    inputs: &MeterInputs,
-    curve: &BTreeMap<NaiveDate, Vec<CurveInterval>>,
-    offpeak: Option<&[TimeRange]>,
-    tempo: &TempoPrices,
-) -> BTreeMap<NaiveDate, f64> {
-    let meter = &inputs.meter;
-    let Some(latest) = inputs.consumption.last() else {
-        return BTreeMap::new();
-    };
-    let month = month_start(latest.date);
-    let days = inputs
-        .consumption
-        .iter()
-        .filter(|d| d.date >= month)
-        .map(|d| (d.date, d.wh));
-    let colour = |day| inputs.colours.get(&day).copied();
-    match meter.tariff {
-        Tariff::Base => match meter.prices.base {
-            Some(price) => day_costs(days, |_| Some(price)),
-            None => BTreeMap::new(),
-        },
-        Tariff::HcHp => match (meter.prices.hc, meter.prices.hp, offpeak) {
-            (Some(hc), Some(hp), Some(ranges)) => curve_costs(curve, |start| {
-                Some(match hchp_period(start.time(), ranges) {
-                    Period::Hc => hc,
-                    Period::Hp => hp,
-                })
-            }),
-            _ => BTreeMap::new(),
-        },
-        Tariff::Tempo if !tariffs::tempo_prices_complete(tempo) => BTreeMap::new(),
-        Tariff::Tempo if meter.load_curve => curve_costs(curve, |start| {
-            let (day, period) = tariffs::tempo_pricing(start);
-            tariffs::tempo_price(tempo, colour(day)?, period)
-        }),
-        // Without the curve, each day at its colour's peak price: an upper bound that the
-        // status names.
-        Tariff::Tempo => day_costs(days, |day| {
-            tariffs::tempo_price(tempo, colour(day)?, Period::Hp)
-        }),
     }
 }
 

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 
-use super::costs::{CostView, cost_note, daily_costs};
+use super::costs::{CostView, cost_note, curve_costs, day_costs};
 use crate::calendar::{
     add_days, day_minutes, month_start, parse_offpeak_hours, sub_days, week_start, year_start,
 };
@@ -169,6 +169,51 @@ impl MeterInputs {
     /// The month of the most recent consumption day, from the load curve, whole days only.
     pub fn complete_curve(&self) -> BTreeMap<NaiveDate, Vec<CurveInterval>> {
         complete_days(&self.curve)
+    }
+}
+
+/// Each day's cost in the month of the most recent consumption day, by the meter's tariff.
+fn daily_costs(
+    inputs: &MeterInputs,
+    curve: &BTreeMap<NaiveDate, Vec<CurveInterval>>,
+    offpeak: Option<&[TimeRange]>,
+    tempo: &TempoPrices,
+) -> BTreeMap<NaiveDate, f64> {
+    let meter = &inputs.meter;
+    let Some(latest) = inputs.consumption.last() else {
+        return BTreeMap::new();
+    };
+    let month = month_start(latest.date);
+    let days = inputs
+        .consumption
+        .iter()
+        .filter(|d| d.date >= month)
+        .map(|d| (d.date, d.wh));
+    let colour = |day| inputs.colours.get(&day).copied();
+    match meter.tariff {
+        Tariff::Base => match meter.prices.base {
+            Some(price) => day_costs(days, |_| Some(price)),
+            None => BTreeMap::new(),
+        },
+        Tariff::HcHp => match (meter.prices.hc, meter.prices.hp, offpeak) {
+            (Some(hc), Some(hp), Some(ranges)) => curve_costs(curve, |start| {
+                Some(match hchp_period(start.time(), ranges) {
+                    Period::Hc => hc,
+                    Period::Hp => hp,
+                })
+            }),
+            _ => BTreeMap::new(),
+        },
+        Tariff::Tempo if !tariffs::tempo_prices_complete(tempo) => BTreeMap::new(),
+        Tariff::Tempo if meter.load_curve => curve_costs(curve, |start| {
+            let (day, period) = tariffs::tempo_pricing(start);
+            tariffs::tempo_price(tempo, colour(day)?, period)
+        }),
+        // Without the curve, each day at its colour's peak price: an upper bound that the
+        // status names.
+        Tariff::Tempo => day_costs(days, |day| {
+            tariffs::tempo_price(tempo, colour(day)?, Period::Hp)
+        }),
     }
 }
 

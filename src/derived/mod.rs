@@ -16,7 +16,7 @@ use crate::calendar::paris_date;
 use crate::config::Settings;
 use crate::store::{Store, StoreError};
 use crate::tariffs;
-pub use costs::{Cost, CostView, cost_note, curve_costs, daily_costs, day_costs};
+pub use costs::{Cost, CostView, cost_note, curve_costs, day_costs};
 pub use grid::{EcowattInputs, EcowattView, TempoInputs, TempoView};
 pub use meter::{
     EnergyView, HcHpDay, MeterInputs, MeterView, PeakView, PeriodTotal, StatusView, complete_days,

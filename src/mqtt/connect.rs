@@ -1,7 +1,8 @@
-//! How to reach the broker: rumqttc options (last will, credentials, TLS) and what a failed
-//! connection means, as one line that says what to check.
+//! How to reach the broker: the session's settings, rumqttc options (last will, credentials,
+//! TLS) and what a failed connection means, as one line that says what to check.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use rumqttc::{
     ConnectReturnCode, ConnectionError, LastWill, MqttOptions, TlsConfiguration, Transport,
@@ -9,12 +10,80 @@ use rumqttc::{
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-use super::session::{SessionConfig, SessionError};
 use crate::model::{BrokerAddress, Qos, TlsFiles};
+use crate::retry::Backoff;
 
 /// Largest packet we send or accept: discovery configs are a few KiB, rumqttc's default
 /// (10 KiB) is too tight for a forecast with attributes.
 const MAX_PACKET_SIZE: usize = 256 * 1024;
+
+/// Reconnection after a failure: 1 s, 2, 4, … up to a minute, ±20 %.
+pub const RECONNECT: Backoff = Backoff {
+    first: Duration::from_secs(1),
+    factor: 2,
+    max: Duration::from_secs(60),
+    jitter: 0.2,
+};
+
+/// How to reach the broker and what to say about ourselves.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    pub broker: BrokerAddress,
+    pub tls_files: TlsFiles,
+    pub client_id: String,
+    /// `P/status`: `online` after each ConnAck, `offline` as last will and at shutdown.
+    pub status_topic: String,
+    /// `{discovery_prefix}/status`, where Home Assistant announces itself.
+    pub ha_status_topic: Option<String>,
+    pub keep_alive: Duration,
+    /// The wait between failed connection attempts.
+    pub reconnect: Backoff,
+    /// Upper bound of the random delay before republishing after Home Assistant's birth.
+    pub birth_delay_max: Duration,
+    /// Publish `online` and set the `offline` last will. `check` only probes the broker and
+    /// must not change what Home Assistant shows.
+    pub announce: bool,
+    /// Log each failed attempt. `once` and `check` report the first failure themselves and
+    /// stop, so the daemon alone logs "retrying".
+    pub log_failures: bool,
+}
+
+impl SessionConfig {
+    pub fn new(
+        broker: BrokerAddress,
+        tls_files: TlsFiles,
+        topic_prefix: &str,
+        ha_status_topic: Option<String>,
+    ) -> Self {
+        Self {
+            broker,
+            tls_files,
+            // `/` is not allowed in a client id by some brokers; the suffix keeps two
+            // instances from kicking each other off.
+            client_id: format!("myelectricaldata-mqtt-{:08x}", fastrand::u32(..)),
+            status_topic: format!("{topic_prefix}/status"),
+            ha_status_topic,
+            keep_alive: Duration::from_secs(30),
+            reconnect: RECONNECT,
+            birth_delay_max: Duration::from_secs(5),
+            announce: true,
+            log_failures: true,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("TLS setup: cannot read {path}: {source}")]
+    TlsFile {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("TLS setup: {0}")]
+    Tls(String),
+    #[error("the MQTT session has stopped")]
+    Stopped,
+}
 
 /// Why the broker could not be reached, in one line that never contains the password.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -5,8 +5,7 @@
 use rumqttc::{Event, EventLoop, Incoming, Outgoing};
 use tokio::sync::{mpsc, watch};
 
-use super::connect::ConnectError;
-use super::session::SessionConfig;
+use super::connect::{ConnectError, SessionConfig};
 
 /// What the driver last saw of the connection.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -45,43 +44,20 @@ pub(crate) async fn drive(
             _ = stop.wait_for(|stop| *stop) => break,
         };
         match event {
-            Ok(Event::Incoming(Incoming::ConnAck(_))) => {
-                failures_in_a_row = 0;
-                tracing::info!("connected to the MQTT broker {}", config.broker);
-                status.send_modify(|s| {
-                    s.connected = true;
-                    s.connections += 1;
-                    s.last_error = None;
-                });
-                let _ = link.send(LinkEvent::Connected);
-            }
-            Ok(Event::Incoming(Incoming::Publish(publish))) => {
-                let birth = Some(&publish.topic) == config.ha_status_topic.as_ref()
-                    && publish.payload.as_ref() == b"online";
-                if birth {
-                    tracing::info!("Home Assistant is online: republishing");
-                    let _ = link.send(LinkEvent::HomeAssistantOnline);
-                }
-            }
-            Ok(Event::Outgoing(Outgoing::Publish(_))) => status.send_modify(|s| s.published += 1),
             Ok(Event::Outgoing(Outgoing::Disconnect)) => {
                 status.send_modify(|s| s.connected = false);
                 break;
             }
-            Ok(_) => {}
+            Ok(event) => {
+                if matches!(event, Event::Incoming(Incoming::ConnAck(_))) {
+                    failures_in_a_row = 0;
+                }
+                on_event(event, &config, &status, &link);
+            }
             Err(error) => {
-                let error = ConnectError::of(&error, &config.broker);
                 let delay = config.reconnect.delay(failures_in_a_row, fastrand::f64());
                 failures_in_a_row += 1;
-                if config.log_failures {
-                    let wait = delay.as_secs_f64();
-                    tracing::warn!("MQTT: {error}; retrying in {wait:.1} s");
-                }
-                status.send_modify(|s| {
-                    s.connected = false;
-                    s.failures += 1;
-                    s.last_error = Some(error);
-                });
+                on_failure(&error, delay, &config, &status);
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
                     _ = stop.wait_for(|stop| *stop) => break,
@@ -95,4 +71,54 @@ pub(crate) async fn drive(
             changed
         });
     }
+}
+
+/// A ConnAck, Home Assistant's birth, a publish written: what the status and the controller
+/// learn of it.
+fn on_event(
+    event: Event,
+    config: &SessionConfig,
+    status: &watch::Sender<LinkStatus>,
+    link: &mpsc::UnboundedSender<LinkEvent>,
+) {
+    match event {
+        Event::Incoming(Incoming::ConnAck(_)) => {
+            tracing::info!("connected to the MQTT broker {}", config.broker);
+            status.send_modify(|s| {
+                s.connected = true;
+                s.connections += 1;
+                s.last_error = None;
+            });
+            let _ = link.send(LinkEvent::Connected);
+        }
+        Event::Incoming(Incoming::Publish(publish)) => {
+            let birth = Some(&publish.topic) == config.ha_status_topic.as_ref()
+                && publish.payload.as_ref() == b"online";
+            if birth {
+                tracing::info!("Home Assistant is online: republishing");
+                let _ = link.send(LinkEvent::HomeAssistantOnline);
+            }
+        }
+        Event::Outgoing(Outgoing::Publish(_)) => status.send_modify(|s| s.published += 1),
+        _ => {}
+    }
+}
+
+/// A failed attempt: said in the log (daemon) and in the status, in one line.
+fn on_failure(
+    error: &rumqttc::ConnectionError,
+    delay: std::time::Duration,
+    config: &SessionConfig,
+    status: &watch::Sender<LinkStatus>,
+) {
+    let error = ConnectError::of(error, &config.broker);
+    if config.log_failures {
+        let wait = delay.as_secs_f64();
+        tracing::warn!("MQTT: {error}; retrying in {wait:.1} s");
+    }
+    status.send_modify(|s| {
+        s.connected = false;
+        s.failures += 1;
+        s.last_error = Some(error);
+    });
 }

@@ -1,0 +1,415 @@
+//! Raw options validated into [`Settings`]: every key checked, every problem noted (one line
+//! naming the key and what is expected), the defaults of the spec filled in.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use url::Url;
+
+use super::raw::{RawMeter, RawOptions, Scalar};
+use super::settings::*;
+use super::{DEFAULT_DATA_DIR, is_readable_file, text};
+use crate::calendar::parse_offpeak_hours;
+use crate::model::{BrokerAddress, Pdl, Prices, Secret, Tariff, TimeRange, TlsFiles};
+
+/// Collects the problems and remarks of one validation.
+pub(super) struct Validator<'w> {
+    pub(super) problems: Vec<String>,
+    pub(super) warnings: &'w mut Vec<String>,
+}
+
+impl Validator<'_> {
+    fn problem(&mut self, key: &str, expected: impl fmt::Display) {
+        self.problems.push(format!("{key}: {expected}"));
+    }
+
+    /// Every setting, in the order the problems are reported.
+    pub(super) fn settings(&mut self, raw: &RawOptions, demo: bool) -> Settings {
+        for key in raw.unknown.keys() {
+            self.warnings
+                .push(format!("unknown option `{key}` ignored"));
+        }
+        let gateway = self.gateway(raw, demo);
+        let meters = self.meters(raw.meters.as_deref(), gateway.generation, demo);
+        let mqtt = self.mqtt(raw);
+        let token = self
+            .secret(&raw.supervisor_token)
+            .or_else(|| self.secret(&raw.hassio_token));
+        let api = &raw.supervisor_api;
+        let supervisor = SupervisorSettings {
+            api: self.http_url(api, "SUPERVISOR_API", SUPERVISOR_DEFAULT_URL),
+            token,
+        };
+        let language = self.language(raw);
+        let log_level = self.log_level(raw);
+        let data_dir = text(&raw.data_dir)
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        Settings {
+            meters,
+            gateway,
+            mqtt,
+            supervisor,
+            tempo: self.bool(&raw.tempo, "tempo", true),
+            ecowatt: self.bool(&raw.ecowatt, "ecowatt", true),
+            language,
+            log_level,
+            data_dir,
+        }
+    }
+
+    fn gateway(&mut self, raw: &RawOptions, demo: bool) -> GatewaySettings {
+        let generation = match text(&raw.gateway).as_deref() {
+            None | Some("v2") => GatewayGeneration::V2,
+            Some("v1") => GatewayGeneration::V1,
+            Some(other) => {
+                self.problem("gateway", format!("expected v1 or v2, got {other:?}"));
+                GatewayGeneration::V2
+            }
+        };
+        let client_secret = self.secret(&raw.client_secret);
+        if generation == GatewayGeneration::V2 && client_secret.is_none() && !demo {
+            self.problem(
+                "client_secret",
+                "required with gateway v2 (your MyElectricalData client secret)",
+            );
+        }
+        let default_url = match generation {
+            GatewayGeneration::V1 => V1_DEFAULT_URL,
+            GatewayGeneration::V2 => V2_DEFAULT_URL,
+        };
+        GatewaySettings {
+            generation,
+            base_url: self.http_url(&raw.gateway_url, "gateway_url", default_url),
+            client_secret,
+        }
+    }
+
+    fn mqtt(&mut self, raw: &RawOptions) -> MqttSettings {
+        let tls_files = self.tls_files(raw);
+        let broker = self.broker(raw);
+        let qos = match self.integer(&raw.mqtt_qos, "mqtt_qos") {
+            None => 1,
+            Some(q @ 0..=2) => q as u8,
+            Some(q) => {
+                self.problem("mqtt_qos", format!("expected 0, 1 or 2, got {q}"));
+                1
+            }
+        };
+        let prefix = &raw.mqtt_topic_prefix;
+        let discovery_prefix = &raw.mqtt_ha_discovery_prefix;
+        MqttSettings {
+            enabled: self.bool(&raw.mqtt_enabled, "mqtt_enabled", true),
+            broker,
+            tls_files,
+            topic_prefix: self.topic(prefix, "mqtt_topic_prefix", "myelectricaldata"),
+            qos,
+            retain: self.bool(&raw.mqtt_retain, "mqtt_retain", true),
+            discovery: self.bool(&raw.mqtt_ha_discovery, "mqtt_ha_discovery", true),
+            discovery_prefix: self.topic(
+                discovery_prefix,
+                "mqtt_ha_discovery_prefix",
+                "homeassistant",
+            ),
+        }
+    }
+
+    fn tls_files(&mut self, raw: &RawOptions) -> TlsFiles {
+        let tls_files = TlsFiles {
+            ca_cert: self.existing_file(&raw.mqtt_ca_cert, "mqtt_ca_cert"),
+            client_cert: self.existing_file(&raw.mqtt_client_cert, "mqtt_client_cert"),
+            client_key: self.existing_file(&raw.mqtt_client_key, "mqtt_client_key"),
+        };
+        if tls_files.client_cert.is_some() != tls_files.client_key.is_some() {
+            self.problem(
+                "mqtt_client_cert",
+                "mqtt_client_cert and mqtt_client_key go together: give both or neither",
+            );
+        }
+        tls_files
+    }
+
+    fn broker(&mut self, raw: &RawOptions) -> Option<BrokerAddress> {
+        let text = text(&raw.mqtt_broker)?;
+        match BrokerAddress::parse(&text) {
+            Ok(broker) => Some(broker),
+            Err(why) => {
+                self.problem(
+                    "mqtt_broker",
+                    format!("expected mqtt://[user:pass@]host[:port] or mqtts://…: {why}"),
+                );
+                None
+            }
+        }
+    }
+
+    fn language(&mut self, raw: &RawOptions) -> Language {
+        match text(&raw.language).as_deref() {
+            None | Some("fr") => Language::Fr,
+            Some("en") => Language::En,
+            Some(other) => {
+                self.problem("language", format!("expected fr or en, got {other:?}"));
+                Language::Fr
+            }
+        }
+    }
+
+    fn log_level(&mut self, raw: &RawOptions) -> LogLevel {
+        let level = text(&raw.log_level).map(|l| l.to_ascii_lowercase());
+        match level.as_deref() {
+            None | Some("info") => LogLevel::Info,
+            Some("error") => LogLevel::Error,
+            Some("warn" | "warning") => LogLevel::Warn,
+            Some("debug") => LogLevel::Debug,
+            Some("trace") => LogLevel::Trace,
+            Some(other) => {
+                self.problem(
+                    "log_level",
+                    format!("expected error, warn, info, debug or trace, got {other:?}"),
+                );
+                LogLevel::Info
+            }
+        }
+    }
+
+    fn meters(
+        &mut self,
+        raw: Option<&[RawMeter]>,
+        generation: GatewayGeneration,
+        demo: bool,
+    ) -> Vec<MeterSettings> {
+        let raw = raw.unwrap_or_default();
+        if raw.is_empty() && !demo {
+            self.problem(
+                "meters",
+                "expected at least one meter (with its 14-digit pdl)",
+            );
+        }
+        let mut meters: Vec<MeterSettings> = Vec::new();
+        for (i, m) in raw.iter().enumerate() {
+            if let Some(meter) = self.meter(&format!("meters[{i}]"), m, generation, &meters) {
+                meters.push(meter);
+            }
+        }
+        meters
+    }
+
+    /// One `meters` entry, `None` when its PDL is missing or wrong; `others` are the entries
+    /// before it.
+    fn meter(
+        &mut self,
+        at: &str,
+        m: &RawMeter,
+        generation: GatewayGeneration,
+        others: &[MeterSettings],
+    ) -> Option<MeterSettings> {
+        let key = |field: &str| format!("{at}.{field}");
+        for unknown in m.unknown.keys() {
+            self.warnings
+                .push(format!("unknown option `{}` ignored", key(unknown)));
+        }
+        let pdl = self.pdl(&m.pdl, &key("pdl"), others);
+        let token = self.secret(&m.token);
+        if generation == GatewayGeneration::V1 && token.is_none() {
+            self.problem(
+                &key("token"),
+                "required with gateway v1 (the token of this meter's consent)",
+            );
+        }
+        let tariff = self.tariff(&m.tariff, &key("tariff"));
+        let offpeak_hours = self.offpeak_hours(&m.offpeak_hours, &key("offpeak_hours"));
+        let prices = self.prices(m, at);
+        let consumption = self.bool(&m.consumption, &key("consumption"), true);
+        let production = self.bool(&m.production, &key("production"), false);
+        let load_curve = self.bool(&m.load_curve, &key("load_curve"), false);
+        let name = text(&m.name)
+            .filter(|n| !n.trim().is_empty())
+            .map(|n| n.trim().to_string());
+        let pdl = pdl?;
+        Some(MeterSettings {
+            name: name.unwrap_or_else(|| pdl.to_string()),
+            pdl,
+            token,
+            consumption,
+            production,
+            load_curve,
+            tariff,
+            prices,
+            offpeak_hours,
+            tempo_prices_from_gateway: generation == GatewayGeneration::V1,
+        })
+    }
+
+    fn pdl(&mut self, value: &Option<Scalar>, key: &str, others: &[MeterSettings]) -> Option<Pdl> {
+        let Some(text) = text(value) else {
+            self.problem(key, "required: the 14-digit usage point id of the meter");
+            return None;
+        };
+        let Some(pdl) = Pdl::parse(&text) else {
+            self.problem(key, format!("expected 14 digits, got {text:?}"));
+            return None;
+        };
+        if others.iter().any(|other| other.pdl == pdl) {
+            self.problem(key, format!("{pdl} is listed twice"));
+        }
+        Some(pdl)
+    }
+
+    fn tariff(&mut self, value: &Option<Scalar>, key: &str) -> Tariff {
+        match text(value).map(|t| t.to_ascii_uppercase()).as_deref() {
+            None | Some("BASE") => Tariff::Base,
+            Some("HC_HP" | "HCHP") => Tariff::HcHp,
+            Some("TEMPO") => Tariff::Tempo,
+            Some(other) => {
+                self.problem(key, format!("expected BASE, HC_HP or TEMPO, got {other:?}"));
+                Tariff::Base
+            }
+        }
+    }
+
+    fn offpeak_hours(&mut self, value: &Option<Scalar>, key: &str) -> Option<Vec<TimeRange>> {
+        let text = text(value)?;
+        let parsed = parse_offpeak_hours(&text);
+        if parsed.is_none() {
+            self.problem(
+                key,
+                format!("expected ranges like 22H00-6H00;12H30-14H30, got {text:?}"),
+            );
+        }
+        parsed
+    }
+
+    fn prices(&mut self, m: &RawMeter, at: &str) -> Prices {
+        let mut price =
+            |value: &Option<Scalar>, field: &str| self.price(value, &format!("{at}.{field}"));
+        Prices {
+            base: price(&m.price_base, "price_base"),
+            hc: price(&m.price_hc, "price_hc"),
+            hp: price(&m.price_hp, "price_hp"),
+            tempo_blue_hc: price(&m.price_tempo_blue_hc, "price_tempo_blue_hc"),
+            tempo_blue_hp: price(&m.price_tempo_blue_hp, "price_tempo_blue_hp"),
+            tempo_white_hc: price(&m.price_tempo_white_hc, "price_tempo_white_hc"),
+            tempo_white_hp: price(&m.price_tempo_white_hp, "price_tempo_white_hp"),
+            tempo_red_hc: price(&m.price_tempo_red_hc, "price_tempo_red_hc"),
+            tempo_red_hp: price(&m.price_tempo_red_hp, "price_tempo_red_hp"),
+        }
+    }
+
+    fn secret(&mut self, value: &Option<Scalar>) -> Option<Secret> {
+        text(value).map(|text| Secret::new(text.trim()))
+    }
+
+    fn bool(&mut self, value: &Option<Scalar>, key: &str, default: bool) -> bool {
+        match value {
+            None => default,
+            Some(Scalar::Bool(b)) => *b,
+            Some(Scalar::Int(0)) => false,
+            Some(Scalar::Int(1)) => true,
+            Some(Scalar::Str(s)) => match s.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" => true,
+                "false" | "0" | "no" | "off" => false,
+                "" => default,
+                other => {
+                    self.problem(key, format!("expected true or false, got {other:?}"));
+                    default
+                }
+            },
+            Some(other) => {
+                self.problem(
+                    key,
+                    format!("expected true or false, got {}", other.as_text()),
+                );
+                default
+            }
+        }
+    }
+
+    fn integer(&mut self, value: &Option<Scalar>, key: &str) -> Option<i64> {
+        match value {
+            None => None,
+            Some(Scalar::Int(i)) => Some(*i),
+            Some(other) => match other.as_text().trim().parse() {
+                Ok(i) => Some(i),
+                Err(_) => {
+                    self.problem(
+                        key,
+                        format!("expected a whole number, got {:?}", other.as_text()),
+                    );
+                    None
+                }
+            },
+        }
+    }
+
+    fn price(&mut self, value: &Option<Scalar>, key: &str) -> Option<f64> {
+        let parsed = match value {
+            None => return None,
+            Some(Scalar::Int(i)) => Some(*i as f64),
+            Some(Scalar::Float(f)) => Some(*f),
+            Some(Scalar::Str(s)) if s.trim().is_empty() => return None,
+            Some(other) => other.as_text().trim().replace(',', ".").parse().ok(),
+        };
+        match parsed {
+            Some(p) if p.is_finite() && p >= 0.0 => Some(p),
+            _ => {
+                self.problem(
+                    key,
+                    format!(
+                        "expected a price in EUR/kWh like 0.2516, got {:?}",
+                        value.as_ref().map(Scalar::as_text).unwrap_or_default()
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn http_url(&mut self, value: &Option<Scalar>, key: &str, default: &str) -> Url {
+        let fallback =
+            || Url::parse(default).unwrap_or_else(|_| unreachable!("built-in URLs parse"));
+        let Some(text) = text(value) else {
+            return fallback();
+        };
+        match Url::parse(text.trim()) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => url,
+            _ => {
+                self.problem(
+                    key,
+                    format!("expected an http:// or https:// URL, got {text:?}"),
+                );
+                fallback()
+            }
+        }
+    }
+
+    fn topic(&mut self, value: &Option<Scalar>, key: &str, default: &str) -> String {
+        let Some(text) = text(value) else {
+            return default.to_string();
+        };
+        let text = text.trim();
+        if text.contains(['+', '#']) || text.starts_with('/') || text.ends_with('/') {
+            self.problem(
+                key,
+                format!("expected a topic prefix without wildcards or leading/trailing '/', got {text:?}"),
+            );
+            return default.to_string();
+        }
+        text.to_string()
+    }
+
+    fn existing_file(&mut self, value: &Option<Scalar>, key: &str) -> Option<PathBuf> {
+        let path = PathBuf::from(text(value)?);
+        if is_readable_file(&path) {
+            Some(path)
+        } else {
+            self.problem(
+                key,
+                format!(
+                    "expected a readable file, {} does not exist",
+                    path.display()
+                ),
+            );
+            None
+        }
+    }
+}
