@@ -7,26 +7,27 @@
 //! # Layout
 //!
 //! Data flows one way: gateway → store → derived values → entities → MQTT. Each job loads a
-//! snapshot, decides in a pure function (time is a parameter), then acts in a short loop.
-//! A module uses only the ones listed above it (`tests/architecture.rs` checks it).
+//! snapshot of the store, decides in a pure function (time is a parameter), then acts in a
+//! short loop. A module uses only those above it in this table (`tests/architecture.rs`
+//! checks it, with no circle between the files of a module and no function over a screen).
 //!
-//! | module | job |
-//! |---|---|
-//! | [`model`] | the ground floor: the types every layer speaks (PDL, secrets, tariffs, energy days and curve intervals, Tempo, EcoWatt, broker addresses, MQTT messages) |
-//! | [`clock`], [`retry`] | the injected time source; the one retry policy (capped exponential backoff with jitter, pure) |
-//! | [`calendar`] | pure Europe/Paris date and time functions (DST, weeks, months, off-peak ranges) |
-//! | [`tariffs`] | pure tariff rules: HC/HP and Tempo periods, prices in force and when they change, the Tempo season |
-//! | [`config`] | figment layers (defaults < options file < environment < flags), raw options validated into [`config::Settings`] |
-//! | [`http`], [`supervisor`] | the reqwest settings the HTTP clients share; where the Supervisor says the broker is |
-//! | [`gateway`] | MyElectricalData clients (v1, v2; built-in sample data for `demo`) and the Enedis and RTE payloads they parse into the model |
-//! | [`store`] | SQLite through sqlx: migrations, WAL, one writer, rows read and each answer written in one transaction |
-//! | [`sync`] | gateway → store: `SyncState::load` → `plan_refresh`/`plan` (pure: ranges, staleness, what to retry) → `Executor` (quota, retries, writes) |
-//! | [`derived`] | store → values: `MeterInputs::load` → `MeterView::compute` (pure), likewise Tempo and EcoWatt; when something shown changes next |
-//! | [`entities`] | values → messages: the Home Assistant entity catalog (tables of entities and state topics per device) |
-//! | [`mqtt`] | messages → broker: the session (one task polls rumqttc, one keeps everything published), typed connection errors |
-//! | [`scheduler`] | when to sync next (pure, with jitter) |
-//! | [`pipeline`] | the parts every command shares, and the jobs on them: sync, publication, MQTT session |
-//! | [`app`] | the commands `run`, `once`, `check`; [`demo`] runs the pipeline on sample data |
+//! | module | job | where to look |
+//! |---|---|---|
+//! | [`model`] | the ground floor: the types every layer speaks | PDL, tariffs, prices and off-peak ranges `model/meter.rs`; energy days and curve intervals `model/energy.rs`; Tempo, EcoWatt `model/grid.rs`; broker URLs `model/broker.rs`; MQTT messages `model/message.rs`; secrets that never print `model/secret.rs` |
+//! | [`clock`], [`retry`] | the injected time; the one retry policy (capped exponential backoff with jitter, pure) | gateway retries `sync::GATEWAY_RETRY`, reconnections `mqtt::RECONNECT`, failed syncs `scheduler::FAILURE_BACKOFF` |
+//! | [`calendar`] | pure Europe/Paris dates and times | DST, ISO weeks, months, the 36-month history, off-peak text |
+//! | [`tariffs`] | pure tariff rules | HC/HP and Tempo periods, prices in force and when they change, the Tempo season and 10:40 |
+//! | [`config`] | options → settings | figment layers `config/mod.rs`; raw keys `config/raw.rs`; validation, one line per problem `config/validate.rs`; settings `config/settings.rs` |
+//! | [`http`], [`supervisor`] | HTTP client settings; the broker the Supervisor gives | |
+//! | [`gateway`] | MyElectricalData clients | v1 `gateway/v1.rs`, v2 `gateway/v2.rs`, Enedis payloads `gateway/enedis.rs`, RTE/EDF payloads `gateway/grid.rs`, HTTP and errors `gateway/wire.rs`, `gateway/error.rs`, demo data `gateway/sample.rs` |
+//! | [`store`] | SQLite through sqlx: migrations, WAL, one writer | one answer per transaction `store/mod.rs`; Linky rows `store/series.rs`; Tempo/EcoWatt rows `store/grid.rs`; status, quota counters, configured meters `store/status.rs` |
+//! | [`sync`] | gateway → store: load → plan → execute | snapshot `sync/state.rs`; what to ask, in steps (pure) `sync/plan.rs`; quota (pure) `sync/quota.rs`; calls, retries, writes `sync/execute.rs`; the job and its summary `sync/mod.rs` |
+//! | [`derived`] | store → values: inputs → views (pure) | a meter `derived/meter.rs`; costs `derived/costs.rs`; Tempo and EcoWatt `derived/grid.rs`; all devices and the next change `derived/mod.rs` |
+//! | [`entities`] | values → messages: the Home Assistant entity catalog | discovery configs and states `entities/mod.rs`; meter tables `entities/meter.rs`; Tempo and EcoWatt tables `entities/grid.rs` |
+//! | [`mqtt`] | messages → broker | what stays published `mqtt/session.rs`; the polling task `mqtt/driver.rs`; options, TLS, connection errors `mqtt/connect.rs` |
+//! | [`scheduler`] | when to sync next (pure, with jitter) | |
+//! | [`pipeline`] | the parts every command shares and the jobs on them: sync, publication, session | |
+//! | [`app`], [`demo`] | the commands `run`, `once`, `check`; `demo` on sample data | |
 
 pub mod app;
 pub mod calendar;

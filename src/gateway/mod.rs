@@ -1,7 +1,8 @@
-//! MyElectricalData gateway clients and the model they share.
+//! MyElectricalData gateway clients.
 //!
-//! Each API generation has its own client; both produce the types below, so everything
-//! downstream (store, derived values, entities) is written and tested once.
+//! Each API generation has its own client; both answer in the types of [`crate::model`], so
+//! everything downstream (store, derived values, entities) is written and tested once.
+//! [`Gateway`] is the one the program talks to, whatever the generation.
 
 pub mod enedis;
 mod error;

@@ -1,8 +1,8 @@
 //! The local SQLite store (sqlx): migrations at start, WAL, one writer, and every gateway
 //! answer written in one transaction so an interrupted sync leaves nothing half-written.
 //!
-//! It only reads and writes rows: the snapshots the jobs decide on are assembled by
-//! [`crate::sync::SyncState`] and [`crate::derived::MeterInputs`] from the reads below.
+//! It only reads and writes rows; the jobs above (sync, derived values) assemble the
+//! snapshots they decide on from these reads.
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;

@@ -6,6 +6,10 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Utc};
 use chrono_tz::Europe::Paris;
 
+use sqlx::Sqlite;
+use sqlx::query::QueryAs;
+use sqlx::sqlite::SqliteArguments;
+
 use super::{Store, StoreError};
 use crate::calendar::sequence_instants;
 use crate::model::{
@@ -76,6 +80,22 @@ struct MeterRow {
     fetched_at: DateTime<Utc>,
 }
 
+/// A query over the days `[from, to]` of a meter's series: the SQL names the PDL `?1`, the
+/// series `?2` and the days `?3`–`?4`.
+fn in_series<O: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>>(
+    sql: &'static str,
+    pdl: &Pdl,
+    kind: SeriesKind,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> QueryAs<'static, Sqlite, O, SqliteArguments> {
+    sqlx::query_as(sql)
+        .bind(pdl.to_string())
+        .bind(kind.as_str())
+        .bind(from)
+        .bind(to)
+}
+
 impl Store {
     /// Records a daily answer for `range`: its values, and the days it lacks as "not yet".
     /// A known value is never replaced by "not yet"; a corrected one replaces it.
@@ -124,14 +144,14 @@ impl Store {
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<BTreeMap<NaiveDate, Option<i64>>, StoreError> {
-        let rows = sqlx::query_as(
+        let rows = in_series(
             "SELECT day, wh FROM daily_energy
              WHERE pdl = ?1 AND series = ?2 AND day BETWEEN ?3 AND ?4",
+            pdl,
+            kind,
+            from,
+            to,
         )
-        .bind(pdl.as_str())
-        .bind(kind.as_str())
-        .bind(from)
-        .bind(to)
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.into_iter().collect())
@@ -163,15 +183,15 @@ impl Store {
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<Vec<DayEnergy>, StoreError> {
-        let rows: Vec<DayRow> = sqlx::query_as(
+        let rows: Vec<DayRow> = in_series(
             "SELECT day, wh, quality, fetched_at FROM daily_energy
              WHERE pdl = ?1 AND series = ?2 AND day BETWEEN ?3 AND ?4 AND wh IS NOT NULL
              ORDER BY day",
+            pdl,
+            kind,
+            from,
+            to,
         )
-        .bind(pdl.as_str())
-        .bind(kind.as_str())
-        .bind(from)
-        .bind(to)
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.into_iter().map(DayEnergy::from).collect())
@@ -290,17 +310,17 @@ impl Store {
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<BTreeMap<NaiveDate, i64>, StoreError> {
-        let rows = sqlx::query_as(
+        let rows = in_series(
             "SELECT a.day AS day, COALESCE(SUM(c.minutes), 0) AS minutes
              FROM load_curve_asked a
              LEFT JOIN load_curve c ON c.pdl = a.pdl AND c.series = a.series AND c.day = a.day
              WHERE a.pdl = ?1 AND a.series = ?2 AND a.day BETWEEN ?3 AND ?4
              GROUP BY a.day",
+            pdl,
+            kind,
+            from,
+            to,
         )
-        .bind(pdl.as_str())
-        .bind(kind.as_str())
-        .bind(from)
-        .bind(to)
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.into_iter().collect())
@@ -314,14 +334,14 @@ impl Store {
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<BTreeMap<NaiveDate, Vec<CurveInterval>>, StoreError> {
-        let rows: Vec<CurveRow> = sqlx::query_as(
+        let rows: Vec<CurveRow> = in_series(
             "SELECT day, start_local, minutes, watts FROM load_curve
              WHERE pdl = ?1 AND series = ?2 AND day BETWEEN ?3 AND ?4 ORDER BY end_at",
+            pdl,
+            kind,
+            from,
+            to,
         )
-        .bind(pdl.as_str())
-        .bind(kind.as_str())
-        .bind(from)
-        .bind(to)
         .fetch_all(&self.pool)
         .await?;
         let mut days: BTreeMap<NaiveDate, Vec<CurveInterval>> = BTreeMap::new();
