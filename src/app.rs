@@ -151,23 +151,45 @@ async fn wait_for_sync(
 ) -> anyhow::Result<bool> {
     loop {
         let now = pipeline.clock.now();
-        if now >= next {
-            return Ok(true);
-        }
-        // Without a session nothing is published: only the next sync wakes the loop.
-        let republish_at_now = republish_at.filter(|_| session.is_some());
-        if republish_at_now.is_some_and(|at| now >= at) {
-            republish_at = pipeline.republish(session).await?;
-            continue;
-        }
-        let wake = republish_at_now.map_or(next, |at| at.min(next));
-        // Wake at least every minute: the wall clock may jump (suspend, NTP).
-        let wait = (wake - now).to_std().unwrap_or_default();
-        tokio::select! {
-            _ = tokio::time::sleep(wait.min(Duration::from_secs(60))) => {}
-            _ = &mut shutdown => return Ok(false),
+        match wait_step(now, next, republish_at, session.is_some()) {
+            WaitStep::Sync => return Ok(true),
+            WaitStep::Republish => republish_at = pipeline.republish(session).await?,
+            WaitStep::Sleep(wait) => tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = &mut shutdown => return Ok(false),
+            },
         }
     }
+}
+
+/// What the daemon does next while it waits for a sync.
+#[derive(Debug, PartialEq, Eq)]
+enum WaitStep {
+    Sync,
+    Republish,
+    Sleep(Duration),
+}
+
+/// At `now`, waiting for the sync at `next` and, when `publishing`, the republication at
+/// `republish_at`: sync, republish, or sleep until the nearer of the two — a minute at most,
+/// since the wall clock may jump (suspend, NTP).
+fn wait_step(
+    now: DateTime<Utc>,
+    next: DateTime<Utc>,
+    republish_at: Option<DateTime<Utc>>,
+    publishing: bool,
+) -> WaitStep {
+    // Without a session nothing is published: only the next sync wakes the loop.
+    let republish_at = republish_at.filter(|_| publishing);
+    if now >= next {
+        return WaitStep::Sync;
+    }
+    if republish_at.is_some_and(|at| now >= at) {
+        return WaitStep::Republish;
+    }
+    let wake = republish_at.map_or(next, |at| at.min(next));
+    let wait = (wake - now).to_std().unwrap_or_default();
+    WaitStep::Sleep(wait.min(Duration::from_secs(60)))
 }
 
 /// Why `check` says the broker fails.
@@ -282,5 +304,43 @@ fn release_heap() {
     // under glibc's locks, so it is sound to call at any time from any thread.
     unsafe {
         libc::malloc_trim(0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn the_wait_ends_at_the_sync_or_the_republication_and_sleeps_at_most_a_minute() {
+        let next = utc("2024-01-16T07:00:00Z");
+        let at = Some(utc("2024-01-15T21:00:00Z"));
+        let step = |now: &str, publishing| wait_step(utc(now), next, at, publishing);
+        assert_eq!(
+            step("2024-01-15T20:59:30Z", true),
+            WaitStep::Sleep(Duration::from_secs(30))
+        );
+        assert_eq!(
+            step("2024-01-15T20:00:00Z", true),
+            WaitStep::Sleep(Duration::from_secs(60))
+        );
+        assert_eq!(step("2024-01-15T21:00:00Z", true), WaitStep::Republish);
+        assert_eq!(step("2024-01-16T07:00:00Z", true), WaitStep::Sync);
+    }
+
+    #[test]
+    fn without_a_session_a_past_republication_does_not_wake_the_loop() {
+        let next = utc("2024-01-16T07:00:00Z");
+        let past = Some(utc("2024-01-15T21:00:00Z"));
+        let now = utc("2024-01-15T22:30:00Z");
+        assert_eq!(
+            wait_step(now, next, past, false),
+            WaitStep::Sleep(Duration::from_secs(60))
+        );
+        assert_eq!(wait_step(now, next, past, true), WaitStep::Republish);
     }
 }
