@@ -447,7 +447,7 @@ async fn absent_days_are_not_yet_and_retried_only_while_recent() {
 
 #[tokio::test]
 async fn new_days_counts_only_days_that_got_a_value() {
-    // `MeterSync::new_days` is documented as "days that got a value": days already stored
+    // `SyncSummary::new_days` counts the days that got their first value: days already stored
     // that come back in a re-asked range are not new.
     let activation = day(2024, 1, 1);
     let h = harness(&[DEFAULT_PDL], "2024-01-16T09:00:00Z");
