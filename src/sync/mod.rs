@@ -101,7 +101,9 @@ pub struct SyncFailure {
 /// What a sync did, over all meters and the grid-wide data.
 #[derive(Debug, Default)]
 pub struct SyncSummary {
+    /// Gateway calls made, retries included.
     pub calls: u32,
+    /// Days of the meters' series that got their first value.
     pub new_days: usize,
     /// Every meter synced and has every enabled series up to yesterday.
     pub complete: bool,
