@@ -18,6 +18,7 @@
 //! | [`calendar`] | pure Europe/Paris dates and times | DST, ISO weeks, months, the 36-month history, off-peak text |
 //! | [`tariffs`] | pure tariff rules | HC/HP and Tempo periods, prices in force and when they change, the Tempo season and 10:40 |
 //! | [`config`] | options → settings | figment layers `config/mod.rs`; raw keys `config/raw.rs`; validation, one line per problem `config/validate.rs`; settings `config/settings.rs` |
+//! | [`translations`] | the program's own strings (entity and statistic names) from `translations/{fr,en}.json` | |
 //! | [`http`], [`supervisor`] | HTTP client settings; the broker the Supervisor gives | |
 //! | [`gateway`] | MyElectricalData clients | v1 `gateway/v1.rs`, v2 `gateway/v2.rs`, Enedis payloads `gateway/enedis.rs`, RTE/EDF payloads `gateway/grid.rs`, HTTP and errors `gateway/wire.rs`, `gateway/error.rs`, demo data `gateway/sample.rs` |
 //! | [`store`] | SQLite through sqlx: migrations, WAL, one writer | one answer per transaction `store/mod.rs`; Linky rows `store/series.rs`; Tempo/EcoWatt rows `store/grid.rs`; status, quota counters, configured meters `store/status.rs` |
@@ -47,3 +48,4 @@ pub mod store;
 pub mod supervisor;
 pub mod sync;
 pub mod tariffs;
+pub mod translations;

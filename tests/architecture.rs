@@ -16,6 +16,7 @@ const LAYERS: &[&str] = &[
     "calendar",
     "tariffs",
     "config",
+    "translations",
     "http",
     "supervisor",
     "gateway",

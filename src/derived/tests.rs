@@ -54,6 +54,7 @@ fn curve(day: NaiveDate, watts: impl Fn(NaiveTime) -> i64) -> Vec<CurveInterval>
     while at < end {
         let local = at.with_timezone(&chrono_tz::Europe::Paris).naive_local();
         intervals.push(CurveInterval {
+            start: at,
             start_local: local,
             minutes: 30,
             watts: watts(local.time()),

@@ -4,7 +4,6 @@
 
 pub mod grid;
 pub mod meter;
-pub mod translations;
 
 use bytes::Bytes;
 use serde_json::{Value, json};
@@ -12,6 +11,7 @@ use serde_json::{Value, json};
 use crate::config::{Language, MqttSettings, Settings};
 use crate::derived::Views;
 use crate::model::{Message, MessageKind, Pdl, Qos};
+use crate::translations;
 
 /// Where the program says it comes from, in every discovery config.
 pub const ORIGIN_NAME: &str = "myelectricaldata-mqtt";

@@ -71,9 +71,11 @@ pub struct DayPeak {
     pub fetched_at: DateTime<Utc>,
 }
 
-/// One load-curve interval, placed in Paris time by its start.
+/// One load-curve interval, placed by its start: the instant, and the Paris wall-clock time
+/// (which repeats in the autumn DST hour).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CurveInterval {
+    pub start: DateTime<Utc>,
     pub start_local: NaiveDateTime,
     pub minutes: u32,
     pub watts: i64,

@@ -57,6 +57,7 @@ impl From<PeakRow> for DayPeak {
 
 #[derive(sqlx::FromRow)]
 struct CurveRow {
+    end_at: DateTime<Utc>,
     day: NaiveDate,
     start_local: NaiveDateTime,
     minutes: u32,
@@ -335,7 +336,7 @@ impl Store {
         to: NaiveDate,
     ) -> Result<BTreeMap<NaiveDate, Vec<CurveInterval>>, StoreError> {
         let rows: Vec<CurveRow> = in_series(
-            "SELECT day, start_local, minutes, watts FROM load_curve
+            "SELECT end_at, day, start_local, minutes, watts FROM load_curve
              WHERE pdl = ?1 AND series = ?2 AND day BETWEEN ?3 AND ?4 ORDER BY end_at",
             pdl,
             kind,
@@ -347,6 +348,7 @@ impl Store {
         let mut days: BTreeMap<NaiveDate, Vec<CurveInterval>> = BTreeMap::new();
         for row in rows {
             days.entry(row.day).or_default().push(CurveInterval {
+                start: row.end_at - Duration::minutes(i64::from(row.minutes)),
                 start_local: row.start_local,
                 minutes: row.minutes,
                 watts: row.watts,

@@ -6,8 +6,8 @@ use serde_json::Value;
 
 use crate::config::Language;
 
-const FR: &str = include_str!("../../translations/fr.json");
-const EN: &str = include_str!("../../translations/en.json");
+const FR: &str = include_str!("../translations/fr.json");
+const EN: &str = include_str!("../translations/en.json");
 
 fn table(language: Language) -> &'static Value {
     static TABLES: OnceLock<[Value; 2]> = OnceLock::new();
