@@ -119,6 +119,18 @@ pub fn price_at(
     now: DateTime<Utc>,
 ) -> Option<PriceNow> {
     let local = now.with_timezone(&Paris).naive_local();
+    price_at_local(tariff, prices, offpeak, tempo, colour_of, local)
+}
+
+/// The price in force at a Paris wall-clock time (that of a load-curve interval's start).
+pub fn price_at_local(
+    tariff: Tariff,
+    prices: &Prices,
+    offpeak: Option<&[TimeRange]>,
+    tempo: &TempoPrices,
+    colour_of: impl Fn(NaiveDate) -> Option<TempoColor>,
+    local: NaiveDateTime,
+) -> Option<PriceNow> {
     match tariff {
         Tariff::Base => Some(PriceNow {
             eur_per_kwh: Some(prices.base?),

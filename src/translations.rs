@@ -1,4 +1,5 @@
-//! User-facing strings from `translations/{fr,en}.json`, embedded at build time.
+//! User-facing strings from `translations/{fr,en}.json` (entity and statistic names), embedded
+//! at build time.
 
 use std::sync::OnceLock;
 
@@ -28,4 +29,9 @@ fn table(language: Language) -> &'static Value {
 /// The name of an entity (`entities.{key}`), or `None` when the file lacks it.
 pub fn entity_name(language: Language, key: &str) -> Option<&'static str> {
     table(language).get("entities")?.get(key)?.as_str()
+}
+
+/// The name of a statistic (`statistics.{key}`), or `None` when the file lacks it.
+pub fn statistic_name(language: Language, key: &str) -> Option<&'static str> {
+    table(language).get("statistics")?.get(key)?.as_str()
 }

@@ -23,6 +23,7 @@ const LAYERS: &[&str] = &[
     "store",
     "sync",
     "derived",
+    "statistics",
     "entities",
     "mqtt",
     "scheduler",
