@@ -7,9 +7,11 @@
 //! them and continues the sums, [`metadata`] and [`import_message`] say it in the form the
 //! Home Assistant release accepts.
 
+mod cost;
 mod metadata;
 mod rows;
 
+pub use cost::Pricing;
 pub use metadata::{
     HaVersion, ROWS_PER_MESSAGE, SOURCE, StatisticKind, import_message, metadata, statistic_id,
     statistic_name,
