@@ -105,8 +105,9 @@ pub fn metadata(id: &str, name: &str, kind: StatisticKind, version: Option<HaVer
     Value::Object(map)
 }
 
-/// One `recorder/import_statistics` command: `rows` (a chunk) of the statistic `metadata`.
-pub fn import_message(id: u64, metadata: &Value, rows: &[StatisticRow]) -> Value {
+/// One `recorder/import_statistics` command (its id is the connection's to give): `rows` (a
+/// chunk) of the statistic `metadata`.
+pub fn import_message(metadata: &Value, rows: &[StatisticRow]) -> Value {
     let stats: Vec<Value> = rows
         .iter()
         .map(|row| {
@@ -118,7 +119,6 @@ pub fn import_message(id: u64, metadata: &Value, rows: &[StatisticRow]) -> Value
         })
         .collect();
     json!({
-        "id": id,
         "type": "recorder/import_statistics",
         "metadata": metadata,
         "stats": stats,
@@ -213,8 +213,7 @@ mod tests {
             sum: 1_234.567_890_4,
         };
         let meta = json!({});
-        let message = import_message(7, &meta, &[row]);
-        assert_eq!(message["id"], json!(7));
+        let message = import_message(&meta, &[row]);
         assert_eq!(message["type"], json!("recorder/import_statistics"));
         assert_eq!(
             message["stats"][0],

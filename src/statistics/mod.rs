@@ -7,13 +7,15 @@
 //! them and continues the sums, [`metadata`] and [`import_message`] say it in the form the
 //! Home Assistant release accepts.
 
+mod client;
 mod cost;
 mod metadata;
 mod rows;
 
+pub use client::{HaError, HomeAssistant};
 pub use cost::Pricing;
 pub use metadata::{
     HaVersion, ROWS_PER_MESSAGE, SOURCE, StatisticKind, import_message, metadata, statistic_id,
     statistic_name,
 };
-pub use rows::{CURVE_WAIT_DAYS, LastRow, SeriesHistory, Slot, StatisticRow, rows, slots};
+pub use rows::{CURVE_WAIT_DAYS, LastRow, SeriesHistory, Slot, StatisticRow, chunks, rows, slots};

@@ -163,5 +163,28 @@ pub fn rows(
         .collect()
 }
 
+/// `rows` cut into messages of at most `max` rows, each made of whole Paris days: Home
+/// Assistant's last row then always ends a day, where the next import starts (a message a
+/// fault interrupts never leaves half a day behind).
+pub fn chunks(rows: &[StatisticRow], max: usize) -> Vec<&[StatisticRow]> {
+    let day_of = |row: &StatisticRow| paris_date(row.start);
+    let mut chunks = Vec::new();
+    let mut start = 0;
+    let mut day_start = 0;
+    for (i, row) in rows.iter().enumerate() {
+        if i > 0 && day_of(row) != day_of(&rows[i - 1]) {
+            day_start = i;
+        }
+        if i + 1 - start > max && day_start > start {
+            chunks.push(&rows[start..day_start]);
+            start = day_start;
+        }
+    }
+    if start < rows.len() {
+        chunks.push(&rows[start..]);
+    }
+    chunks
+}
+
 #[cfg(test)]
 mod tests;

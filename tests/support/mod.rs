@@ -11,6 +11,7 @@
 
 pub mod broker;
 pub mod gateway;
+pub mod homeassistant;
 pub mod pipeline;
 pub mod probe;
 pub mod supervisor;
@@ -26,6 +27,7 @@ pub use gateway::{
     ColorCase, CurvePoint, CurveSlot, FakeContract, FakeEcowattDay, FakeGateway, FakeMeter, Fault,
     FaultOn, RecordedRequest, RouteKind, RteColor, Series,
 };
+pub use homeassistant::{FakeHomeAssistant, StoredRow};
 pub(crate) use pipeline::for_both;
 pub use pipeline::{
     GENERATIONS, Generation, Harness, NO_RETRY, PDL_B, Published, T, TOKEN_B, assert_ok, day,

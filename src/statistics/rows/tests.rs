@@ -179,3 +179,34 @@ fn nothing_stored_nothing_to_import() {
     let history = SeriesHistory::default();
     assert!(slots(&history, None, d("2024-01-16")).is_empty());
 }
+
+#[test]
+fn messages_hold_whole_days_and_never_more_than_the_limit() {
+    let mut history = SeriesHistory {
+        days: known("2024-01-01", "2024-01-15"),
+        load_curve: true,
+        ..SeriesHistory::default()
+    };
+    for day in d("2024-01-05").iter_days().take(11) {
+        history.curve.insert(day, curve(day, 1000));
+    }
+    // 4 daily rows then 11 days of 24 hourly rows.
+    let rows = energy(&slots(&history, None, d("2024-01-16")), None);
+    assert_eq!(rows.len(), 4 + 11 * 24);
+    for max in [30, 50, 100, 1000] {
+        let chunks = chunks(&rows, max);
+        assert_eq!(chunks.iter().map(|c| c.len()).sum::<usize>(), rows.len());
+        for chunk in &chunks {
+            assert!(chunk.len() <= max, "{max}: {}", chunk.len());
+            let last = chunk.last().unwrap();
+            let next = rows.iter().find(|r| r.start > last.start);
+            assert!(
+                next.is_none_or(|n| paris_date(n.start) != paris_date(last.start)),
+                "{max}: a day is cut at {}",
+                last.start
+            );
+        }
+    }
+    assert_eq!(chunks(&rows, 1000).len(), 1);
+    assert!(chunks(&[], 10).is_empty());
+}

@@ -1,0 +1,213 @@
+//! Home Assistant's websocket, as far as statistics need it: authenticate, read the last row
+//! of a statistic, import rows in chunks. Commands carry increasing ids; while it waits for
+//! a result the client keeps reading (tungstenite answers the proxy's pings), and skips
+//! whatever else arrives.
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message as Frame;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use url::Url;
+
+use super::metadata::{HaVersion, ROWS_PER_MESSAGE, import_message};
+use super::rows::{LastRow, StatisticRow, chunks};
+use crate::model::Secret;
+
+/// How long one answer may take.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How far back the last row is looked for, nearest first: most statistics have a row in
+/// the last days; a long gap or the first import needs the whole history.
+const LOOK_BACK_DAYS: [i64; 3] = [4, 60, 4 * 366];
+
+/// Why Home Assistant could not take the statistics, in one line without the token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HaError {
+    #[error("cannot reach Home Assistant at {url}: {reason}")]
+    Unreachable { url: String, reason: String },
+    #[error("Home Assistant refused the token ({0}): check ha_token (a long-lived admin token)")]
+    Unauthorized(String),
+    #[error("Home Assistant refused {command}: {code}: {message}")]
+    Refused {
+        command: String,
+        code: String,
+        message: String,
+    },
+    #[error("Home Assistant closed the connection")]
+    Closed,
+    #[error("Home Assistant did not answer within {0} s")]
+    Timeout(u64),
+    #[error("Home Assistant answered something unexpected: {0}")]
+    Unexpected(String),
+}
+
+/// An authenticated connection.
+pub struct HomeAssistant {
+    socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    next_id: u64,
+    /// The release `auth_ok` announced (`None` when it did not parse).
+    pub version: Option<HaVersion>,
+}
+
+impl HomeAssistant {
+    /// Connects to `url` (`ws://…/api/websocket`, or the Supervisor's `…/core/websocket`) and
+    /// authenticates with `token`.
+    pub async fn connect(url: &Url, token: &Secret) -> Result<Self, HaError> {
+        let shown = shown_url(url);
+        let unreachable = |reason: String| HaError::Unreachable {
+            url: shown.clone(),
+            reason,
+        };
+        let connecting = tokio_tungstenite::connect_async(url.as_str());
+        let (socket, _) = tokio::time::timeout(ANSWER_TIMEOUT, connecting)
+            .await
+            .map_err(|_| HaError::Timeout(ANSWER_TIMEOUT.as_secs()))?
+            .map_err(|e| unreachable(crate::http::root_cause(&e)))?;
+        let mut ha = Self {
+            socket,
+            next_id: 1,
+            version: None,
+        };
+        ha.expect_type("auth_required").await?;
+        let auth = json!({"type": "auth", "access_token": token.expose()});
+        ha.send(&auth).await?;
+        let answer = ha.receive().await?;
+        match answer["type"].as_str() {
+            Some("auth_ok") => {
+                ha.version = answer["ha_version"].as_str().and_then(HaVersion::parse);
+                Ok(ha)
+            }
+            Some("auth_invalid") => {
+                let why = answer["message"].as_str().unwrap_or("invalid token");
+                Err(HaError::Unauthorized(why.to_string()))
+            }
+            _ => Err(HaError::Unexpected(format!("{answer} instead of auth_ok"))),
+        }
+    }
+
+    /// The last row Home Assistant holds of a statistic before `now`, if any.
+    pub async fn last_row(
+        &mut self,
+        statistic_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<LastRow>, HaError> {
+        for days in LOOK_BACK_DAYS {
+            let result = self
+                .command(json!({
+                    "type": "recorder/statistics_during_period",
+                    "start_time": (now - TimeDelta::days(days)).to_rfc3339(),
+                    "end_time": now.to_rfc3339(),
+                    "statistic_ids": [statistic_id],
+                    "period": "hour",
+                    "types": ["sum"],
+                }))
+                .await?;
+            let rows = result[statistic_id].as_array().cloned().unwrap_or_default();
+            if let Some(last) = rows.iter().filter_map(parse_row).max_by_key(|r| r.start) {
+                return Ok(Some(last));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Imports `rows` of the statistic `metadata`, whole days per message (see [`chunks`]);
+    /// returns the messages sent.
+    pub async fn import(
+        &mut self,
+        metadata: &Value,
+        rows: &[StatisticRow],
+    ) -> Result<usize, HaError> {
+        let mut messages = 0;
+        for chunk in chunks(rows, ROWS_PER_MESSAGE) {
+            self.command(import_message(metadata, chunk)).await?;
+            messages += 1;
+        }
+        Ok(messages)
+    }
+
+    /// Sends a command with the next id and waits for its result.
+    async fn command(&mut self, mut message: Value) -> Result<Value, HaError> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let kind = message["type"].as_str().unwrap_or("?").to_string();
+        if let Some(map) = message.as_object_mut() {
+            map.insert("id".into(), json!(id));
+        }
+        self.send(&message).await?;
+        loop {
+            let answer = self.receive().await?;
+            if answer["id"] != json!(id) || answer["type"] != "result" {
+                continue;
+            }
+            if answer["success"] == json!(true) {
+                return Ok(answer["result"].clone());
+            }
+            let error = &answer["error"];
+            return Err(HaError::Refused {
+                command: kind,
+                code: error["code"].as_str().unwrap_or("?").to_string(),
+                message: error["message"].as_str().unwrap_or("").to_string(),
+            });
+        }
+    }
+
+    async fn expect_type(&mut self, kind: &str) -> Result<Value, HaError> {
+        let message = self.receive().await?;
+        match message["type"].as_str() == Some(kind) {
+            true => Ok(message),
+            false => Err(HaError::Unexpected(format!("{message} instead of {kind}"))),
+        }
+    }
+
+    async fn send(&mut self, message: &Value) -> Result<(), HaError> {
+        let text = Frame::text(message.to_string());
+        self.socket.send(text).await.map_err(|_| HaError::Closed)
+    }
+
+    /// The next JSON message; pings are answered by tungstenite while it reads.
+    async fn receive(&mut self) -> Result<Value, HaError> {
+        loop {
+            let next = tokio::time::timeout(ANSWER_TIMEOUT, self.socket.next())
+                .await
+                .map_err(|_| HaError::Timeout(ANSWER_TIMEOUT.as_secs()))?;
+            let text = match next {
+                Some(Ok(Frame::Text(text))) => text,
+                Some(Ok(Frame::Close(_))) | Some(Err(_)) | None => return Err(HaError::Closed),
+                Some(Ok(_)) => continue,
+            };
+            return serde_json::from_str(&text)
+                .map_err(|e| HaError::Unexpected(format!("not JSON ({e})")));
+        }
+    }
+
+    /// Closes the connection politely.
+    pub async fn close(mut self) {
+        let _ = self.socket.close(None).await;
+    }
+}
+
+/// A row of `statistics_during_period`: `start` in epoch milliseconds (or ISO 8601), `sum`.
+fn parse_row(row: &Value) -> Option<LastRow> {
+    let start = match &row["start"] {
+        Value::Number(ms) => DateTime::from_timestamp_millis(ms.as_f64()? as i64)?,
+        Value::String(text) => DateTime::parse_from_rfc3339(text).ok()?.with_timezone(&Utc),
+        _ => return None,
+    };
+    Some(LastRow {
+        start,
+        sum: row["sum"].as_f64()?,
+    })
+}
+
+/// The URL without anything a secret could hide in (user info, query).
+fn shown_url(url: &Url) -> String {
+    let mut shown = url.clone();
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    shown.set_query(None);
+    shown.to_string()
+}

@@ -1,0 +1,237 @@
+//! The statistics client against a fake Home Assistant websocket that enforces each
+//! release's schema: the legacy metadata before 2025.11, `mean_type`/`unit_class` from it,
+//! starts on the hour, increasing ids; faults (a refused token, a refused chunk, a dropped
+//! connection) and the resume from the last row Home Assistant holds.
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, NaiveTime, TimeZone, Utc};
+use chrono_tz::Europe::Paris;
+use myelectricaldata_mqtt::model::{CurveInterval, Pdl, Secret};
+use myelectricaldata_mqtt::statistics::{
+    HaError, HomeAssistant, LastRow, ROWS_PER_MESSAGE, SeriesHistory, StatisticKind, StatisticRow,
+    metadata, rows, slots, statistic_id,
+};
+use serde_json::json;
+use support::{FakeHomeAssistant, T, day, within};
+
+const TOKEN: &str = "ha-token-NEVER-SHOW-31f7";
+
+fn now() -> DateTime<Utc> {
+    "2024-01-16T09:00:00Z".parse().unwrap()
+}
+
+fn pdl() -> Pdl {
+    Pdl::parse("12345678901234").unwrap()
+}
+
+/// Daily consumption from `from` to the 15th of January 2024, 10 kWh a day.
+fn history(from: NaiveDate) -> SeriesHistory {
+    SeriesHistory {
+        days: from
+            .iter_days()
+            .take_while(|d| *d <= day(2024, 1, 15))
+            .map(|d| (d, Some(10_000)))
+            .collect(),
+        curve: BTreeMap::new(),
+        load_curve: false,
+    }
+}
+
+/// The same, with a complete half-hourly curve (1000 W) for the last `curve_days` days: those
+/// days become hourly rows.
+fn with_curve(mut history: SeriesHistory, curve_days: u64) -> SeriesHistory {
+    let first = day(2024, 1, 15) - chrono::Days::new(curve_days - 1);
+    for date in first.iter_days().take_while(|d| *d <= day(2024, 1, 15)) {
+        let start = Paris
+            .from_local_datetime(&date.and_time(NaiveTime::MIN))
+            .unwrap();
+        let end = Paris
+            .from_local_datetime(&(date + chrono::Days::new(1)).and_time(NaiveTime::MIN))
+            .unwrap();
+        let mut at = start.with_timezone(&Utc);
+        let mut intervals = Vec::new();
+        while at < end.with_timezone(&Utc) {
+            intervals.push(CurveInterval {
+                start: at,
+                start_local: at.with_timezone(&Paris).naive_local(),
+                minutes: 30,
+                watts: 1000,
+            });
+            at += chrono::Duration::minutes(30);
+        }
+        history.curve.insert(date, intervals);
+    }
+    history.load_curve = true;
+    history
+}
+
+/// The rows to send after `last`, as the program makes them.
+fn energy_rows(history: &SeriesHistory, last: Option<LastRow>) -> Vec<StatisticRow> {
+    let slots = slots(history, last, day(2024, 1, 16));
+    rows(&slots, last, |s| Some(s.kwh()))
+}
+
+async fn connect(ha: &FakeHomeAssistant) -> HomeAssistant {
+    let url = ha.url().parse().unwrap();
+    within(
+        T,
+        "connect",
+        HomeAssistant::connect(&url, &Secret::new(TOKEN)),
+    )
+    .await
+    .expect("connected")
+}
+
+/// One import as the program runs it: the last row, then what comes after it.
+async fn import(ha: &FakeHomeAssistant, history: &SeriesHistory) -> Result<usize, HaError> {
+    let mut client = connect(ha).await;
+    let id = statistic_id(&pdl(), StatisticKind::Consumption);
+    let meta = metadata(
+        &id,
+        "MyElectricalData - Maison consommation",
+        StatisticKind::Consumption,
+        client.version,
+    );
+    let last = within(T, "last row", client.last_row(&id, now())).await?;
+    let rows = energy_rows(history, last);
+    let sent = within(T, "import", client.import(&meta, &rows)).await;
+    client.close().await;
+    sent
+}
+
+#[tokio::test]
+async fn three_years_go_in_chunks_and_a_rerun_sends_nothing() {
+    for version in ["2025.4.4", "2026.11.0"] {
+        let ha = FakeHomeAssistant::start(version, TOKEN);
+        let history = history(day(2021, 1, 16));
+        let messages = import(&ha, &history).await.expect("imported");
+        assert_eq!(messages, 1095usize.div_ceil(ROWS_PER_MESSAGE), "{version}");
+        let id = statistic_id(&pdl(), StatisticKind::Consumption);
+        let stored = ha.rows(&id);
+        assert_eq!(stored.len(), 1095, "{version}: {:?}", ha.refusals());
+        assert_eq!((stored[0].state, stored[0].sum), (10.0, 10.0));
+        assert_eq!(stored.last().unwrap().sum, 10_950.0);
+        let meta = ha.metadata(&id).unwrap();
+        match version {
+            "2025.4.4" => assert_eq!(meta["has_mean"], json!(false)),
+            _ => assert_eq!(
+                (&meta["mean_type"], &meta["unit_class"]),
+                (&json!(0), &json!("energy"))
+            ),
+        }
+        // A rerun (a restart, or a lost store with the same days): nothing is sent again.
+        let again = import(&ha, &history).await.expect("the rerun");
+        assert_eq!(again, 0, "{version}");
+        assert_eq!(ha.rows(&id), stored, "{version}: no sum moved");
+        assert!(ha.refusals().is_empty(), "{version}: {:?}", ha.refusals());
+    }
+}
+
+#[tokio::test]
+async fn each_release_refuses_the_other_s_metadata() {
+    let id = statistic_id(&pdl(), StatisticKind::Consumption);
+    let row = [StatisticRow {
+        start: "2024-01-14T23:00:00Z".parse().unwrap(),
+        state: 1.0,
+        sum: 1.0,
+    }];
+    for (version, other) in [("2025.4.4", "2026.11.0"), ("2026.11.0", "2025.4.4")] {
+        let ha = FakeHomeAssistant::start(version, TOKEN);
+        let mut client = connect(&ha).await;
+        let wrong = metadata(&id, "n", StatisticKind::Consumption, other.parse_version());
+        let refused = client.import(&wrong, &row).await.unwrap_err();
+        assert!(
+            matches!(refused, HaError::Refused { ref code, .. } if code == "invalid_format"),
+            "{version}: {refused}"
+        );
+        let right = metadata(&id, "n", StatisticKind::Consumption, client.version);
+        assert_eq!(client.import(&right, &row).await, Ok(1), "{version}");
+    }
+}
+
+trait ParseVersion {
+    fn parse_version(&self) -> Option<myelectricaldata_mqtt::statistics::HaVersion>;
+}
+
+impl ParseVersion for &str {
+    fn parse_version(&self) -> Option<myelectricaldata_mqtt::statistics::HaVersion> {
+        myelectricaldata_mqtt::statistics::HaVersion::parse(self)
+    }
+}
+
+#[tokio::test]
+async fn a_refused_token_is_one_line_without_the_token() {
+    let ha = FakeHomeAssistant::start("2025.4.4", "another-token");
+    let url = ha.url().parse().unwrap();
+    let refused = HomeAssistant::connect(&url, &Secret::new(TOKEN))
+        .await
+        .err()
+        .unwrap();
+    assert!(matches!(refused, HaError::Unauthorized(_)), "{refused}");
+    let line = refused.to_string();
+    assert!(
+        line.contains("ha_token") && !line.contains(TOKEN) && !line.contains('\n'),
+        "{line}"
+    );
+}
+
+#[tokio::test]
+async fn home_assistant_down_is_unreachable() {
+    let port = support::free_port();
+    let url = format!("ws://127.0.0.1:{port}/api/websocket")
+        .parse()
+        .unwrap();
+    let down = HomeAssistant::connect(&url, &Secret::new(TOKEN))
+        .await
+        .err()
+        .unwrap();
+    assert!(matches!(down, HaError::Unreachable { .. }), "{down}");
+}
+
+#[tokio::test]
+async fn a_refused_chunk_or_a_dropped_connection_loses_and_doubles_nothing() {
+    let id = statistic_id(&pdl(), StatisticKind::Consumption);
+    // 1035 daily rows and 60 days of hourly ones: two chunks.
+    let history = with_curve(history(day(2021, 1, 16)), 60);
+    let reference = FakeHomeAssistant::start("2025.4.4", TOKEN);
+    assert_eq!(import(&reference, &history).await, Ok(2));
+    let all = reference.rows(&id);
+    assert_eq!(all.len(), 1035 + 60 * 24);
+    assert!(
+        all.windows(2).all(|w| w[1].sum > w[0].sum),
+        "sums grow row after row"
+    );
+
+    // The connection drops once the first chunk is taken: it stays, the rest is not there.
+    let dropped = FakeHomeAssistant::start("2025.4.4", TOKEN);
+    dropped.drop_after_imports(1);
+    assert_eq!(import(&dropped, &history).await, Err(HaError::Closed));
+    let kept = dropped.rows(&id).len();
+    assert!(kept > 0 && kept <= ROWS_PER_MESSAGE, "{kept} rows");
+    assert_eq!(
+        dropped.rows(&id)[..],
+        all[..kept],
+        "whole days of the first chunk"
+    );
+    // A chunk refused: nothing of it is kept.
+    let refusing = FakeHomeAssistant::start("2025.4.4", TOKEN);
+    refusing.refuse_imports(1);
+    let refused = import(&refusing, &history).await.unwrap_err();
+    assert!(matches!(refused, HaError::Refused { .. }), "{refused}");
+    assert!(refusing.rows(&id).is_empty());
+    // The faults gone, the next run resumes after Home Assistant's last row: the history
+    // ends exactly as the clean import's, nothing lost, nothing doubled.
+    dropped.drop_after_imports(usize::MAX);
+    for fake in [&dropped, &refusing] {
+        import(fake, &history).await.expect("the resume");
+        let rows = fake.rows(&id);
+        assert_eq!(rows.len(), all.len());
+        assert!(
+            rows == all,
+            "the resumed history differs from the clean one"
+        );
+    }
+}
