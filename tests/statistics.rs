@@ -235,3 +235,133 @@ async fn a_refused_chunk_or_a_dropped_connection_loses_and_doubles_nothing() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// A meter's statistics from the store
+
+mod from_the_store {
+    use myelectricaldata_mqtt::config::{Language, MeterSettings};
+    use myelectricaldata_mqtt::model::{
+        DailyReading, DailySeries, DayRange, LoadCurvePoint, Prices, SeriesKind, Tariff,
+    };
+    use myelectricaldata_mqtt::statistics::import_meter;
+    use myelectricaldata_mqtt::store::Store;
+
+    use super::*;
+
+    fn meter() -> MeterSettings {
+        MeterSettings {
+            pdl: pdl(),
+            name: "Maison".into(),
+            token: None,
+            consumption: true,
+            production: true,
+            load_curve: true,
+            tariff: Tariff::Base,
+            prices: Prices {
+                base: Some(0.25),
+                ..Prices::default()
+            },
+            offpeak_hours: None,
+            tempo_prices_from_gateway: false,
+        }
+    }
+
+    /// Every day of `range` at 10 kWh (consumption) and 2 kWh (production).
+    async fn save_days(store: &Store, range: DayRange) {
+        for (kind, wh) in [
+            (SeriesKind::Consumption, 10_000),
+            (SeriesKind::Production, 2_000),
+        ] {
+            let readings = range.days().map(|date| DailyReading { date, wh }).collect();
+            let series = DailySeries {
+                quality: Some("BRUT".into()),
+                readings,
+            };
+            store
+                .save_daily(&pdl(), kind, range, &series, now())
+                .await
+                .unwrap();
+        }
+    }
+
+    /// A whole half-hourly consumption curve at 1000 W for `day` (the 00:30 point first).
+    async fn save_curve(store: &Store, date: NaiveDate) {
+        let points: Vec<LoadCurvePoint> = (1..=48)
+            .map(|slot| LoadCurvePoint {
+                end: date.and_time(NaiveTime::MIN) + chrono::Duration::minutes(30 * slot),
+                watts: 1000,
+                interval_minutes: 30,
+            })
+            .collect();
+        let range = DayRange::new(date, date + chrono::Days::new(1));
+        let kind = SeriesKind::Consumption;
+        store
+            .save_load_curve(&pdl(), kind, range, &points, now())
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn consumption_production_and_cost_continue_day_after_day() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).await.unwrap();
+        save_days(&store, DayRange::new(day(2024, 1, 1), day(2024, 1, 16))).await;
+        save_curve(&store, day(2024, 1, 10)).await;
+        let ha = FakeHomeAssistant::start("2025.4.4", TOKEN);
+        let mut client = connect(&ha).await;
+        let report = import_meter(&mut client, &store, &meter(), Language::Fr, now())
+            .await
+            .expect("imported");
+        let consumption = ha.rows(&statistic_id(&pdl(), StatisticKind::Consumption));
+        let cost = ha.rows(&statistic_id(&pdl(), StatisticKind::ConsumptionCost));
+        let production = ha.rows(&statistic_id(&pdl(), StatisticKind::Production));
+        // The 10th hourly (24 rows); the 1st–9th and 11th–12th daily; the 13th–15th wait
+        // for their curve (3 days).
+        assert_eq!(consumption.len(), 9 + 24 + 2, "{:?}", ha.refusals());
+        assert_eq!(consumption.last().unwrap().sum, 11.0 * 10.0 + 24.0 * 1.0);
+        assert_eq!(cost.len(), consumption.len());
+        assert_eq!(cost.last().unwrap().sum, (11.0 * 10.0 + 24.0) * 0.25);
+        // Production has no curve here (the meter fetches none for it): it waits too.
+        assert_eq!(production.len(), 12);
+        assert_eq!(report.rows, consumption.len() * 2 + production.len());
+        let meta = ha
+            .metadata(&statistic_id(&pdl(), StatisticKind::ConsumptionCost))
+            .unwrap();
+        assert_eq!(
+            meta["name"],
+            json!("MyElectricalData - Maison coût de la consommation")
+        );
+        assert_eq!(meta["unit_of_measurement"], json!("EUR"));
+
+        // A rerun changes nothing.
+        let again = import_meter(&mut client, &store, &meter(), Language::Fr, now()).await;
+        assert_eq!(again.unwrap().rows, 0);
+
+        // The next day the curves of the 13th to the 16th have come: hourly rows after the
+        // last one, and no earlier sum moves.
+        save_days(&store, DayRange::new(day(2024, 1, 16), day(2024, 1, 17))).await;
+        for date in day(2024, 1, 13).iter_days().take(4) {
+            save_curve(&store, date).await;
+        }
+        let tomorrow = now() + chrono::Duration::days(1);
+        import_meter(&mut client, &store, &meter(), Language::Fr, tomorrow)
+            .await
+            .expect("the next day");
+        let later = ha.rows(&statistic_id(&pdl(), StatisticKind::Consumption));
+        assert_eq!(
+            later[..consumption.len()],
+            consumption[..],
+            "earlier rows untouched"
+        );
+        assert_eq!(later.len(), consumption.len() + 4 * 24);
+        assert_eq!(later.last().unwrap().sum, 134.0 + 96.0);
+        let hours = later.windows(2).skip(consumption.len());
+        assert!(
+            hours
+                .into_iter()
+                .all(|w| w[1].start - w[0].start == chrono::Duration::hours(1))
+        );
+        client.close().await;
+    }
+}

@@ -4,16 +4,24 @@
 //!
 //! What to import is pure: [`slots`] picks the days after the last row Home Assistant holds
 //! and their shape (hourly from a complete load curve, else one row a day), [`rows`] values
-//! them and continues the sums, [`metadata`] and [`import_message`] say it in the form the
-//! Home Assistant release accepts.
+//! them (energy, or its cost by [`Pricing`]) and continues the sums, [`metadata`] and
+//! [`import_message`] say it in the form the Home Assistant release accepts. [`import_meter`]
+//! runs it for each statistic of a meter over a [`HomeAssistant`] connection: the last row,
+//! then the store read from there, then the rows in whole-day messages.
+//!
+//! Not wired to the commands yet: the options (`energy_statistics`, `ha_url`, `ha_token`), the
+//! connection through the Supervisor, the import after each sync and the status line come
+//! next.
 
 mod client;
 mod cost;
+mod job;
 mod metadata;
 mod rows;
 
 pub use client::{HaError, HomeAssistant};
 pub use cost::Pricing;
+pub use job::{ImportError, ImportReport, import_meter, statistics_of};
 pub use metadata::{
     HaVersion, ROWS_PER_MESSAGE, SOURCE, StatisticKind, import_message, metadata, statistic_id,
     statistic_name,
