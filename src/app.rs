@@ -47,6 +47,7 @@ pub async fn once(pipeline: &Pipeline) -> anyhow::Result<bool> {
         None
     };
     let summary = pipeline.sync().await;
+    pipeline.import_statistics().await;
     if let Some(session) = session {
         session.publish(pipeline.messages().await?).await?;
         let flushed = tokio::time::timeout(FLUSH_TIMEOUT, session.flush()).await;
@@ -80,12 +81,22 @@ pub async fn run(pipeline: &Pipeline, shutdown: impl Future<Output = ()>) -> any
         None
     };
     let mut failures = 0;
+    // The first sync imports whatever Home Assistant lacks; later ones what they bring (and
+    // what a failed import left).
+    let mut statistics_due = true;
     loop {
         // Dropping an unfinished sync rolls its open transaction back: nothing half-written.
         let summary = tokio::select! {
             summary = pipeline.sync() => summary,
             _ = &mut shutdown => break,
         };
+        if statistics_due || summary.new_days > 0 {
+            // Stopping mid-import loses nothing: Home Assistant keeps whole days.
+            statistics_due = tokio::select! {
+                ok = pipeline.import_statistics() => !ok,
+                _ = &mut shutdown => break,
+            };
+        }
         let republish_at = pipeline.republish(session.as_ref()).await?;
         pipeline.store.release_memory().await?;
         release_heap();

@@ -15,6 +15,7 @@ use crate::gateway::Gateway;
 use crate::model::{BrokerAddress, Message, Pdl, Tariff};
 use crate::mqtt::{Session, SessionConfig};
 use crate::retry::Retry;
+use crate::statistics::{HomeAssistant, ImportError, import_meter};
 use crate::store::{Store, StoreError};
 use crate::sync::{GATEWAY_RETRY, SyncSummary, Syncer};
 
@@ -48,6 +49,11 @@ impl Pipeline {
         let removed_meters = store
             .sync_configured_meters(&configured, clock.now())
             .await?;
+        if settings.statistics.enabled && settings.statistics_websocket().is_none() {
+            tracing::info!(
+                "Energy dashboard history skipped: no Home Assistant to write it to (set ha_url and ha_token outside the add-on)"
+            );
+        }
         Ok(Self {
             settings,
             store,
@@ -66,6 +72,52 @@ impl Pipeline {
             retry: self.retry,
         };
         syncer.run(&self.settings, self.clock.now()).await
+    }
+
+    /// Brings the Energy-dashboard statistics of every meter up to date, and records in each
+    /// meter's status how it went. `false` when some import failed (it resumes next time).
+    pub async fn import_statistics(&self) -> bool {
+        let Some((url, token)) = self.settings.statistics_websocket() else {
+            return true;
+        };
+        let now = self.clock.now();
+        let mut ha = match HomeAssistant::connect(&url, &token).await {
+            Ok(ha) => ha,
+            Err(error) => {
+                let error = ImportError::from(error);
+                for meter in &self.settings.meters {
+                    self.record_statistics(&meter.pdl, Err(&error)).await;
+                }
+                return false;
+            }
+        };
+        let mut all_ok = true;
+        for meter in &self.settings.meters {
+            let language = self.settings.language;
+            let imported = import_meter(&mut ha, &self.store, meter, language, now).await;
+            all_ok &= imported.is_ok();
+            self.record_statistics(&meter.pdl, imported.as_ref().map(|r| r.rows)).await;
+        }
+        ha.close().await;
+        all_ok
+    }
+
+    /// Says in the log and the meter's status how its statistics went.
+    async fn record_statistics(&self, pdl: &Pdl, imported: Result<usize, &ImportError>) {
+        let line = match imported {
+            Ok(0) => None,
+            Ok(rows) => {
+                tracing::info!("meter {pdl}: statistics: {rows} row(s) written");
+                None
+            }
+            Err(error) => {
+                tracing::warn!("meter {pdl}: {error}");
+                Some(error.to_string())
+            }
+        };
+        if let Err(e) = self.store.record_statistics(pdl, line.as_deref()).await {
+            tracing::error!("meter {pdl}: {e}");
+        }
     }
 
     /// What every device shows now, from the store.

@@ -824,7 +824,7 @@ fn secrets_are_password_fields_and_the_pdl_is_fourteen_digits() {
     for (key, field) in &panel.top {
         assert_eq!(
             field.ty == Type::Password,
-            key == "client_secret",
+            ["client_secret", "ha_token"].contains(&key.as_str()),
             "`{key}`: only secrets are password fields, and every secret is one"
         );
     }

@@ -35,6 +35,8 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ("SUPERVISOR_TOKEN", "supervisor_token"),
     ("HASSIO_TOKEN", "hassio_token"),
     ("SUPERVISOR_API", "supervisor_api"),
+    ("HA_URL", "ha_url"),
+    ("HA_TOKEN", "ha_token"),
 ];
 
 /// What the caller asks of the configuration source.

@@ -19,6 +19,7 @@ pub struct Settings {
     pub gateway: GatewaySettings,
     pub mqtt: MqttSettings,
     pub supervisor: SupervisorSettings,
+    pub statistics: StatisticsSettings,
     pub tempo: bool,
     pub ecowatt: bool,
     pub language: Language,
@@ -76,6 +77,52 @@ pub struct MqttSettings {
 pub struct SupervisorSettings {
     pub api: Url,
     pub token: Option<Secret>,
+}
+
+/// Where the Energy-dashboard statistics go (`energy_statistics`, `ha_url`, `ha_token`).
+#[derive(Debug, Clone)]
+pub struct StatisticsSettings {
+    pub enabled: bool,
+    /// Home Assistant's address from outside the add-on; it wins over the Supervisor's proxy.
+    pub url: Option<Url>,
+    /// A long-lived admin token, with `url`.
+    pub token: Option<Secret>,
+}
+
+impl Settings {
+    /// Home Assistant's websocket and the token to present: `ha_url` (`http`→`ws`, plus
+    /// `/api/websocket`) with `ha_token`, else the Supervisor's proxy (`$SUPERVISOR_API`,
+    /// `http`→`ws`, plus `/core/websocket`) with the Supervisor's token; `None` when
+    /// statistics are off or neither is there.
+    pub fn statistics_websocket(&self) -> Option<(Url, Secret)> {
+        if !self.statistics.enabled {
+            return None;
+        }
+        let (base, path, token) = match (&self.statistics.url, &self.statistics.token) {
+            (Some(url), Some(token)) => (url, "api/websocket", token),
+            _ => {
+                let supervisor = &self.supervisor;
+                (&supervisor.api, "core/websocket", supervisor.token.as_ref()?)
+            }
+        };
+        Some((websocket_url(base, path)?, token.clone()))
+    }
+}
+
+/// `http(s)://host[/prefix]` → `ws(s)://host[/prefix]/{path}`; a `ws(s)://` URL that already
+/// ends with the path is taken as it is.
+fn websocket_url(base: &Url, path: &str) -> Option<Url> {
+    let mut url = base.clone();
+    let scheme = match url.scheme() {
+        "http" | "ws" => "ws",
+        "https" | "wss" => "wss",
+        _ => return None,
+    };
+    url.set_scheme(scheme).ok()?;
+    if !url.path().trim_end_matches('/').ends_with(path) {
+        url.path_segments_mut().ok()?.pop_if_empty().extend(path.split('/'));
+    }
+    Some(url)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

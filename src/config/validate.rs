@@ -40,6 +40,7 @@ impl Validator<'_> {
             api: self.http_url(api, "SUPERVISOR_API", SUPERVISOR_DEFAULT_URL),
             token,
         };
+        let statistics = self.statistics(raw);
         let language = self.language(raw);
         let log_level = self.log_level(raw);
         let data_dir = text(&raw.data_dir)
@@ -50,6 +51,7 @@ impl Validator<'_> {
             gateway,
             mqtt,
             supervisor,
+            statistics,
             tempo: self.bool(&raw.tempo, "tempo", true),
             ecowatt: self.bool(&raw.ecowatt, "ecowatt", true),
             language,
@@ -140,6 +142,34 @@ impl Validator<'_> {
                 );
                 None
             }
+        }
+    }
+
+    fn statistics(&mut self, raw: &RawOptions) -> StatisticsSettings {
+        let enabled = self.bool(&raw.energy_statistics, "energy_statistics", true);
+        let url = text(&raw.ha_url).and_then(|text| {
+            let url = Url::parse(text.trim()).ok().filter(|u| {
+                matches!(u.scheme(), "http" | "https" | "ws" | "wss") && u.has_host()
+            });
+            if url.is_none() {
+                self.problem(
+                    "ha_url",
+                    format!("expected Home Assistant's address like http://homeassistant.local:8123, got {text:?}"),
+                );
+            }
+            url
+        });
+        let token = self.secret(&raw.ha_token);
+        if url.is_some() && token.is_none() && enabled {
+            self.problem(
+                "ha_token",
+                "required with ha_url: a long-lived access token of an administrator",
+            );
+        }
+        StatisticsSettings {
+            enabled,
+            url,
+            token,
         }
     }
 

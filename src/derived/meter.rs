@@ -96,6 +96,8 @@ pub struct HcHpDay {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StatusView {
     pub error: Option<String>,
+    /// Why the Energy-dashboard statistics could not be written, last time.
+    pub statistics_error: Option<String>,
     /// A remark that is not an error (e.g. what a cost needs).
     pub note: Option<String>,
     pub last_sync: Option<DateTime<Utc>>,
@@ -289,6 +291,7 @@ impl From<MeterStatus> for StatusView {
     fn from(status: MeterStatus) -> Self {
         Self {
             error: status.last_error,
+            statistics_error: status.statistics_error,
             note: None,
             last_sync: status.last_success_at,
             consent_expiration: status.consent_expiration,

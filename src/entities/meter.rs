@@ -424,12 +424,18 @@ fn price(view: &MeterView) -> Option<Value> {
     }))
 }
 
-/// `{"state":"ok"|"error","message":…,"last_sync":…,"consent_expiration":…,"quota_used":…,"quota_limit":…}`.
+/// `{"state":"ok"|"error","message":…,"last_sync":…,"consent_expiration":…,"quota_used":…,"quota_limit":…,"statistics":…}`:
+/// the message is the sync's error, else the statistics' (the values are right, the Energy
+/// dashboard's history is late), else a note.
 fn status(view: &MeterView) -> Value {
     let status = &view.status;
+    let message = (status.error.as_ref())
+        .or(status.statistics_error.as_ref())
+        .or(status.note.as_ref());
     json!({
         "state": if status.error.is_some() { "error" } else { "ok" },
-        "message": status.error.as_ref().or(status.note.as_ref()),
+        "message": message,
+        "statistics": status.statistics_error,
         "last_sync": status.last_sync.map(format_paris),
         "consent_expiration": status.consent_expiration.map(|t| format_offset(paris_instant(t))),
         "quota_used": status.quota_used,

@@ -110,6 +110,7 @@ fn view(previous: bool) -> MeterView {
         }),
         status: StatusView {
             error: None,
+            statistics_error: None,
             note: None,
             last_sync: Some(Utc.with_ymd_and_hms(2024, 1, 16, 9, 12, 3).unwrap()),
             consent_expiration: d("2026-01-14").and_hms_opt(15, 32, 38),

@@ -18,13 +18,15 @@ pub struct MeterStatus {
     pub quota_limit: Option<u32>,
     /// When the gateway last reported the consent and quota (v1).
     pub access_checked_at: Option<DateTime<Utc>>,
+    /// Why the last import of the meter's statistics failed; cleared by the next success.
+    pub statistics_error: Option<String>,
 }
 
 impl Store {
     pub async fn meter_status(&self, pdl: &Pdl) -> Result<MeterStatus, StoreError> {
         let status = sqlx::query_as(
             "SELECT last_success_at, last_error, last_error_at, consent_expiration, quota_used, quota_limit,
-               access_checked_at
+               access_checked_at, statistics_error
              FROM meter_status WHERE pdl = ?1",
         )
         .bind(pdl.as_str())
@@ -82,6 +84,23 @@ impl Store {
         .bind(error_at)
         .bind(quota_used)
         .bind(quota_limit)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Records how the last import of the meter's statistics went: `None` for a success.
+    pub async fn record_statistics(
+        &self,
+        pdl: &Pdl,
+        error: Option<&str>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO meter_status (pdl, statistics_error) VALUES (?1, ?2)
+             ON CONFLICT (pdl) DO UPDATE SET statistics_error = excluded.statistics_error",
+        )
+        .bind(pdl.as_str())
+        .bind(error)
         .execute(&self.pool)
         .await?;
         Ok(())
