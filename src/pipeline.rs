@@ -96,7 +96,8 @@ impl Pipeline {
             let language = self.settings.language;
             let imported = import_meter(&mut ha, &self.store, meter, language, now).await;
             all_ok &= imported.is_ok();
-            self.record_statistics(&meter.pdl, imported.as_ref().map(|r| r.rows)).await;
+            self.record_statistics(&meter.pdl, imported.as_ref().map(|r| r.rows))
+                .await;
         }
         ha.close().await;
         all_ok

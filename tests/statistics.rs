@@ -365,3 +365,90 @@ mod from_the_store {
         client.close().await;
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The pipeline: a sync, then the import, and the status line when Home Assistant is away
+
+mod through_the_pipeline {
+    use support::gateway::DEFAULT_PDL;
+    use support::{Generation, Harness, Published, Series, assert_ok, meter, sync};
+
+    use super::*;
+
+    fn harness(ha_url: &str) -> Harness {
+        let top = json!({
+            "tempo": false,
+            "ecowatt": false,
+            "ha_url": ha_url,
+            "ha_token": TOKEN,
+        });
+        let options = json!({ "load_curve": true, "price_base": 0.25 });
+        let h = Harness::new(
+            Generation::V2,
+            "2024-01-16T09:00:00Z",
+            &[meter(DEFAULT_PDL, options)],
+            top,
+        );
+        h.gw.set_pdls(&[(DEFAULT_PDL, Some(day(2024, 1, 1)))]);
+        h.gw.fill(
+            DEFAULT_PDL,
+            Series::Consumption,
+            day(2024, 1, 1),
+            day(2024, 1, 31),
+            |_| 24_000,
+        );
+        h.gw.fill_curve(
+            DEFAULT_PDL,
+            Series::Consumption,
+            day(2024, 1, 1),
+            day(2024, 1, 31),
+            |_| 1000,
+        );
+        h
+    }
+
+    #[tokio::test]
+    async fn a_sync_then_the_import_and_home_assistant_away_is_one_status_line() {
+        let ha = FakeHomeAssistant::start("2025.4.4", TOKEN);
+        let h = harness(&ha.url());
+        let p = h.open().await;
+        assert_ok(&sync(&p).await);
+        assert!(p.import_statistics().await);
+        let id = statistic_id(&pdl(), StatisticKind::Consumption);
+        // The 1st to the 15th, hour by hour (the curve is complete), 1 kWh an hour.
+        let rows = ha.rows(&id);
+        assert_eq!(rows.len(), 15 * 24, "{:?}", ha.refusals());
+        assert_eq!(rows.last().unwrap().sum, 360.0);
+        let cost = ha.rows(&statistic_id(&pdl(), StatisticKind::ConsumptionCost));
+        assert_eq!(cost.last().unwrap().sum, 90.0);
+        let status = Published::of(&p).await.state(DEFAULT_PDL, "status");
+        assert_eq!(
+            (&status["state"], &status["statistics"]),
+            (&json!("ok"), &json!(null))
+        );
+
+        // Home Assistant away: the values and the MQTT side go on; the status says it once.
+        drop(ha);
+        let away = harness(&format!(
+            "ws://127.0.0.1:{}/api/websocket",
+            support::free_port()
+        ));
+        let p2 = away.open().await;
+        assert_ok(&sync(&p2).await);
+        assert!(!p2.import_statistics().await);
+        let published = Published::of(&p2).await;
+        let status = published.state(DEFAULT_PDL, "status");
+        assert_eq!(status["state"], json!("ok"), "{status}");
+        let line = status["statistics"].as_str().expect("a line");
+        assert!(
+            line.starts_with("statistics: cannot reach Home Assistant"),
+            "{line}"
+        );
+        assert!(!line.contains(TOKEN) && !line.contains('\n'), "{line}");
+        assert_eq!(status["message"], json!(line));
+        assert_eq!(
+            published.state(DEFAULT_PDL, "consumption/daily")["date"],
+            json!("2024-01-15")
+        );
+    }
+}

@@ -102,7 +102,11 @@ impl Settings {
             (Some(url), Some(token)) => (url, "api/websocket", token),
             _ => {
                 let supervisor = &self.supervisor;
-                (&supervisor.api, "core/websocket", supervisor.token.as_ref()?)
+                (
+                    &supervisor.api,
+                    "core/websocket",
+                    supervisor.token.as_ref()?,
+                )
             }
         };
         Some((websocket_url(base, path)?, token.clone()))
@@ -120,7 +124,10 @@ fn websocket_url(base: &Url, path: &str) -> Option<Url> {
     };
     url.set_scheme(scheme).ok()?;
     if !url.path().trim_end_matches('/').ends_with(path) {
-        url.path_segments_mut().ok()?.pop_if_empty().extend(path.split('/'));
+        url.path_segments_mut()
+            .ok()?
+            .pop_if_empty()
+            .extend(path.split('/'));
     }
     Some(url)
 }

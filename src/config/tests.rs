@@ -390,23 +390,35 @@ fn statistics_go_to_ha_url_else_through_the_supervisor() {
     let outside = r#"{"client_secret":"x","ha_url":"https://ha.example:8123","ha_token":"long-lived","meters":[{"pdl":"12345678901234"}]}"#;
     assert_eq!(
         ws(outside, &supervisor),
-        Some(("wss://ha.example:8123/api/websocket".into(), "long-lived".into())),
+        Some((
+            "wss://ha.example:8123/api/websocket".into(),
+            "long-lived".into()
+        )),
         "ha_url wins"
     );
-    let env = [("HA_URL", "http://10.0.0.5:8123/"), ("HA_TOKEN", "from-env")];
+    let env = [
+        ("HA_URL", "http://10.0.0.5:8123/"),
+        ("HA_TOKEN", "from-env"),
+    ];
     assert_eq!(
         ws(MINIMAL, &env),
         Some(("ws://10.0.0.5:8123/api/websocket".into(), "from-env".into()))
     );
     assert_eq!(ws(MINIMAL, &[]), None, "neither: skipped");
-    let off = r#"{"client_secret":"x","energy_statistics":false,"meters":[{"pdl":"12345678901234"}]}"#;
+    let off =
+        r#"{"client_secret":"x","energy_statistics":false,"meters":[{"pdl":"12345678901234"}]}"#;
     assert_eq!(ws(off, &supervisor), None);
 }
 
 #[test]
 fn ha_url_needs_a_token_and_an_http_address() {
-    let problems = |json: &str| load(&sources(&options_file(json), &[])).unwrap_err().problems;
-    let no_token = r#"{"client_secret":"x","ha_url":"http://ha:8123","meters":[{"pdl":"12345678901234"}]}"#;
+    let problems = |json: &str| {
+        load(&sources(&options_file(json), &[]))
+            .unwrap_err()
+            .problems
+    };
+    let no_token =
+        r#"{"client_secret":"x","ha_url":"http://ha:8123","meters":[{"pdl":"12345678901234"}]}"#;
     assert!(problems(no_token)[0].starts_with("ha_token: required with ha_url"));
     let bad = r#"{"client_secret":"x","ha_url":"ftp://ha","ha_token":"t","meters":[{"pdl":"12345678901234"}]}"#;
     assert!(problems(bad)[0].starts_with("ha_url: expected"));
