@@ -20,9 +20,11 @@ use crate::model::Secret;
 /// How long one answer may take.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// How far back the last row is looked for, nearest first: most statistics have a row in
-/// the last days; a long gap or the first import needs the whole history.
-const LOOK_BACK_DAYS: [i64; 3] = [4, 60, 4 * 366];
+/// The last row is first looked for in these last days (a daily import finds it there)…
+const RECENT_DAYS: i64 = 4;
+/// … else in this whole span, month by month, then hour by hour within its last month: a
+/// few small answers instead of years of hourly rows.
+const HISTORY_DAYS: i64 = 4 * 366;
 
 /// Why Home Assistant could not take the statistics, in one line without the token.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -95,23 +97,39 @@ impl HomeAssistant {
         statistic_id: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<LastRow>, HaError> {
-        for days in LOOK_BACK_DAYS {
-            let result = self
-                .command(json!({
-                    "type": "recorder/statistics_during_period",
-                    "start_time": (now - TimeDelta::days(days)).to_rfc3339(),
-                    "end_time": now.to_rfc3339(),
-                    "statistic_ids": [statistic_id],
-                    "period": "hour",
-                    "types": ["sum"],
-                }))
-                .await?;
-            let rows = result[statistic_id].as_array().cloned().unwrap_or_default();
-            if let Some(last) = rows.iter().filter_map(parse_row).max_by_key(|r| r.start) {
-                return Ok(Some(last));
-            }
+        let recent = now - TimeDelta::days(RECENT_DAYS);
+        if let Some(last) = self.last_in(statistic_id, recent, now, "hour").await? {
+            return Ok(Some(last));
         }
-        Ok(None)
+        let history = now - TimeDelta::days(HISTORY_DAYS);
+        let Some(month) = self.last_in(statistic_id, history, now, "month").await? else {
+            return Ok(None);
+        };
+        // A month starts at midnight in Home Assistant's time zone: a day earlier is safe.
+        let from = month.start - TimeDelta::days(1);
+        self.last_in(statistic_id, from, now, "hour").await
+    }
+
+    /// The latest row of `[from, to)` at `period` (`hour`, `month`).
+    async fn last_in(
+        &mut self,
+        statistic_id: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        period: &str,
+    ) -> Result<Option<LastRow>, HaError> {
+        let result = self
+            .command(json!({
+                "type": "recorder/statistics_during_period",
+                "start_time": from.to_rfc3339(),
+                "end_time": to.to_rfc3339(),
+                "statistic_ids": [statistic_id],
+                "period": period,
+                "types": ["sum"],
+            }))
+            .await?;
+        let rows = result[statistic_id].as_array().cloned().unwrap_or_default();
+        Ok(rows.iter().filter_map(parse_row).max_by_key(|r| r.start))
     }
 
     /// Imports `rows` of the statistic `metadata`, whole days per message (see [`chunks`]);

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, Timelike, Utc};
+use chrono::{DateTime, Datelike, TimeZone, Timelike, Utc};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message as Frame;
@@ -294,19 +294,33 @@ fn during_period(state: &Arc<Mutex<State>>, id: u64, command: &Value) -> Value {
     let (Some(from), to) = (time("start_time"), time("end_time")) else {
         return refusal(state, id, "invalid_start_time", "Invalid start_time");
     };
+    let monthly = command["period"] == "month";
     let s = state.lock().unwrap();
     let mut result = serde_json::Map::new();
     for statistic_id in command["statistic_ids"].as_array().into_iter().flatten() {
         let statistic_id = statistic_id.as_str().unwrap_or("");
-        let rows: Vec<Value> = s
+        let rows = s
             .rows
             .get(statistic_id)
             .into_iter()
-            .flat_map(|rows| rows.values())
-            .filter(|r| r.start >= from && to.is_none_or(|to| r.start < to))
-            .map(|r| {
-                let start = r.start.timestamp_millis();
-                json!({"start": start, "end": start + 3_600_000, "sum": r.sum})
+            .flat_map(|rows| rows.values());
+        let rows = rows.filter(|r| r.start >= from && to.is_none_or(|to| r.start < to));
+        // A month holds the sum of its last hour (months cut in UTC here).
+        let mut periods: BTreeMap<DateTime<Utc>, f64> = BTreeMap::new();
+        for row in rows {
+            let start = match monthly {
+                true => Utc
+                    .with_ymd_and_hms(row.start.year(), row.start.month(), 1, 0, 0, 0)
+                    .unwrap(),
+                false => row.start,
+            };
+            periods.insert(start, row.sum);
+        }
+        let rows: Vec<Value> = periods
+            .iter()
+            .map(|(start, sum)| {
+                let start = start.timestamp_millis();
+                json!({"start": start, "end": start + 3_600_000, "sum": sum})
             })
             .collect();
         if !rows.is_empty() {
