@@ -185,6 +185,30 @@ fn parse_clock(text: &str) -> Option<NaiveTime> {
     NaiveTime::from_hms_opt(hours, minutes, 0)
 }
 
+/// The half-hour intervals of a Paris day as the store holds them (46, 48 or 50: DST
+/// included), each at `watts(its start's wall-clock time)`.
+#[cfg(test)]
+pub fn half_hourly_curve(
+    day: NaiveDate,
+    watts: impl Fn(NaiveTime) -> i64,
+) -> Vec<crate::model::CurveInterval> {
+    let start = start_of_day(day).with_timezone(&Utc);
+    let end = start_of_day(add_days(day, 1)).with_timezone(&Utc);
+    let mut intervals = Vec::new();
+    let mut at = start;
+    while at < end {
+        let local = at.with_timezone(&Paris).naive_local();
+        intervals.push(crate::model::CurveInterval {
+            start: at,
+            start_local: local,
+            minutes: 30,
+            watts: watts(local.time()),
+        });
+        at += chrono::Duration::minutes(30);
+    }
+    intervals
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

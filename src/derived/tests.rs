@@ -1,9 +1,8 @@
 use std::collections::BTreeMap;
 
-use chrono::{Duration, NaiveDate, NaiveTime};
+use chrono::{NaiveDate, NaiveTime};
 
 use super::*;
-use crate::calendar::add_days;
 use crate::config::MeterSettings;
 use crate::model::{
     Contract, CurveInterval, DayEnergy, DayPeak, Pdl, Prices, Tariff, TempoColor, TempoPrices,
@@ -47,21 +46,7 @@ fn meter(tariff: Tariff, prices: Prices) -> MeterSettings {
 
 /// Half-hour intervals of a Paris day as stored: start wall-clock time, DST included.
 fn curve(day: NaiveDate, watts: impl Fn(NaiveTime) -> i64) -> Vec<CurveInterval> {
-    let start = crate::calendar::start_of_day(day).with_timezone(&Utc);
-    let end = crate::calendar::start_of_day(add_days(day, 1)).with_timezone(&Utc);
-    let mut intervals = Vec::new();
-    let mut at = start;
-    while at < end {
-        let local = at.with_timezone(&chrono_tz::Europe::Paris).naive_local();
-        intervals.push(CurveInterval {
-            start: at,
-            start_local: local,
-            minutes: 30,
-            watts: watts(local.time()),
-        });
-        at += Duration::minutes(30);
-    }
-    intervals
+    crate::calendar::half_hourly_curve(day, watts)
 }
 
 #[test]

@@ -44,10 +44,10 @@ impl Pricing<'_> {
 
 #[cfg(test)]
 mod tests {
-    use chrono::{DateTime, Duration, NaiveTime, Utc};
+    use chrono::NaiveTime;
 
     use super::*;
-    use crate::calendar::{add_days, start_of_day};
+
     use crate::model::CurveInterval;
 
     fn d(s: &str) -> NaiveDate {
@@ -55,21 +55,7 @@ mod tests {
     }
 
     fn curve(day: NaiveDate) -> Vec<CurveInterval> {
-        let start: DateTime<Utc> = start_of_day(day).with_timezone(&Utc);
-        let end = start_of_day(add_days(day, 1)).with_timezone(&Utc);
-        let mut intervals = Vec::new();
-        let mut at = start;
-        while at < end {
-            let local = at.with_timezone(&chrono_tz::Europe::Paris).naive_local();
-            intervals.push(CurveInterval {
-                start: at,
-                start_local: local,
-                minutes: 30,
-                watts: 2000,
-            });
-            at += Duration::minutes(30);
-        }
-        intervals
+        crate::calendar::half_hourly_curve(day, |_| 2000)
     }
 
     /// EUR → cents, rounded: the float noise of a sum of products out.

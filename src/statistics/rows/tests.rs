@@ -14,21 +14,7 @@ fn utc(s: &str) -> DateTime<Utc> {
 
 /// The half-hour intervals of a Paris day (46, 48 or 50), at `watts`.
 fn curve(day: NaiveDate, watts: i64) -> Vec<CurveInterval> {
-    let start = start_of_day(day).with_timezone(&Utc);
-    let end = start_of_day(add_days(day, 1)).with_timezone(&Utc);
-    let mut intervals = Vec::new();
-    let mut at = start;
-    while at < end {
-        let local = at.with_timezone(&chrono_tz::Europe::Paris).naive_local();
-        intervals.push(CurveInterval {
-            start: at,
-            start_local: local,
-            minutes: 30,
-            watts,
-        });
-        at += Duration::minutes(30);
-    }
-    intervals
+    crate::calendar::half_hourly_curve(day, |_| watts)
 }
 
 /// Every day of `[from, to]` known at 10 kWh.
