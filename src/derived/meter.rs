@@ -141,7 +141,10 @@ impl MeterInputs {
             consumption,
             production,
             contract: store.contract(pdl).await?.map(|(contract, _)| contract),
-            peak: store.latest_peak(pdl).await?.filter(|_| meter.consumption),
+            peak: match meter.consumption {
+                true => store.latest_peak(pdl).await?,
+                false => None,
+            },
             curve,
             colours,
             gateway_tempo_prices,
