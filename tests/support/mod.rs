@@ -1,5 +1,6 @@
-//! Shared integration-test support: a private mosquitto per test, an MQTT observer, and fakes of
-//! the MyElectricalData gateway (v2 and v1) and of the Home Assistant Supervisor.
+//! Shared integration-test support: a private mosquitto per test, an MQTT observer, fakes of
+//! the MyElectricalData gateway (v2 and v1), of the Home Assistant Supervisor and of Home
+//! Assistant's websocket, and a real Home Assistant with its recorder.
 //!
 //! Include it from `tests/<name>.rs` with `mod support;`. Everything binds to 127.0.0.1 only,
 //! every wait is bounded, and every process or server is stopped on `Drop`.
@@ -14,6 +15,7 @@ pub mod gateway;
 pub mod homeassistant;
 pub mod pipeline;
 pub mod probe;
+pub mod real_home_assistant;
 pub mod supervisor;
 
 mod http;
@@ -34,6 +36,7 @@ pub use pipeline::{
     error_lines, grid_error, instant, merge, meter, paris_day, stored_day, stored_total, sync,
 };
 pub use probe::{MqttProbe, ProbeTarget, Received};
+pub use real_home_assistant::{HaRow, RealHomeAssistant};
 pub use supervisor::{FakeSupervisor, SupervisorMode};
 
 /// A loopback port that was free a moment ago (bind 127.0.0.1:0, read it, release it).
