@@ -287,12 +287,13 @@ async fn the_history_goes_in_once_and_no_sum_ever_moves() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_in_the_middle_of_an_import_home_assistant_ends_up_whole() {
     let mut ha = RealHomeAssistant::start().await;
-    // Almost three years: some 5 000 rows, several seconds of the recorder's work.
+    // Almost three years, October and November hourly: some 6 000 rows, consumption and its
+    // cost in two messages each, several seconds of the recorder's work.
     let first = day(2022, 1, 1);
-    let h = harness(&ha, first, "2024-11-10T09:00:00Z");
+    let h = harness(&ha, first, "2024-11-28T09:00:00Z");
     let p = h.open().await;
     assert_ok(&sync(&p).await);
-    let expected = Expected::new(first, day(2024, 11, 10), |d| d >= day(2024, 10, 1));
+    let expected = Expected::new(first, day(2024, 11, 28), |d| d >= day(2024, 10, 1));
 
     // Killed as soon as it wrote the first rows: the rest of what it acknowledged, or the
     // rest of the import, is lost with it.

@@ -9,9 +9,9 @@
 //! runs it for each statistic of a meter over a [`HomeAssistant`] connection: the last row,
 //! then the store read from there, then the rows in whole-day messages.
 //!
-//! Not wired to the commands yet: the options (`energy_statistics`, `ha_url`, `ha_token`), the
-//! connection through the Supervisor, the import after each sync and the status line come
-//! next.
+//! [`crate::pipeline::Pipeline::import_statistics`] runs it for every meter after a sync, over
+//! the websocket `Settings::statistics_websocket` names (the option `ha_url`, else the
+//! Supervisor's proxy).
 
 mod client;
 mod cost;
