@@ -15,7 +15,7 @@ use crate::gateway::Gateway;
 use crate::model::{BrokerAddress, Message, Pdl, Tariff};
 use crate::mqtt::{Session, SessionConfig};
 use crate::retry::Retry;
-use crate::statistics::{HomeAssistant, ImportError, import_meter};
+use crate::statistics::{HomeAssistant, ImportError, ImportReport, import_meter};
 use crate::store::{Store, StoreError};
 use crate::sync::{GATEWAY_RETRY, SyncSummary, Syncer};
 
@@ -96,7 +96,7 @@ impl Pipeline {
             let language = self.settings.language;
             let imported = import_meter(&mut ha, &self.store, meter, language, now).await;
             all_ok &= imported.is_ok();
-            self.record_statistics(&meter.pdl, imported.as_ref().map(|r| r.rows))
+            self.record_statistics(&meter.pdl, imported.as_ref().copied())
                 .await;
         }
         ha.close().await;
@@ -104,11 +104,13 @@ impl Pipeline {
     }
 
     /// Says in the log and the meter's status how its statistics went.
-    async fn record_statistics(&self, pdl: &Pdl, imported: Result<usize, &ImportError>) {
+    async fn record_statistics(&self, pdl: &Pdl, imported: Result<ImportReport, &ImportError>) {
         let line = match imported {
-            Ok(0) => None,
-            Ok(rows) => {
-                tracing::info!("meter {pdl}: statistics: {rows} row(s) written");
+            Ok(ImportReport { rows: 0, .. }) => None,
+            Ok(ImportReport { rows, messages }) => {
+                tracing::info!(
+                    "meter {pdl}: statistics: {rows} row(s) sent in {messages} message(s)"
+                );
                 None
             }
             Err(error) => {
