@@ -24,7 +24,7 @@
 //! | [`store`] | SQLite through sqlx: migrations, WAL, one writer | one answer per transaction `store/mod.rs`; Linky rows `store/series.rs`; Tempo/EcoWatt rows `store/grid.rs`; status, quota counters, configured meters `store/status.rs` |
 //! | [`sync`] | gateway → store: load → plan → execute | snapshot `sync/state.rs`; what to ask, in steps (pure) `sync/plan.rs`; quota (pure) `sync/quota.rs`; calls, retries, writes `sync/execute.rs`; the job and its summary `sync/mod.rs` |
 //! | [`derived`] | store → values: inputs → views (pure) | a meter `derived/meter.rs`; costs `derived/costs.rs`; Tempo and EcoWatt `derived/grid.rs`; all devices and the next change `derived/mod.rs` |
-//! | [`statistics`] | store → Home Assistant's long-term statistics (not wired to the commands yet) | days and shapes, rows, sums, whole-day messages `statistics/rows.rs`; costs `statistics/cost.rs`; ids, names, metadata by release `statistics/metadata.rs`; the websocket `statistics/client.rs`; a meter's import `statistics/job.rs` |
+//! | [`statistics`] | store → Home Assistant's long-term statistics | days and shapes, rows, sums, whole-day messages `statistics/rows.rs`; costs `statistics/cost.rs`; ids, names, metadata by release `statistics/metadata.rs`; the websocket `statistics/client.rs`; a meter's import `statistics/job.rs` |
 //! | [`entities`] | values → messages: the Home Assistant entity catalog | discovery configs and states `entities/mod.rs`; meter tables `entities/meter.rs`; Tempo and EcoWatt tables `entities/grid.rs` |
 //! | [`mqtt`] | messages → broker | what stays published `mqtt/session.rs`; the polling task `mqtt/driver.rs`; options, TLS, connection errors `mqtt/connect.rs` |
 //! | [`scheduler`] | when to sync next (pure, with jitter) | |
