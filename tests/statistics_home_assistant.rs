@@ -281,7 +281,37 @@ async fn the_history_goes_in_once_and_no_sum_ever_moves() {
     assert_eq!(&all[..consumption.len()], &consumption[..]);
     assert_eq!(paris_day_rows(&all, day(2024, 10, 27)), 25);
     assert_eq!(paris_day_rows(&all, day(2024, 9, 30)), 1);
+    assert_energy_dashboard_accepts(&ha).await;
     assert_eq!(ha.problems(), Vec::<String>::new());
+}
+
+/// The statistics set in the Energy dashboard as DOCS.md says (grid consumption with its cost,
+/// return to grid): its own validation finds nothing to say.
+async fn assert_energy_dashboard_accepts(ha: &RealHomeAssistant) {
+    let grid = json!({
+        "type": "grid",
+        "flow_from": [{
+            "stat_energy_from": id(StatisticKind::Consumption),
+            "stat_cost": id(StatisticKind::ConsumptionCost),
+            "entity_energy_price": null,
+            "number_energy_price": null,
+        }],
+        "flow_to": [{
+            "stat_energy_to": id(StatisticKind::Production),
+            "stat_compensation": null,
+            "entity_energy_price": null,
+            "number_energy_price": null,
+        }],
+        "cost_adjustment_day": 0,
+    });
+    let prefs = json!({ "type": "energy/save_prefs", "energy_sources": [grid] });
+    ha.call(prefs).await;
+    let validation = ha.call(json!({ "type": "energy/validate" })).await;
+    assert_eq!(
+        validation,
+        json!({ "energy_sources": [[]], "device_consumption": [] }),
+        "the Energy dashboard's validation"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,7 +4,7 @@
 //! onboarded (one admin user, a long-lived token), ready once its recorder records.
 //!
 //! It runs offline (`--skip-pip`) with only the integrations Home Assistant always loads plus
-//! the recorder; its own log is kept to say what it refused. The process (its own process
+//! the recorder and the Energy dashboard's backend; its own log is kept to say what it refused. The process (its own process
 //! group) is killed on `Drop`.
 
 use std::os::unix::process::CommandExt;
@@ -208,6 +208,7 @@ impl RealHomeAssistant {
              currency: EUR\n  language: en\n\
              http:\n  server_host: 127.0.0.1\n  server_port: {port}\n\
              recorder:\n  db_url: sqlite:///{db}\n  commit_interval: 1\n  auto_purge: false\n\
+             energy:\n\
              logger:\n  default: warning\n",
             port = self.port,
             db = dir.join("recorder.db").display(),
