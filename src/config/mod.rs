@@ -1,6 +1,7 @@
 //! Configuration: figment layers (defaults < options file < environment < flags), read raw,
 //! then validated into [`Settings`] with every problem reported at once.
 
+mod bounds;
 mod raw;
 mod settings;
 mod validate;
@@ -11,6 +12,7 @@ use std::path::{Path, PathBuf};
 use figment::Figment;
 use figment::providers::{Format, Json, Serialized};
 
+pub use bounds::{MAX_OPTIONS_FILE_BYTES, max_chars};
 pub use raw::{METER_KEYS, OPTION_KEYS, RawMeter, RawOptions, Scalar};
 pub use settings::*;
 use validate::Validator;
@@ -96,6 +98,7 @@ pub fn load(sources: &Sources) -> Result<Loaded, ConfigError> {
     let mut warnings = Vec::new();
     let mut problems = Vec::new();
     let figment = layers(sources, &mut problems, &mut warnings);
+    let figment = bounded(figment, &mut problems);
     let raw: RawOptions = match figment.extract() {
         Ok(raw) => raw,
         Err(error) => {
@@ -124,6 +127,16 @@ pub fn load(sources: &Sources) -> Result<Loaded, ConfigError> {
     }
 }
 
+/// The merged layers without the strings that are too long (each one a problem).
+fn bounded(figment: Figment, problems: &mut Vec<String>) -> Figment {
+    // Unreadable options are reported by the extraction that follows.
+    let Ok(mut dict) = figment.extract::<figment::value::Dict>() else {
+        return figment;
+    };
+    bounds::drop_oversized(&mut dict, problems);
+    Figment::from(Serialized::defaults(dict))
+}
+
 /// The options file, then the environment, then the flags.
 fn layers(sources: &Sources, problems: &mut Vec<String>, warnings: &mut Vec<String>) -> Figment {
     let options_path = sources
@@ -131,7 +144,16 @@ fn layers(sources: &Sources, problems: &mut Vec<String>, warnings: &mut Vec<Stri
         .clone()
         .unwrap_or_else(|| PathBuf::from(DEFAULT_OPTIONS_PATH));
     let mut figment = Figment::new();
-    if options_path.is_file() {
+    let size = std::fs::metadata(&options_path)
+        .map(|m| m.len())
+        .unwrap_or(0);
+    if options_path.is_file() && size > MAX_OPTIONS_FILE_BYTES {
+        // Parsed, it would take many times its size in memory.
+        let shown = options_path.display();
+        problems.push(format!(
+            "options: {shown} is {size} bytes, more than an options file can be ({MAX_OPTIONS_FILE_BYTES})"
+        ));
+    } else if options_path.is_file() {
         figment = figment.merge(Json::file_exact(&options_path));
     } else if sources.options_path.is_some() {
         let shown = options_path.display();
@@ -165,8 +187,19 @@ fn text(value: &Option<Scalar>) -> Option<String> {
         .filter(|text| !text.trim().is_empty())
 }
 
-fn is_readable_file(path: &Path) -> bool {
-    std::fs::File::open(path).is_ok() && path.is_file()
+/// `Ok` when `path` is a file this process can open, else why not, in a few words.
+fn readable_file(path: &Path) -> Result<(), String> {
+    let shown = path.display();
+    match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(format!("{shown} does not exist"))
+        }
+        Err(e) => Err(format!("{shown} cannot be read: {e}")),
+        Ok(meta) if meta.is_dir() => Err(format!("{shown} is a directory")),
+        Ok(_) => std::fs::File::open(path)
+            .map(drop)
+            .map_err(|e| format!("{shown} cannot be read: {e}")),
+    }
 }
 
 #[cfg(test)]

@@ -423,3 +423,82 @@ fn ha_url_needs_a_token_and_an_http_address() {
     let bad = r#"{"client_secret":"x","ha_url":"ftp://ha","ha_token":"t","meters":[{"pdl":"12345678901234"}]}"#;
     assert!(problems(bad)[0].starts_with("ha_url: expected"));
 }
+
+#[test]
+fn topic_prefixes_reject_empty_levels() {
+    for (var, value) in [
+        ("MQTT_TOPIC_PREFIX", "a//b"),
+        ("MQTT_HA_DISCOVERY_PREFIX", "ha//x"),
+        ("MQTT_TOPIC_PREFIX", "/a"),
+        ("MQTT_TOPIC_PREFIX", "a/"),
+    ] {
+        let error = load(&sources(&options_file(MINIMAL), &[(var, value)])).unwrap_err();
+        let key = var.to_ascii_lowercase();
+        assert_eq!(error.problems.len(), 1, "{error:?}");
+        assert!(
+            error.problems[0].starts_with(&format!("{key}: expected a topic prefix"))
+                && error.problems[0].contains("empty levels"),
+            "{error:?}"
+        );
+    }
+    let fine = load(&sources(
+        &options_file(MINIMAL),
+        &[("MQTT_TOPIC_PREFIX", "home/linky")],
+    ));
+    assert_eq!(fine.unwrap().settings.mqtt.topic_prefix, "home/linky");
+}
+
+#[test]
+fn a_certificate_path_that_is_a_directory_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nothing.pem");
+    for (path, why) in [(dir.path(), "is a directory"), (&missing, "does not exist")] {
+        let json = format!(
+            r#"{{"client_secret":"x","mqtt_ca_cert":"{}","meters":[{{"pdl":"12345678901234"}}]}}"#,
+            path.display()
+        );
+        let error = load(&sources(&options_file(&json), &[])).unwrap_err();
+        assert_eq!(
+            error.problems,
+            [format!(
+                "mqtt_ca_cert: expected a readable file, {} {why}",
+                path.display()
+            )]
+        );
+    }
+}
+
+#[test]
+fn over_long_strings_are_one_line_each_and_never_repeated() {
+    let name = "N".repeat(100_000);
+    let secret = "S".repeat(5000);
+    let json = format!(
+        r#"{{"client_secret":"{secret}","meters":[{{"pdl":"12345678901234","name":"{name}"}}]}}"#
+    );
+    let error = load(&sources(&options_file(&json), &[])).unwrap_err();
+    assert_eq!(
+        error.problems,
+        [
+            "client_secret: at most 4096 characters, got 5000",
+            "meters[0].name: at most 64 characters, got 100000",
+            "client_secret: required with gateway v2 (your MyElectricalData client secret)",
+        ]
+    );
+    assert!(error.to_string().len() < 400, "{error}");
+}
+
+#[test]
+fn an_options_file_too_large_is_refused_unread() {
+    let mut json = MINIMAL.trim_end_matches('}').to_string();
+    json.push_str(&format!(r#","padding":"{}"}}"#, " ".repeat(1024 * 1024)));
+    let file = options_file(&json);
+    let error = load(&sources(&file, &[])).unwrap_err();
+    let size = std::fs::metadata(file.path()).unwrap().len();
+    assert_eq!(
+        error.problems[0],
+        format!(
+            "options: {} is {size} bytes, more than an options file can be (1048576)",
+            file.path().display()
+        )
+    );
+}

@@ -8,7 +8,7 @@ use url::Url;
 
 use super::raw::{RawMeter, RawOptions, Scalar};
 use super::settings::*;
-use super::{DEFAULT_DATA_DIR, is_readable_file, text};
+use super::{DEFAULT_DATA_DIR, readable_file, text};
 use crate::calendar::parse_offpeak_hours;
 use crate::model::{BrokerAddress, Pdl, Prices, Secret, Tariff, TimeRange, TlsFiles};
 
@@ -417,10 +417,13 @@ impl Validator<'_> {
             return default.to_string();
         };
         let text = text.trim();
-        if text.contains(['+', '#']) || text.starts_with('/') || text.ends_with('/') {
+        // MQTT allows them, but a `+`/`#` would subscribe to others' topics and an empty level
+        // (`a//b`, a leading or trailing `/`) makes topics no other tool expects.
+        let empty_level = text.split('/').any(str::is_empty);
+        if text.contains(['+', '#', '\0']) || empty_level {
             self.problem(
                 key,
-                format!("expected a topic prefix without wildcards or leading/trailing '/', got {text:?}"),
+                format!("expected a topic prefix without wildcards or empty levels (no leading, trailing or double '/'), got {text:?}"),
             );
             return default.to_string();
         }
@@ -429,17 +432,12 @@ impl Validator<'_> {
 
     fn existing_file(&mut self, value: &Option<Scalar>, key: &str) -> Option<PathBuf> {
         let path = PathBuf::from(text(value)?);
-        if is_readable_file(&path) {
-            Some(path)
-        } else {
-            self.problem(
-                key,
-                format!(
-                    "expected a readable file, {} does not exist",
-                    path.display()
-                ),
-            );
-            None
+        match readable_file(&path) {
+            Ok(()) => Some(path),
+            Err(why) => {
+                self.problem(key, format!("expected a readable file, {why}"));
+                None
+            }
         }
     }
 }

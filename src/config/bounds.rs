@@ -1,0 +1,97 @@
+//! Size limits on what the configuration may hold: an options file a few kilobytes long in
+//! practice, and strings a panel field or a variable would hold. A value over its limit is a
+//! problem named by its key, and is dropped before validation so that no later line repeats
+//! a megabyte of it.
+
+use figment::value::{Dict, Value};
+
+/// The options file: the Supervisor writes a few kilobytes.
+pub const MAX_OPTIONS_FILE_BYTES: u64 = 1024 * 1024;
+
+/// The longest text `key` may hold, in characters.
+pub fn max_chars(key: &str) -> usize {
+    match key {
+        // A device name and a topic prefix end up in every topic and entity of the meter.
+        "name" => 64,
+        "mqtt_topic_prefix" | "mqtt_ha_discovery_prefix" => 128,
+        "gateway" | "language" | "log_level" | "tariff" | "pdl" => 32,
+        "offpeak_hours" => 256,
+        "gateway_url" | "mqtt_broker" | "ha_url" | "supervisor_api" => 2048,
+        // Tokens, secrets, paths, prices and flags.
+        _ => 4096,
+    }
+}
+
+/// Reports and removes every string of `dict` longer than its key allows.
+pub fn drop_oversized(dict: &mut Dict, problems: &mut Vec<String>) {
+    visit_dict(dict, "", problems);
+}
+
+fn visit_dict(dict: &mut Dict, at: &str, problems: &mut Vec<String>) {
+    dict.retain(|key, value| {
+        let path = match at {
+            "" => key.clone(),
+            _ => format!("{at}.{key}"),
+        };
+        visit(value, key, &path, problems)
+    });
+}
+
+/// `false` when `value` is a string too long for `key` (then reported at `path`).
+fn visit(value: &mut Value, key: &str, path: &str, problems: &mut Vec<String>) -> bool {
+    match value {
+        Value::String(_, text) => {
+            let (chars, max) = (text.chars().count(), max_chars(key));
+            if chars > max {
+                problems.push(format!("{path}: at most {max} characters, got {chars}"));
+            }
+            chars <= max
+        }
+        Value::Dict(_, dict) => {
+            visit_dict(dict, path, problems);
+            true
+        }
+        Value::Array(_, items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                if let Value::Dict(_, dict) = item {
+                    visit_dict(dict, &format!("{path}[{i}]"), problems);
+                }
+            }
+            true
+        }
+        _ => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_strings_are_named_and_dropped_short_ones_kept() {
+        let json = serde_json::json!({
+            "ha_token": "t".repeat(5000),
+            "mqtt_topic_prefix": "home/energy",
+            "meters": [{"pdl": "12345678901234", "name": "n".repeat(100_000)}],
+        });
+        let mut dict: Dict = serde_json::from_value(json).unwrap();
+        let mut problems = Vec::new();
+        drop_oversized(&mut dict, &mut problems);
+        assert_eq!(
+            problems,
+            [
+                "ha_token: at most 4096 characters, got 5000",
+                "meters[0].name: at most 64 characters, got 100000"
+            ]
+        );
+        assert!(!dict.contains_key("ha_token"));
+        assert!(dict.contains_key("mqtt_topic_prefix"));
+        let Some(Value::Array(_, meters)) = dict.get("meters") else {
+            panic!("meters kept")
+        };
+        let Value::Dict(_, meter) = &meters[0] else {
+            panic!("a meter")
+        };
+        assert!(meter.contains_key("pdl") && !meter.contains_key("name"));
+    }
+}
