@@ -1,6 +1,7 @@
 //! The `myelectricaldata-mqtt` binary: parses the command line, loads the configuration and
 //! hands over to the library.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -10,6 +11,7 @@ use myelectricaldata_mqtt::app;
 use myelectricaldata_mqtt::clock::SystemClock;
 use myelectricaldata_mqtt::config::{self, Sources};
 use myelectricaldata_mqtt::gateway::Gateway;
+use myelectricaldata_mqtt::model::RedactedLines;
 use myelectricaldata_mqtt::pipeline::Pipeline;
 
 /// MyElectricalData (Linky, Tempo, EcoWatt) to MQTT, with Home Assistant discovery.
@@ -42,6 +44,10 @@ enum Command {
 const EXIT_CONFIG: u8 = 2;
 
 fn main() -> ExitCode {
+    // A panic message may quote any value: it goes out like every other line.
+    std::panic::set_hook(Box::new(|info| {
+        let _ = writeln!(RedactedLines::new(std::io::stderr()), "{info}");
+    }));
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Run);
     // One crypto provider for both reqwest and rumqttc. Installing fails only when one is
@@ -53,7 +59,7 @@ fn main() -> ExitCode {
     let loaded = match config::load(&sources) {
         Ok(loaded) => loaded,
         Err(error) => {
-            eprintln!("{error}");
+            let _ = writeln!(RedactedLines::new(std::io::stderr()), "{error}");
             return ExitCode::from(EXIT_CONFIG);
         }
     };
@@ -95,13 +101,13 @@ async fn execute(
     let clock = Arc::new(SystemClock);
     match command {
         Command::Demo => {
-            let mut out = std::io::stdout().lock();
+            let mut out = RedactedLines::new(std::io::stdout().lock());
             myelectricaldata_mqtt::demo::demo(settings, data_dir.as_deref(), clock, &mut out)
                 .await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Check => {
-            let ok = app::check(&settings, &mut std::io::stdout()).await?;
+            let ok = app::check(&settings, &mut RedactedLines::new(std::io::stdout())).await?;
             Ok(if ok {
                 ExitCode::SUCCESS
             } else {
@@ -168,7 +174,7 @@ fn init_logging(level: &str) {
     tracing_subscriber::registry()
         .with(
             tracing_subscriber::fmt::layer()
-                .with_writer(std::io::stderr)
+                .with_writer(|| RedactedLines::new(std::io::stderr()))
                 .with_target(false),
         )
         .with(filter)

@@ -1067,3 +1067,82 @@ async fn once_with_mqtt_disabled_syncs_without_any_broker() {
         out.context()
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Servers that quote a credential back: `run` checks every output for the secrets above; the
+// status topic is checked here.
+// ---------------------------------------------------------------------------------------------
+
+/// The meter's retained status, as a subscriber reads it.
+async fn retained_status(broker: &Mosquitto) -> String {
+    let held = MqttProbe::retained_snapshot(broker, "#").await;
+    let status = held
+        .get(&format!("myelectricaldata/{PDL}/status"))
+        .expect("a retained status");
+    String::from_utf8_lossy(status).into_owned()
+}
+
+#[tokio::test]
+async fn a_gateway_error_quoting_the_client_secret_never_shows_it() {
+    let broker = Mosquitto::start(BrokerKind::Anonymous);
+    let gw = gateway();
+    let echo = format!("invalid header Authorization: Bearer {CLIENT_SECRET}");
+    for _ in 0..10 {
+        gw.push_fault_on(FaultOn::Daily, Fault::detail(500, &echo));
+    }
+    let out = Cli::new("once")
+        .options(&options(&gw, Some(&broker.url())))
+        .run()
+        .await;
+    out.assert_code(1);
+    assert!(out.stderr.contains("Bearer ***"), "{}", out.context());
+    let status = retained_status(&broker).await;
+    assert!(
+        status.contains("Bearer ***") && !status.contains(SECRET_MARK),
+        "{status}"
+    );
+}
+
+#[tokio::test]
+async fn a_v1_error_quoting_the_meter_token_never_shows_it() {
+    let broker = Mosquitto::start(BrokerKind::Anonymous);
+    let gw = gateway();
+    let token = support::gateway::DEFAULT_V1_TOKEN;
+    for _ in 0..10 {
+        gw.push_fault_on(
+            FaultOn::Daily,
+            Fault::detail(500, &format!("bad token {token}")),
+        );
+    }
+    let opts = json!({
+        "gateway": "v1",
+        "gateway_url": gw.url_v1(),
+        "meters": [{ "pdl": PDL, "name": "Maison", "token": token }],
+        "mqtt_broker": broker.url(),
+        "tempo": false,
+        "ecowatt": false,
+    });
+    let out = Cli::new("once").options(&opts).run().await;
+    out.assert_code(1);
+    for text in [&out.stdout, &out.stderr, &retained_status(&broker).await] {
+        assert!(!text.contains(token), "{}", out.context());
+    }
+    assert!(out.stderr.contains("bad token ***"), "{}", out.context());
+}
+
+#[tokio::test]
+async fn a_supervisor_error_quoting_its_token_never_shows_it() {
+    let echo = format!("token {SUPERVISOR_TOKEN} refused by the proxy");
+    let sup = FakeSupervisor::start(SUPERVISOR_TOKEN, SupervisorMode::Error(500, echo));
+    let gw = gateway();
+    for command in ["check", "once"] {
+        let out = Cli::new(command)
+            .options(&options(&gw, None))
+            .env("SUPERVISOR_API", &sup.url())
+            .run()
+            .await;
+        assert_ne!(out.code, Some(0), "{}", out.context());
+        let all = format!("{}{}", out.stdout, out.stderr);
+        assert!(all.contains("token *** refused"), "{}", out.context());
+    }
+}

@@ -23,4 +23,4 @@ pub use energy::{
 pub use grid::{EcowattDay, TempoColor, TempoDay, TempoPrices};
 pub use message::{Message, MessageKind, Qos};
 pub use meter::{AccessInfo, Contract, MeterInfo, Pdl, Prices, Tariff, TimeRange};
-pub use secret::Secret;
+pub use secret::{REDACTED, RedactedLines, Secret, redact};

@@ -4,7 +4,7 @@
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 
 use super::{Store, StoreError};
-use crate::model::{AccessInfo, Pdl};
+use crate::model::{AccessInfo, Pdl, redact};
 
 /// What `P/{pdl}/status` reports.
 #[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow)]
@@ -70,6 +70,8 @@ impl Store {
     ) -> Result<(), StoreError> {
         let success_at = error.is_none().then_some(at);
         let error_at = error.is_some().then_some(at);
+        // An error text may quote what a server echoed: never keep a credential from it.
+        let error = error.map(redact);
         sqlx::query(
             "INSERT INTO meter_status (pdl, last_success_at, last_error, last_error_at, quota_used, quota_limit)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)
@@ -95,6 +97,7 @@ impl Store {
         pdl: &Pdl,
         error: Option<&str>,
     ) -> Result<(), StoreError> {
+        let error = error.map(redact);
         sqlx::query(
             "INSERT INTO meter_status (pdl, statistics_error) VALUES (?1, ?2)
              ON CONFLICT (pdl) DO UPDATE SET statistics_error = excluded.statistics_error",

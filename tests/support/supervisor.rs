@@ -32,6 +32,9 @@ pub enum SupervisorMode {
     NotEnabled,
     /// 403 `{"result":"error","message":"No access to mqtt service!"}`.
     NoAccess,
+    /// That status with `{"result":"error","message":MESSAGE}` (e.g. a proxy quoting the
+    /// request's token back).
+    Error(u16, String),
 }
 
 impl SupervisorMode {
@@ -106,6 +109,12 @@ impl SupervisorMode {
                 StatusCode::FORBIDDEN,
                 r#"{"result":"error","message":"No access to mqtt service!"}"#,
             ),
+            SupervisorMode::Error(status, message) => (
+                StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                [(header::CONTENT_TYPE, "application/json")],
+                serde_json::json!({ "result": "error", "message": message }).to_string(),
+            )
+                .into_response(),
         }
     }
 }
