@@ -19,3 +19,33 @@ pub fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
     }
     cause.to_string()
 }
+
+/// Why a body was not read whole.
+#[derive(Debug)]
+pub enum BodyError {
+    /// Longer than the limit: refused before it takes the memory.
+    TooLarge(usize),
+    Transport(reqwest::Error),
+}
+
+/// The body of `response`, refused once it grows past `max` bytes (whatever its
+/// `Content-Length` claims): a server cannot make the program hold an answer of any size.
+pub async fn read_limited(
+    mut response: reqwest::Response,
+    max: usize,
+) -> Result<bytes::Bytes, BodyError> {
+    if response
+        .content_length()
+        .is_some_and(|length| length > max as u64)
+    {
+        return Err(BodyError::TooLarge(max));
+    }
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = response.chunk().await.map_err(BodyError::Transport)? {
+        if body.len() + chunk.len() > max {
+            return Err(BodyError::TooLarge(max));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}

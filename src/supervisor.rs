@@ -3,8 +3,11 @@
 use serde::Deserialize;
 
 use crate::config::SupervisorSettings;
-use crate::http::root_cause;
+use crate::http::{BodyError, root_cause};
 use crate::model::{BrokerAddress, Secret};
+
+/// The services answer is a few hundred bytes.
+const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SupervisorError {
@@ -81,10 +84,14 @@ pub async fn discover_broker(
         .await
         .map_err(|e| unreachable(root_cause(&e)))?;
     let status = response.status().as_u16();
-    let body = response
-        .bytes()
-        .await
-        .map_err(|e| unreachable(root_cause(&e)))?;
+    let body = match crate::http::read_limited(response, MAX_ANSWER_BYTES).await {
+        Ok(body) => body,
+        Err(BodyError::Transport(e)) => return Err(unreachable(root_cause(&e))),
+        Err(BodyError::TooLarge(max)) => {
+            let message = format!("an answer of more than {max} bytes");
+            return Err(SupervisorError::Unexpected { status, message });
+        }
+    };
     parse_answer(status, &body)
 }
 

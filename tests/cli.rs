@@ -1146,3 +1146,25 @@ async fn a_supervisor_error_quoting_its_token_never_shows_it() {
         assert!(all.contains("token *** refused"), "{}", out.context());
     }
 }
+
+#[tokio::test]
+async fn a_supervisor_answer_of_a_megabyte_is_refused_in_one_line() {
+    let huge = "x".repeat(1024 * 1024);
+    let sup = FakeSupervisor::start(SUPERVISOR_TOKEN, SupervisorMode::Error(200, huge));
+    let out = Cli::new("check")
+        .options(&options(&gateway(), None))
+        .env("SUPERVISOR_API", &sup.url())
+        .run()
+        .await;
+    out.assert_code(1);
+    assert!(
+        out.stdout.contains("an answer of more than 65536 bytes"),
+        "{}",
+        out.context()
+    );
+    assert!(
+        out.stdout.len() + out.stderr.len() < 4096,
+        "{}",
+        out.context()
+    );
+}

@@ -179,6 +179,19 @@ async fn a_refused_token_is_one_line_without_the_token() {
 }
 
 #[tokio::test]
+async fn an_answer_over_four_mebibytes_is_refused_not_held() {
+    let ha = FakeHomeAssistant::start("2025.4.4", TOKEN);
+    ha.pad_answers(5 * 1024 * 1024);
+    let refused = import(&ha, &history(day(2024, 1, 1))).await.unwrap_err();
+    let line = refused.to_string();
+    assert!(!line.contains('\n') && line.len() < 300, "{line}");
+    assert!(
+        ha.rows(&statistic_id(&pdl(), StatisticKind::Consumption))
+            .is_empty()
+    );
+}
+
+#[tokio::test]
 async fn home_assistant_down_is_unreachable() {
     let port = support::free_port();
     let url = format!("ws://127.0.0.1:{port}/api/websocket")

@@ -10,6 +10,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message as Frame;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use url::Url;
 
@@ -19,6 +20,9 @@ use crate::model::Secret;
 
 /// How long one answer may take.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
+/// Home Assistant's own limit on a websocket message; our questions get answers far smaller
+/// (a few rows), so anything bigger is refused rather than held.
+const MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;
 
 /// The last row is first looked for in these last days (a daily import finds it there)…
 const RECENT_DAYS: i64 = 4;
@@ -64,7 +68,11 @@ impl HomeAssistant {
             url: shown.clone(),
             reason,
         };
-        let connecting = tokio_tungstenite::connect_async(url.as_str());
+        let config = WebSocketConfig::default()
+            .max_message_size(Some(MAX_ANSWER_BYTES))
+            .max_frame_size(Some(MAX_ANSWER_BYTES));
+        let connecting =
+            tokio_tungstenite::connect_async_with_config(url.as_str(), Some(config), false);
         let (socket, _) = tokio::time::timeout(ANSWER_TIMEOUT, connecting)
             .await
             .map_err(|_| HaError::Timeout(ANSWER_TIMEOUT.as_secs()))?

@@ -36,6 +36,8 @@ struct State {
     refuse_imports: usize,
     drop_after_imports: Option<usize>,
     imports: usize,
+    /// Bytes of padding added to every answer after `auth_ok`.
+    padding: usize,
 }
 
 pub struct FakeHomeAssistant {
@@ -106,6 +108,11 @@ impl FakeHomeAssistant {
     }
 
     /// The connection drops once `n` imports were taken in all.
+    /// Pads every answer with `bytes` of filler (an answer of any size).
+    pub fn pad_answers(&self, bytes: usize) {
+        self.state.lock().unwrap().padding = bytes;
+    }
+
     pub fn drop_after_imports(&self, n: usize) {
         self.state.lock().unwrap().drop_after_imports = Some(n);
     }
@@ -168,6 +175,11 @@ async fn session(
         };
         if dropping {
             return;
+        }
+        let mut answer = answer;
+        let padding = state.lock().unwrap().padding;
+        if padding > 0 {
+            answer["padding"] = json!("x".repeat(padding));
         }
         if socket.send(Frame::text(answer.to_string())).await.is_err() {
             return;
