@@ -95,7 +95,8 @@ pub async fn discover_broker(
     parse_answer(status, &body)
 }
 
-fn parse_answer(status: u16, body: &[u8]) -> Result<BrokerAddress, SupervisorError> {
+/// The broker of a `GET /services/mqtt` answer (status and body), or why there is none.
+pub fn parse_answer(status: u16, body: &[u8]) -> Result<BrokerAddress, SupervisorError> {
     let answer: Option<Answer> = serde_json::from_slice(body).ok();
     let message = answer
         .as_ref()

@@ -136,8 +136,7 @@ impl HomeAssistant {
                 "types": ["sum"],
             }))
             .await?;
-        let rows = result[statistic_id].as_array().cloned().unwrap_or_default();
-        Ok(rows.iter().filter_map(parse_row).max_by_key(|r| r.start))
+        Ok(last_row_in(&result, statistic_id))
     }
 
     /// Imports `rows` of the statistic `metadata`, whole days per message (see [`chunks`]);
@@ -214,6 +213,12 @@ impl HomeAssistant {
     pub async fn close(mut self) {
         let _ = self.socket.close(None).await;
     }
+}
+
+/// The latest readable row of `statistic_id` in a `statistics_during_period` result.
+pub fn last_row_in(result: &Value, statistic_id: &str) -> Option<LastRow> {
+    let rows = result.get(statistic_id)?.as_array()?;
+    rows.iter().filter_map(parse_row).max_by_key(|r| r.start)
 }
 
 /// A row of `statistics_during_period`: `start` in epoch milliseconds (or ISO 8601), `sum`.

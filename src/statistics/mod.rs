@@ -19,7 +19,7 @@ mod job;
 mod metadata;
 mod rows;
 
-pub use client::{HaError, HomeAssistant};
+pub use client::{HaError, HomeAssistant, last_row_in};
 pub use cost::Pricing;
 pub use job::{ImportError, ImportReport, import_meter, statistics_of};
 pub use metadata::{
