@@ -10,8 +10,11 @@ use myelectricaldata_mqtt::model::BrokerAddress;
 use myelectricaldata_mqtt::statistics::{HaVersion, last_row_in};
 use myelectricaldata_mqtt::supervisor;
 
+/// The checks of one target.
+pub type Check = fn(&[u8]);
+
 /// Every fuzz target by name, for the replay of the regressions.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Check)] = &[
     ("supervisor_answer", supervisor_answer),
     ("options_file", options_file),
     ("offpeak_hours", offpeak_hours),
