@@ -338,3 +338,36 @@ fn tls_error_of(error: &ConnectionError) -> Option<&rustls::Error> {
     };
     io.get_ref()?.downcast_ref::<rustls::Error>()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_delivery_says_what_is_missing_in_one_line() {
+        let missing = Delivery {
+            total: 194,
+            unacknowledged: 194,
+            too_large: 0,
+        };
+        assert_eq!(
+            missing.to_string(),
+            "194 of 194 messages not acknowledged by the broker"
+        );
+        let both = Delivery {
+            too_large: 2,
+            ..missing
+        };
+        assert_eq!(
+            both.to_string(),
+            "194 of 194 messages not acknowledged by the broker; 2 message(s) over 64 KiB not published"
+        );
+        let complete = Delivery {
+            total: 5,
+            unacknowledged: 0,
+            too_large: 0,
+        };
+        assert!(complete.is_complete());
+        assert!(!both.is_complete());
+    }
+}

@@ -169,3 +169,47 @@ fn on_failure(
         s.last_error = Some(error);
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{BrokerAddress, TlsFiles};
+    use crate::retry::Backoff;
+
+    fn config() -> SessionConfig {
+        let broker = BrokerAddress::parse("mqtt://127.0.0.1:1883").unwrap();
+        let mut config = SessionConfig::new(broker, TlsFiles::default(), "test", None);
+        config.reconnect = Backoff {
+            jitter: 0.0,
+            ..config.reconnect
+        };
+        config
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_session_lost_soon_after_its_connack_waits_longer_each_time() {
+        let config = config();
+        let mut reconnect = Reconnect::default();
+        let mut waits = Vec::new();
+        for _ in 0..4 {
+            reconnect.connected();
+            tokio::time::advance(Duration::from_secs(5)).await;
+            waits.push(reconnect.next_wait(&config).as_secs());
+        }
+        assert_eq!(waits, [1, 2, 4, 8]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_session_that_stayed_up_a_minute_starts_the_backoff_again() {
+        let config = config();
+        let mut reconnect = Reconnect::default();
+        for _ in 0..3 {
+            reconnect.next_wait(&config);
+        }
+        reconnect.connected();
+        tokio::time::advance(config.stable_after).await;
+        assert_eq!(reconnect.next_wait(&config), Duration::from_secs(1));
+        // Refused attempts in between never reset it.
+        assert_eq!(reconnect.next_wait(&config), Duration::from_secs(2));
+    }
+}
