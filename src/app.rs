@@ -22,6 +22,10 @@ use crate::sync::SyncSummary;
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long `once` waits for the broker to acknowledge everything.
 pub const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
+/// Lost sessions (or failed attempts) after which `once` stops waiting for the broker: with
+/// the 1, 2, 4 s backoff that is about 7 s, and a broker that dropped us three times in a row
+/// will not take the publication on the fourth.
+pub const FLUSH_MAX_FAILURES: u64 = 3;
 /// SIGTERM to exit: the Supervisor kills after 10 s by default.
 pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(4);
 
@@ -50,15 +54,10 @@ pub async fn once(pipeline: &Pipeline) -> anyhow::Result<bool> {
     pipeline.import_statistics().await;
     if let Some(session) = session {
         session.publish(pipeline.messages().await?).await?;
-        let flushed = tokio::time::timeout(FLUSH_TIMEOUT, session.flush()).await;
+        // Success only when the broker acknowledged every message of the cycle.
+        let delivered = session.deliver(FLUSH_TIMEOUT, FLUSH_MAX_FAILURES).await;
         session.shutdown(false).await;
-        match flushed {
-            Ok(result) => result.context("MQTT")?,
-            Err(_) => anyhow::bail!(
-                "MQTT: the broker did not acknowledge the messages within {} s",
-                FLUSH_TIMEOUT.as_secs()
-            ),
-        }
+        delivered.context("MQTT")?;
     }
     pipeline.store.close().await;
     Ok(summary.errors.is_empty())

@@ -26,7 +26,7 @@
 //! | [`derived`] | store → values: inputs → views (pure) | a meter `derived/meter.rs`; costs `derived/costs.rs`; Tempo and EcoWatt `derived/grid.rs`; all devices and the next change `derived/mod.rs` |
 //! | [`statistics`] | store → Home Assistant's long-term statistics | days and shapes, rows, sums, whole-day messages `statistics/rows.rs`; costs `statistics/cost.rs`; ids, names, metadata by release `statistics/metadata.rs`; the websocket `statistics/client.rs`; a meter's import `statistics/job.rs` |
 //! | [`entities`] | values → messages: the Home Assistant entity catalog | discovery configs and states `entities/mod.rs`; meter tables `entities/meter.rs`; Tempo and EcoWatt tables `entities/grid.rs` |
-//! | [`mqtt`] | messages → broker | what stays published `mqtt/session.rs`; the polling task `mqtt/driver.rs`; options, TLS, connection errors `mqtt/connect.rs` |
+//! | [`mqtt`] | messages → broker | what stays published and what the broker acknowledged `mqtt/session.rs`; the polling task and the reconnection backoff `mqtt/driver.rs`; options, TLS, the 64 KiB message limit, connection errors, undelivered messages `mqtt/connect.rs` |
 //! | [`scheduler`] | when to sync next (pure, with jitter) | |
 //! | [`pipeline`] | the parts every command shares and the jobs on them: sync, publication, session | |
 //! | [`app`], [`demo`] | the commands `run`, `once`, `check`; `demo` on sample data | |

@@ -1033,6 +1033,38 @@ async fn once_fails_in_one_line_when_the_broker_refuses() {
 }
 
 #[tokio::test]
+async fn once_fails_in_one_line_when_the_broker_drops_the_connection_without_acknowledging() {
+    let gw = gateway();
+    let last = yesterday(&gw);
+    gw.fill(
+        PDL,
+        Series::Consumption,
+        last - chrono::Days::new(3),
+        last,
+        wh_of,
+    );
+    // Accepts the login, swallows the publishes without a PUBACK, closes 0.2 s later.
+    let broker = DroppingBroker::start(Duration::from_millis(200));
+    let out = Cli::new("once")
+        .options(&options(&gw, Some(&broker.url())))
+        .run()
+        .await;
+    out.assert_code(1);
+    let errors: Vec<&str> = out
+        .stderr_lines()
+        .into_iter()
+        .filter(|l| l.contains("ERROR"))
+        .collect();
+    assert_eq!(errors.len(), 1, "one error line\n{}", out.context());
+    assert!(
+        errors[0].contains("messages not acknowledged by the broker"),
+        "{}",
+        out.context()
+    );
+    assert!(broker.connections() >= 1, "{}", out.context());
+}
+
+#[tokio::test]
 async fn once_with_mqtt_disabled_syncs_without_any_broker() {
     let sup = FakeSupervisor::start(SUPERVISOR_TOKEN, SupervisorMode::NotEnabled);
     let gw = gateway();

@@ -280,6 +280,58 @@ async fn a_broker_restart_gets_everything_republished() {
     stop_daemon(daemon).await;
 }
 
+#[tokio::test]
+async fn a_meter_name_too_large_for_a_message_leaves_its_configs_out_without_a_reconnection_loop() {
+    let setup = Setup::new(10);
+    // A megabyte of meter name: every discovery config of the meter carries it.
+    let mut options: serde_json::Value = serde_json::from_str(&setup.options_json()).unwrap();
+    options["meters"][0]["name"] = "M".repeat(1 << 20).into();
+    std::fs::write(setup.options_path(), options.to_string()).unwrap();
+    let probe = MqttProbe::connect(&setup.broker, &["#"]).await;
+    let daemon = setup.spawn_daemon();
+    probe
+        .wait_for(&state_topic("consumption/daily"), |p| !p.is_empty(), WAIT)
+        .await;
+    // Long enough for a dropped connection to come back (1 s) and drop again.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let log = stop_daemon(daemon).await;
+    let daemon_sessions = setup
+        .broker
+        .log()
+        .lines()
+        .filter(|l| l.contains("New client connected") && l.contains("myelectricaldata-mqtt-"))
+        .count();
+    assert_eq!(daemon_sessions, 1, "one session, never dropped\n{log}");
+    let topic = config_topic("consumption_daily");
+    assert!(probe.on(&topic).is_empty(), "not published");
+    let warnings: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains(&format!("{topic} not published")))
+        .collect();
+    assert_eq!(warnings.len(), 1, "one warning naming the topic\n{log}");
+    assert!(!log.contains("retrying"), "{log}");
+}
+
+#[tokio::test]
+async fn a_broker_that_drops_every_session_after_its_connack_draws_few_connections() {
+    let setup = Setup::new(10);
+    let dropping = DroppingBroker::start(Duration::from_millis(200));
+    let mut options: serde_json::Value = serde_json::from_str(&setup.options_json()).unwrap();
+    options["mqtt_broker"] = dropping.url().into();
+    std::fs::write(setup.options_path(), options.to_string()).unwrap();
+    let daemon = setup.spawn_daemon();
+    // Waits of 1, 2, 4 then 8 s (±20 %) between sessions: 4 or 5 in 12 s, where a wait of 1 s
+    // after every ConnAck gives about 10.
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    let connections = dropping.connections();
+    let log = stop_daemon(daemon).await;
+    assert!(
+        (2..=5).contains(&connections),
+        "{connections} sessions in 12 s\n{log}"
+    );
+    assert!(log.contains("retrying in"), "{log}");
+}
+
 /// Retained messages, once `topic` is among them (the daemon reconnects with backoff).
 async fn loop_until_retained(
     broker: &Mosquitto,

@@ -13,17 +13,27 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use crate::model::{BrokerAddress, Qos, TlsFiles};
 use crate::retry::Backoff;
 
+/// The most one config or state message may weigh (topic and payload). Ours are a few KiB;
+/// one over this (a meter name of a megabyte…) is not published, with a warning: rumqttc
+/// would refuse to write it, or the broker drop us for it, at every reconnection.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+
 /// Largest packet we send or accept: discovery configs are a few KiB, rumqttc's default
-/// (10 KiB) is too tight for a forecast with attributes.
+/// (10 KiB) is too tight for a forecast with attributes. Well above [`MAX_MESSAGE_BYTES`], so
+/// that no message we let through breaks the connection.
 const MAX_PACKET_SIZE: usize = 256 * 1024;
 
-/// Reconnection after a failure: 1 s, 2, 4, … up to a minute, ±20 %.
+/// Reconnection after a failed attempt or a lost session: 1 s, 2, 4, … up to a minute, ±20 %.
 pub const RECONNECT: Backoff = Backoff {
     first: Duration::from_secs(1),
     factor: 2,
     max: Duration::from_secs(60),
     jitter: 0.2,
 };
+
+/// How long a session must stay up before the reconnection backoff starts again from its
+/// first step: two keep-alive rounds, so the broker has answered pings, not only the login.
+pub const STABLE_SESSION: Duration = Duration::from_secs(60);
 
 /// How to reach the broker and what to say about ourselves.
 #[derive(Debug, Clone)]
@@ -36,8 +46,10 @@ pub struct SessionConfig {
     /// `{discovery_prefix}/status`, where Home Assistant announces itself.
     pub ha_status_topic: Option<String>,
     pub keep_alive: Duration,
-    /// The wait between failed connection attempts.
+    /// The wait between failed connection attempts and lost sessions.
     pub reconnect: Backoff,
+    /// A session up this long was a good one: the next failure waits `reconnect.first` again.
+    pub stable_after: Duration,
     /// Upper bound of the random delay before republishing after Home Assistant's birth.
     pub birth_delay_max: Duration,
     /// Publish `online` and set the `offline` last will. `check` only probes the broker and
@@ -65,6 +77,7 @@ impl SessionConfig {
             ha_status_topic,
             keep_alive: Duration::from_secs(30),
             reconnect: RECONNECT,
+            stable_after: STABLE_SESSION,
             birth_delay_max: Duration::from_secs(5),
             announce: true,
             log_failures: true,
@@ -83,6 +96,52 @@ pub enum SessionError {
     Tls(String),
     #[error("the MQTT session has stopped")]
     Stopped,
+    #[error("{0}")]
+    Undelivered(Delivery),
+}
+
+/// How much of the current publication the broker has, as the session last saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delivery {
+    /// Publishes the current connection had to carry: `online`, every kept message, and the
+    /// ones that changed since.
+    pub total: u64,
+    /// Those the broker has not acknowledged on it (all of them once it is lost).
+    pub unacknowledged: u64,
+    /// Messages refused before sending, over [`MAX_MESSAGE_BYTES`].
+    pub too_large: usize,
+}
+
+impl Delivery {
+    /// The broker has everything we meant to publish.
+    pub fn is_complete(&self) -> bool {
+        self.unacknowledged == 0 && self.too_large == 0
+    }
+}
+
+impl std::fmt::Display for Delivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Delivery {
+            total,
+            unacknowledged,
+            too_large,
+        } = *self;
+        if unacknowledged > 0 {
+            write!(
+                f,
+                "{unacknowledged} of {total} messages not acknowledged by the broker"
+            )?;
+        }
+        if too_large > 0 {
+            let separator = if unacknowledged > 0 { "; " } else { "" };
+            let limit = MAX_MESSAGE_BYTES / 1024;
+            write!(
+                f,
+                "{separator}{too_large} message(s) over {limit} KiB not published"
+            )?;
+        }
+        Ok(())
+    }
 }
 
 /// Why the broker could not be reached, in one line that never contains the password.
@@ -278,4 +337,37 @@ fn tls_error_of(error: &ConnectionError) -> Option<&rustls::Error> {
         _ => return None,
     };
     io.get_ref()?.downcast_ref::<rustls::Error>()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_delivery_says_what_is_missing_in_one_line() {
+        let missing = Delivery {
+            total: 194,
+            unacknowledged: 194,
+            too_large: 0,
+        };
+        assert_eq!(
+            missing.to_string(),
+            "194 of 194 messages not acknowledged by the broker"
+        );
+        let both = Delivery {
+            too_large: 2,
+            ..missing
+        };
+        assert_eq!(
+            both.to_string(),
+            "194 of 194 messages not acknowledged by the broker; 2 message(s) over 64 KiB not published"
+        );
+        let complete = Delivery {
+            total: 5,
+            unacknowledged: 0,
+            too_large: 0,
+        };
+        assert!(complete.is_complete());
+        assert!(!both.is_complete());
+    }
 }

@@ -7,8 +7,13 @@
 //! same after a short random delay. Publishing goes through the client's request channel, so
 //! it never blocks the polling task, and QoS 1 messages are pipelined by rumqttc's inflight
 //! window instead of waiting for each PUBACK in turn.
+//!
+//! What the broker has is counted per connection: the publishes handed to the client since
+//! the last ConnAck against those the broker acknowledged on that connection (the driver
+//! counts PUBACKs). A lost connection loses its unacknowledged QoS 1 queue with the clean
+//! session, so only the current connection's count means anything.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -17,13 +22,16 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::connect::{ConnectError, SessionConfig, SessionError, mqtt_options, qos};
+use super::connect::{
+    ConnectError, Delivery, MAX_MESSAGE_BYTES, SessionConfig, SessionError, mqtt_options, qos,
+};
 use super::driver::{LinkEvent, LinkStatus, drive};
 use crate::model::{Message, MessageKind, Qos};
 
 enum Command {
     Publish(Vec<Message>),
     Flush(oneshot::Sender<()>),
+    Delivery(oneshot::Sender<Delivery>),
     Shutdown {
         offline: bool,
         done: oneshot::Sender<()>,
@@ -60,8 +68,11 @@ impl Session {
                 config,
                 status: status.clone(),
                 retained: BTreeMap::new(),
+                too_large: BTreeSet::new(),
                 outbox: VecDeque::new(),
                 requested: 0,
+                epoch: 0,
+                handed: 0,
                 flushes: Vec::new(),
                 republish_at: None,
                 stop_driver: stop_tx,
@@ -84,7 +95,8 @@ impl Session {
             .map_err(|_| SessionError::Stopped)
     }
 
-    /// Resolves once everything published so far has been written and acknowledged.
+    /// Resolves once everything published so far has been acknowledged by the broker on the
+    /// current connection (QoS 0: written). Waits across reconnections, without limit.
     pub async fn flush(&self) -> Result<(), SessionError> {
         let (tx, rx) = oneshot::channel();
         self.commands
@@ -92,6 +104,35 @@ impl Session {
             .await
             .map_err(|_| SessionError::Stopped)?;
         rx.await.map_err(|_| SessionError::Stopped)
+    }
+
+    /// What the broker has not acknowledged now.
+    pub async fn delivery(&self) -> Result<Delivery, SessionError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(Command::Delivery(tx))
+            .await
+            .map_err(|_| SessionError::Stopped)?;
+        rx.await.map_err(|_| SessionError::Stopped)
+    }
+
+    /// [`Session::flush`] within `timeout`, giving up early once `max_failures` more sessions
+    /// or attempts have failed (a broker that drops us that often will not take it on the
+    /// next try). [`SessionError::Undelivered`] says how much is missing, counting messages
+    /// too large to publish.
+    pub async fn deliver(&self, timeout: Duration, max_failures: u64) -> Result<(), SessionError> {
+        let mut status = self.status.clone();
+        let give_up_at = status.borrow().failures.saturating_add(max_failures);
+        tokio::select! {
+            flushed = self.flush() => flushed?,
+            _ = tokio::time::sleep(timeout) => {}
+            _ = status.wait_for(|s| s.failures >= give_up_at) => {}
+        }
+        let delivery = self.delivery().await?;
+        match delivery.is_complete() {
+            true => Ok(()),
+            false => Err(SessionError::Undelivered(delivery)),
+        }
     }
 
     /// The connection as the driver last saw it.
@@ -138,10 +179,16 @@ struct Controller {
     status: watch::Receiver<LinkStatus>,
     /// The latest message of every topic we publish, republished after each ConnAck.
     retained: BTreeMap<(MessageKind, String), Message>,
+    /// Topics whose latest message was over [`MAX_MESSAGE_BYTES`] (warned about once).
+    too_large: BTreeSet<String>,
     /// Messages waiting for the request channel, in order.
     outbox: VecDeque<Message>,
     /// Publishes handed to the client since start.
     requested: u64,
+    /// The connection (ConnAcks counted since start) everything was last queued for.
+    epoch: u64,
+    /// Publishes handed to the client since that connection's ConnAck.
+    handed: u64,
     flushes: Vec<oneshot::Sender<()>>,
     republish_at: Option<Instant>,
     stop_driver: watch::Sender<bool>,
@@ -164,8 +211,18 @@ impl Controller {
                 sending = self.outbox.pop_front().map(|m| self.send(m));
             }
             tokio::select! {
+                // A hand-over that completed before a ConnAck is counted before it: it
+                // belongs to the connection that was lost.
+                biased;
+                sent = until_sent(&mut sending), if sending.is_some() => {
+                    sending = None;
+                    if sent.is_ok() {
+                        self.requested += 1;
+                        self.handed += 1;
+                    }
+                }
                 command = commands.recv() => {
-                    if let Step::Stop = self.on_command(command).await {
+                    if let Step::Stop = self.on_command(command, sending.is_some()).await {
                         return;
                     }
                 }
@@ -177,12 +234,6 @@ impl Controller {
                     }
                     None => return,
                 },
-                sent = until_sent(&mut sending), if sending.is_some() => {
-                    sending = None;
-                    if sent.is_ok() {
-                        self.requested += 1;
-                    }
-                }
                 _ = sleep_until(self.republish_at), if self.republish_at.is_some() => {
                     self.republish_at = None;
                     self.queue_everything();
@@ -204,22 +255,19 @@ impl Controller {
         })
     }
 
-    async fn on_command(&mut self, command: Option<Command>) -> Step {
+    /// `sending`: a publish is being handed to the client.
+    async fn on_command(&mut self, command: Option<Command>, sending: bool) -> Step {
         match command {
             Some(Command::Publish(messages)) => {
-                for message in messages {
-                    let key = (message.kind, message.topic.clone());
-                    // Unchanged messages are already on the broker (and are resent after
-                    // every reconnection anyway).
-                    if self.retained.get(&key) != Some(&message) {
-                        self.retained.insert(key, message.clone());
-                        self.outbox.push_back(message);
-                    }
-                }
+                self.keep(messages);
                 Step::Go
             }
             Some(Command::Flush(done)) => {
                 self.flushes.push(done);
+                Step::Go
+            }
+            Some(Command::Delivery(reply)) => {
+                let _ = reply.send(self.delivery(sending));
                 Step::Go
             }
             Some(Command::Shutdown { offline, done }) => {
@@ -246,10 +294,64 @@ impl Controller {
             }
         }
         self.outbox.clear();
+        self.epoch = self.status.borrow().connections;
+        self.handed = 0;
         if self.config.announce {
             self.outbox.push_back(self.status_message("online"));
         }
         self.queue_everything();
+    }
+
+    /// Keeps the messages for every republication and queues those that changed.
+    fn keep(&mut self, messages: Vec<Message>) {
+        for message in messages {
+            if !self.fits(&message) {
+                continue;
+            }
+            let key = (message.kind, message.topic.clone());
+            // Unchanged messages are already on the broker (and are resent after every
+            // reconnection anyway).
+            if self.retained.get(&key) != Some(&message) {
+                self.retained.insert(key, message.clone());
+                self.outbox.push_back(message);
+            }
+        }
+    }
+
+    /// Whether `message` is light enough to publish; says so once per topic when it is not.
+    /// A topic refused keeps its earlier message, if any: the last one the broker took.
+    fn fits(&mut self, message: &Message) -> bool {
+        let weight = message.topic.len() + message.payload.len();
+        if weight <= MAX_MESSAGE_BYTES {
+            self.too_large.remove(&message.topic);
+            return true;
+        }
+        if self.too_large.insert(message.topic.clone()) {
+            tracing::warn!(
+                "MQTT: {} not published: {weight} bytes, over the {} KiB a message may weigh",
+                message.topic,
+                MAX_MESSAGE_BYTES / 1024
+            );
+        }
+        false
+    }
+
+    /// What the current connection has not acknowledged; `sending`: one publish is being
+    /// handed to the client.
+    fn delivery(&self, sending: bool) -> Delivery {
+        let status = self.status.borrow();
+        let total = self.handed + self.outbox.len() as u64 + u64::from(sending);
+        let current = status.connected && status.connections == self.epoch;
+        let acknowledged = if current {
+            status.acknowledged.min(self.handed)
+        } else {
+            0
+        };
+        Delivery {
+            total,
+            unacknowledged: total - acknowledged,
+            too_large: self.too_large.len(),
+        }
     }
 
     /// Every kept message, discovery configs before states.
@@ -267,11 +369,15 @@ impl Controller {
         }
     }
 
+    /// Everything handed to the client on this connection is acknowledged. The epoch check
+    /// keeps a newer connection, not yet seen by [`Controller::on_connected`], from passing
+    /// with the old count; `inflight` covers an acknowledgement counted twice.
     fn is_flushed(&self) -> bool {
         let status = self.status.borrow();
         self.outbox.is_empty()
             && status.connected
-            && status.published >= self.requested
+            && status.connections == self.epoch
+            && status.acknowledged >= self.handed
             && status.inflight == 0
     }
 

@@ -1,6 +1,7 @@
-//! Shared integration-test support: a private mosquitto per test, an MQTT observer, fakes of
-//! the MyElectricalData gateway (v2 and v1), of the Home Assistant Supervisor and of Home
-//! Assistant's websocket, and a real Home Assistant with its recorder.
+//! Shared integration-test support: a private mosquitto per test, an MQTT observer, a broker
+//! that drops every connection after its CONNACK, fakes of the MyElectricalData gateway (v2
+//! and v1), of the Home Assistant Supervisor and of Home Assistant's websocket, and a real
+//! Home Assistant with its recorder.
 //!
 //! Include it from `tests/<name>.rs` with `mod support;`. Everything binds to 127.0.0.1 only,
 //! every wait is bounded, and every process or server is stopped on `Drop`.
@@ -11,6 +12,7 @@
 #![allow(dead_code, unused_imports, unused_macros)]
 
 pub mod broker;
+pub mod dropper;
 pub mod gateway;
 pub mod homeassistant;
 pub mod pipeline;
@@ -25,6 +27,7 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 pub use broker::{BrokerKind, BrokerOptions, Mosquitto};
+pub use dropper::DroppingBroker;
 pub use gateway::{
     ColorCase, CurvePoint, CurveSlot, FakeContract, FakeEcowattDay, FakeGateway, FakeMeter, Fault,
     FaultOn, RecordedRequest, RouteKind, RteColor, Series,
