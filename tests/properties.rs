@@ -6,7 +6,7 @@
 //! reading of the calendar, of the contract) and checks the program against it. A failure is
 //! kept in `tests/properties.proptest-regressions` and replayed first on the next run.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{
     DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, Timelike, Utc, Weekday,
@@ -24,14 +24,18 @@ use myelectricaldata_mqtt::derived::grid::remaining;
 use myelectricaldata_mqtt::derived::{
     EnergyView, TempoInputs, TempoView, complete_days, offpeak_ranges, split_hchp,
 };
+use myelectricaldata_mqtt::model::AccessInfo;
 use myelectricaldata_mqtt::model::{
     Contract, CurveInterval, DayEnergy, DayRange, MeterInfo, Pdl, Prices, SeriesKind, Tariff,
     TempoColor, TempoPrices, TimeRange,
 };
+use myelectricaldata_mqtt::statistics::{
+    CURVE_WAIT_DAYS, LastRow, SeriesHistory, Slot, chunks, rows, slots,
+};
 use myelectricaldata_mqtt::store::MeterStatus;
 use myelectricaldata_mqtt::sync::{
-    Call, GridState, MAX_POWER_DAYS, MeterState, RECENT_RETRY_DAYS, Step, SyncState, plan,
-    plan_ranges,
+    Call, CallScope, GridState, MAX_POWER_DAYS, MeterState, Quota, QuotaRule, RECENT_RETRY_DAYS,
+    Step, SyncState, budget_of, meter_complete, plan, plan_ranges,
 };
 use myelectricaldata_mqtt::tariffs::{
     Period, hchp_period, next_price_change, price_at, tempo_price, tempo_pricing,
@@ -168,8 +172,7 @@ proptest! {
     }
 
     #[test]
-    fn offpeak_hours_read_back_as_written(ranges in offpeak()) {
-        prop_assume!(!ranges.is_empty());
+    fn offpeak_hours_read_back_as_written(ranges in offpeak_of(1..4)) {
         let clock = |t: NaiveTime| format!("{}H{:02}", t.hour(), t.minute());
         let text = ranges.iter().map(|r| format!("{}-{}", clock(r.start), clock(r.end)));
         let text = format!("HC ({})", text.collect::<Vec<_>>().join(";"));
@@ -229,13 +232,15 @@ proptest! {
 
 /// Off-peak ranges to the minute, some crossing midnight, some empty (start = end).
 fn offpeak() -> impl Strategy<Value = Vec<TimeRange>> {
-    prop::collection::vec(
-        (0u32..1440, 0u32..1440).prop_map(|(s, e)| TimeRange {
-            start: minute(s),
-            end: minute(e),
-        }),
-        0..4,
-    )
+    offpeak_of(0..4)
+}
+
+fn offpeak_of(count: std::ops::Range<usize>) -> impl Strategy<Value = Vec<TimeRange>> {
+    let range = (0u32..1440, 0u32..1440).prop_map(|(s, e)| TimeRange {
+        start: minute(s),
+        end: minute(e),
+    });
+    prop::collection::vec(range, count)
 }
 
 /// A day's curve as the store holds it: intervals of `minutes` from Paris midnight to the
@@ -402,8 +407,7 @@ proptest! {
     }
 
     #[test]
-    fn an_hc_hp_price_holds_until_its_next_change(now in instant_near_dst(), ranges in offpeak()) {
-        prop_assume!(!ranges.is_empty());
+    fn an_hc_hp_price_holds_until_its_next_change(now in instant_near_dst(), ranges in offpeak_of(1..4)) {
         let next = next_price_change(Tariff::HcHp, Some(&ranges), now).unwrap();
         prop_assert!(next > now && next - now <= Duration::hours(25), "{now} → {next}");
         let period = |t: DateTime<Utc>| {
@@ -490,8 +494,9 @@ proptest! {
         lacking in prop::collection::btree_set(0usize..366, 0..3),
     ) {
         // What the device loads: the season to today (but a day the gateway never gave),
-        // and tomorrow's colour once published.
-        let today = add_days(start, today.min(colours.len() - 1) as u64);
+        // and tomorrow's colour once published (the next season's on 31 August).
+        let index = today.min(colours.len() - 1);
+        let today = add_days(start, index as u64);
         let mut season: BTreeMap<NaiveDate, TempoColor> = DayRange::new(start, add_days(today, 1))
             .days()
             .zip(colours.iter().copied())
@@ -499,9 +504,8 @@ proptest! {
             .filter(|(i, _)| !lacking.contains(i))
             .map(|(_, day)| day)
             .collect();
-        let tomorrow_day = add_days(today, 1);
         if let Some(c) = tomorrow {
-            season.insert(tomorrow_day, c);
+            season.insert(add_days(today, 1), colours.get(index + 1).copied().unwrap_or(c));
         }
         let view = TempoView::compute(&TempoInputs { season: season.clone() }, today);
         let next_season = date(start.year() + 1, 9, 1);
@@ -771,6 +775,13 @@ type Rule<'a> = (
     Box<dyn Fn(NaiveDate) -> bool + 'a>,
 );
 
+/// The load curve is kept from the first day of last month (of yesterday's month).
+fn curve_window(today: NaiveDate) -> NaiveDate {
+    month_start(sub_days(today, 1))
+        .checked_sub_months(chrono::Months::new(1))
+        .unwrap()
+}
+
 /// What a kind of data must cover: its window `[lo, hi)`, the longest call, and the days
 /// it lacks (never asked, or asked lately and not published or not whole yet).
 fn rule<'a>(state: &'a SyncState, meter: Option<&'a MeterState>, what: Asked) -> Rule<'a> {
@@ -803,9 +814,7 @@ fn rule<'a>(state: &'a SyncState, meter: Option<&'a MeterState>, what: Asked) ->
             Box::new(move |d| lacks(m.max_power.get(&d).map(Option::is_some), d)),
         ),
         (Asked::LoadCurve(kind), Some(m)) => {
-            let window = month_start(sub_days(today, 1))
-                .checked_sub_months(chrono::Months::new(1))
-                .unwrap();
+            let window = curve_window(today);
             (
                 first.unwrap().max(window),
                 today,
@@ -820,9 +829,7 @@ fn rule<'a>(state: &'a SyncState, meter: Option<&'a MeterState>, what: Asked) ->
             let paris = state.now.with_timezone(&Paris).time();
             let published = paris >= NaiveTime::from_hms_opt(10, 40, 0).unwrap();
             let end = add_days(today, if published { 2 } else { 1 });
-            let window = month_start(sub_days(today, 1))
-                .checked_sub_months(chrono::Months::new(1))
-                .unwrap();
+            let window = curve_window(today);
             let from = tempo_season_start(today).min(window);
             (
                 from,
@@ -935,5 +942,483 @@ proptest! {
         let lacks = |d: NaiveDate| missing.contains(&((d - first).num_days() as u64));
         let ranges = plan_ranges(first, end, span, lacks);
         check_ranges(&ranges, (first, end, span, Box::new(lacks)))?;
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Syncs over time: a gateway, a store, the quota
+
+/// The gateway of a simulation: Enedis publishes day J from 08:00 (Paris) on J+1, `lag`
+/// hours later, and never the days `never` (days back from the first sync); RTE publishes
+/// J+1 at 10:40 on J, `tempo_lag` minutes later.
+#[derive(Debug, Clone)]
+struct World {
+    origin: NaiveDate,
+    lag: i64,
+    never: BTreeSet<i64>,
+    tempo_lag: i64,
+}
+
+impl World {
+    fn enedis(&self, day: NaiveDate, at: DateTime<Utc>) -> bool {
+        let from = paris_instant(add_days(day, 1).and_time(minute(8 * 60)));
+        !self.never.contains(&(self.origin - day).num_days())
+            && at >= from.with_timezone(&Utc) + Duration::hours(self.lag)
+    }
+
+    fn tempo(&self, day: NaiveDate, at: DateTime<Utc>) -> bool {
+        let from = paris_instant(sub_days(day, 1).and_time(minute(10 * 60 + 40)));
+        at >= from.with_timezone(&Utc) + Duration::minutes(self.tempo_lag)
+    }
+}
+
+/// Asked days of `range` as the store keeps them: what was published, else "asked".
+fn keep<T: Copy>(
+    map: &mut BTreeMap<NaiveDate, T>,
+    range: DayRange,
+    value: impl Fn(NaiveDate) -> Option<T>,
+    asked: T,
+) {
+    for d in range.days() {
+        match value(d) {
+            Some(v) => {
+                map.insert(d, v);
+            }
+            None => {
+                map.entry(d).or_insert(asked);
+            }
+        }
+    }
+}
+
+fn meter_mut<'a>(state: &'a mut SyncState, pdl: &Pdl) -> &'a mut MeterState {
+    state.meters.iter_mut().find(|m| m.pdl() == pdl).unwrap()
+}
+
+/// Writes the gateway's answer to a call into the state, as the store would.
+fn store_answer(state: &mut SyncState, world: &World, call: &Call) {
+    let at = state.now;
+    let enedis = |d| world.enedis(d, at);
+    match call {
+        Call::Daily { pdl, kind, range } => {
+            let series = meter_mut(state, pdl).daily.entry(*kind).or_default();
+            keep(series, *range, |d| enedis(d).then_some(Some(1000)), None);
+        }
+        Call::MaxPower { pdl, range } => {
+            let peaks = &mut meter_mut(state, pdl).max_power;
+            keep(peaks, *range, |d| enedis(d).then_some(Some(6000)), None);
+        }
+        Call::LoadCurve { pdl, kind, range } => {
+            let curve = meter_mut(state, pdl).curve.entry(*kind).or_default();
+            keep(curve, *range, |d| enedis(d).then(|| expected_minutes(d)), 0);
+        }
+        Call::Tempo(range) => {
+            let tempo = &mut state.grid.tempo;
+            keep(
+                tempo,
+                *range,
+                |d| world.tempo(d, at).then_some(Some(TempoColor::Blue)),
+                None,
+            );
+        }
+        Call::Meters => state
+            .meters
+            .iter_mut()
+            .filter_map(|m| m.info.as_mut())
+            .for_each(|i| i.1 = at),
+        Call::Contract(pdl) => meter_mut(state, pdl).contract.as_mut().unwrap().1 = at,
+        Call::Access(pdl) => meter_mut(state, pdl).status.access_checked_at = Some(at),
+        Call::Ecowatt(_) => state.grid.ecowatt_fetched_at = Some(at),
+        Call::TempoPrices => state.grid.tempo_prices_fetched_at = Some(at),
+    }
+}
+
+/// The state read again at `now`: the same store seen through the new day's windows.
+fn reload(state: &mut SyncState, now: DateTime<Utc>) {
+    let today = paris_date(now);
+    (state.now, state.today) = (now, today);
+    let history = daily_history_start(today);
+    for m in &mut state.meters {
+        m.daily
+            .values_mut()
+            .for_each(|s| s.retain(|d, _| *d >= history && *d < today));
+        m.max_power
+            .retain(|d, _| *d >= sub_days(today, MAX_POWER_DAYS) && *d < today);
+        m.curve
+            .values_mut()
+            .for_each(|c| c.retain(|d, _| *d >= curve_window(today) && *d < today));
+    }
+    let from = tempo_season_start(today).min(curve_window(today));
+    state
+        .grid
+        .tempo
+        .retain(|d, _| *d >= from && *d <= add_days(today, 1));
+}
+
+/// Calls made, per quota counter (key, day), over all syncs.
+type Counts = BTreeMap<(String, NaiveDate), u32>;
+
+/// The day's quota as a sync loads it: the counts of today's counters.
+fn load_quota(state: &SyncState, counts: &Counts) -> Quota {
+    let rule = match state.generation {
+        GatewayGeneration::V1 => QuotaRule::V1,
+        GatewayGeneration::V2 => QuotaRule::V2,
+    };
+    let probe = Quota::new(rule, state.now, BTreeMap::new(), BTreeMap::new());
+    let scopes = state
+        .meters
+        .iter()
+        .map(|m| CallScope::Meter(m.pdl().clone()));
+    let scopes = scopes.chain([
+        CallScope::Account,
+        CallScope::Tempo,
+        CallScope::Ecowatt,
+        CallScope::TempoPrices,
+    ]);
+    let used = scopes.map(|scope| {
+        let counter = probe.counter(&scope);
+        let calls = counts
+            .get(&(counter.key.clone(), counter.day))
+            .copied()
+            .unwrap_or(0);
+        (counter.key, calls)
+    });
+    Quota::new(rule, state.now, used.collect(), BTreeMap::new())
+}
+
+/// Runs calls as the executor does: each attempt admitted by the quota and counted, a
+/// failure (refused, or three failed tries) ends its part. `tries` says how each call goes:
+/// 0 answers at once, 1 after one retry, 2 fails three times.
+fn execute(
+    state: &mut SyncState,
+    world: &World,
+    calls: Vec<Call>,
+    (quota, counts, failed): (&mut Quota, &mut Counts, &mut BTreeSet<CallScope>),
+    tries: &mut impl Iterator<Item = u8>,
+) -> Result<(), TestCaseError> {
+    for call in calls {
+        let scope = call.scope();
+        let outcome = tries.next().unwrap_or(0);
+        for attempt in 0..=outcome.min(2) {
+            if failed.contains(&scope) {
+                break;
+            }
+            let Ok(counter) = quota.admit(&scope) else {
+                failed.insert(scope.clone());
+                break;
+            };
+            let count = counts.entry((counter.key, counter.day)).or_default();
+            *count += 1;
+            prop_assert!(
+                *count <= budget_of(quota.limit(&scope)),
+                "{scope} over its budget"
+            );
+            match (attempt == outcome, outcome) {
+                (true, 0 | 1) => store_answer(state, world, &call),
+                (_, 2) if attempt == 2 => {
+                    failed.insert(scope.clone());
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+fn world(origin: NaiveDate) -> impl Strategy<Value = World> {
+    (
+        0i64..60,
+        prop::collection::btree_set(-10i64..1200, 0..6),
+        0i64..120,
+    )
+        .prop_map(move |(lag, never, tempo_lag)| World {
+            origin,
+            lag,
+            never,
+            tempo_lag,
+        })
+}
+
+/// A first sync, then later ones (hours apart), with a gateway and a quota already used.
+fn syncs() -> impl Strategy<Value = (Scenario, World, Vec<i64>, u32, Vec<u8>)> {
+    scenario().prop_flat_map(|s| {
+        let origin = paris_date(s.now);
+        (
+            Just(s),
+            world(origin),
+            prop::collection::vec(1i64..60 * 60, 1..5),
+            0u32..40,
+            prop::collection::vec(prop::sample::select(vec![0u8, 0, 0, 0, 1, 2]), 0..64),
+        )
+    })
+}
+
+/// After a sync whose calls all went through, asking again at once finds only recent days
+/// the gateway did not have; a meter whose yesterday is published is complete.
+fn check_after_sync(state: &SyncState, world: &World) -> Result<(), TestCaseError> {
+    let recent = |d: NaiveDate| (state.today - d).num_days() <= RECENT_RETRY_DAYS as i64;
+    for call in plan(Step::Series, state) {
+        let (_, what, range) = asked(&call).unwrap();
+        for d in [range.start, sub_days(range.end, 1)] {
+            let published = match what {
+                Asked::Tempo => world.tempo(d, state.now),
+                _ => world.enedis(d, state.now),
+            };
+            prop_assert!(!published && recent(d), "{call:?} again for {d}");
+        }
+    }
+    let yesterday = sub_days(state.today, 1);
+    if world.enedis(yesterday, state.now) {
+        for m in state
+            .meters
+            .iter()
+            .filter(|m| m.info.is_some() || state.generation == GatewayGeneration::V1)
+        {
+            prop_assert!(meter_complete(m, state.today), "{} incomplete", m.pdl());
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(config(64))]
+
+    #[test]
+    fn syncs_ask_each_day_until_they_have_it_within_the_quota(
+        (s, world, steps, headroom, tries) in syncs(),
+    ) {
+        let mut state = sync_state(&s);
+        let mut counts = Counts::new();
+        // Other clients of the account used all but `headroom` calls of the day's budget.
+        let limit = if s.generation == GatewayGeneration::V2 { 1000 } else { 500 };
+        let probe = load_quota(&state, &counts);
+        for m in &state.meters {
+            let counter = probe.counter(&CallScope::Meter(m.pdl().clone()));
+            counts.insert((counter.key, counter.day), budget_of(limit).saturating_sub(headroom));
+        }
+        let mut tries = tries.into_iter().cycle();
+        let mut now = s.now;
+        for step in steps.iter().copied().chain([0]) {
+            reload(&mut state, now);
+            let mut quota = load_quota(&state, &counts);
+            let mut failed = BTreeSet::new();
+            for step in Step::ALL {
+                let calls = plan(step, &state);
+                if step == Step::Series {
+                    check_plan(&state, &calls)?;
+                }
+                execute(&mut state, &world, calls, (&mut quota, &mut counts, &mut failed), &mut tries)?;
+            }
+            if failed.is_empty() {
+                check_after_sync(&state, &world)?;
+            }
+            now += Duration::minutes(step);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The quota alone
+
+#[derive(Debug, Clone)]
+enum QuotaOp {
+    Admit(usize),
+    Exhaust(usize),
+    /// What v1's `/valid_access` says of the first meter: calls used, limit, reached.
+    Report(Option<u32>, Option<u32>, bool),
+}
+
+fn quota_op() -> impl Strategy<Value = QuotaOp> {
+    prop_oneof![
+        8 => (0usize..6).prop_map(QuotaOp::Admit),
+        1 => (0usize..6).prop_map(QuotaOp::Exhaust),
+        1 => (prop::option::of(0u32..1100), prop::option::of(1u32..1100), prop::bool::weighted(0.1))
+            .prop_map(|(u, l, r)| QuotaOp::Report(u, l, r)),
+    ]
+}
+
+fn quota_scopes() -> [CallScope; 6] {
+    let meter = |i: usize| CallScope::Meter(Pdl::parse(PDLS[i]).unwrap());
+    [
+        meter(0),
+        meter(1),
+        CallScope::Account,
+        CallScope::Tempo,
+        CallScope::Ecowatt,
+        CallScope::TempoPrices,
+    ]
+}
+
+/// One operation: an admitted call fits the budget in force and counts one; a refused one
+/// changes nothing; a reported or exhausted day leaves no room.
+fn apply_quota_op(quota: &mut Quota, op: &QuotaOp) -> Result<(), TestCaseError> {
+    let scopes = quota_scopes();
+    match op {
+        QuotaOp::Admit(i) => {
+            let scope = &scopes[*i];
+            let (before, budget) = (quota.used(scope), budget_of(quota.limit(scope)));
+            let admitted = quota.admit(scope).is_ok();
+            prop_assert_eq!(
+                admitted,
+                before < budget,
+                "{} at {}/{}",
+                scope,
+                before,
+                budget
+            );
+            prop_assert_eq!(quota.used(scope), before + u32::from(admitted));
+        }
+        QuotaOp::Exhaust(i) => {
+            let scope = &scopes[*i];
+            quota.exhaust(scope);
+            prop_assert!(quota.admit(scope).is_err());
+        }
+        QuotaOp::Report(used, limit, reached) => {
+            let pdl = Pdl::parse(PDLS[0]).unwrap();
+            let access = AccessInfo {
+                valid: true,
+                quota_used: *used,
+                quota_limit: *limit,
+                quota_reached: *reached,
+                ..AccessInfo::default()
+            };
+            quota.report_access(&pdl, &access);
+            let (now_used, now_limit) = quota.usage(&pdl);
+            prop_assert!(used.is_none_or(|u| now_used >= u));
+            prop_assert!(limit.is_none_or(|l| now_limit == l));
+            if *reached {
+                prop_assert!(quota.admit(&scopes[0]).is_err());
+            }
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(config(256))]
+
+    #[test]
+    fn the_quota_admits_a_call_only_within_the_budget_in_force(
+        now in instant(),
+        v2 in any::<bool>(),
+        used in 0u32..1100,
+        ops in prop::collection::vec(quota_op(), 0..300),
+    ) {
+        let rule = if v2 { QuotaRule::V2 } else { QuotaRule::V1 };
+        let keys = ["account".to_string(), PDLS[0].into(), PDLS[1].into()];
+        let mut quota = Quota::new(rule, now, keys.into_iter().map(|k| (k, used)).collect(), BTreeMap::new());
+        let scopes = quota_scopes();
+        for op in &ops {
+            let before: Vec<u32> = scopes.iter().map(|s| quota.used(s)).collect();
+            apply_quota_op(&mut quota, op)?;
+            let after: Vec<u32> = scopes.iter().map(|s| quota.used(s)).collect();
+            prop_assert!(before.iter().zip(&after).all(|(b, a)| a >= b), "a count went down");
+            // v2 counts the account's meters together, v1 each meter apart.
+            if v2 {
+                prop_assert!(after[0] == after[1] && after[1] == after[2]);
+            }
+        }
+    }
+
+    #[test]
+    fn the_budget_stops_before_the_limit(limit in 0u32..100_000) {
+        let budget = budget_of(limit);
+        prop_assert!(budget <= limit);
+        prop_assert!(limit < 20 || budget < limit);
+        prop_assert!(limit - budget <= limit / 20 + 1);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Long-term statistics rows
+
+/// Consecutive days from `first`, each with its curve (complete, in intervals of the given
+/// minutes) or with its daily energy only.
+fn history(first: NaiveDate, days: &[Option<u32>], watts: &[i64]) -> SeriesHistory {
+    let mut history = SeriesHistory {
+        load_curve: true,
+        ..SeriesHistory::default()
+    };
+    for (i, shape) in days.iter().enumerate() {
+        let day = add_days(first, i as u64);
+        history.days.insert(day, Some(10_000 + i as i64));
+        if let Some(minutes) = shape {
+            history.curve.insert(day, curve(day, *minutes, watts));
+        }
+    }
+    history
+}
+
+fn shape() -> impl Strategy<Value = Option<u32>> {
+    prop::option::of(prop::sample::select(vec![10u32, 15, 30, 60]))
+}
+
+/// A day's rows: its 23, 24 or 25 hours from Paris midnight, or one row at midnight.
+fn check_day_rows(
+    day: NaiveDate,
+    hours: &[&Slot<'_>],
+    history: &SeriesHistory,
+) -> Result<(), TestCaseError> {
+    let midnight = start_of_day(day).with_timezone(&Utc);
+    prop_assert_eq!(hours[0].start(), midnight);
+    let kwh: f64 = hours.iter().map(|s| s.kwh()).sum();
+    match history.curve.get(&day) {
+        Some(curve) => {
+            prop_assert_eq!(hours.len() as i64 * 60, expected_minutes(day));
+            for (i, slot) in hours.iter().enumerate() {
+                prop_assert_eq!(slot.start(), midnight + Duration::hours(i as i64));
+            }
+            let wh: f64 = curve.iter().map(CurveInterval::wh).sum();
+            prop_assert!((kwh * 1000.0 - wh).abs() < 1e-6 * wh.max(1.0));
+        }
+        None => {
+            prop_assert_eq!(hours.len(), 1);
+            prop_assert_eq!(Some(kwh * 1000.0), history.days[&day].map(|wh| wh as f64));
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(config(128))]
+
+    #[test]
+    fn each_day_becomes_its_hours_or_one_row_and_sums_run_on(
+        first in maybe_dst_day(),
+        days in prop::collection::vec(shape(), 1..6),
+        watts in prop::collection::vec(0i64..12_000, 1..30),
+        last_sum in prop::option::of(0u32..1_000_000),
+        max in 1usize..80,
+    ) {
+        let history = history(first, &days, &watts);
+        // Late enough that a day without its curve no longer waits for it.
+        let today = add_days(first, days.len() as u64 + CURVE_WAIT_DAYS);
+        let last = last_sum.map(|sum| LastRow {
+            start: start_of_day(sub_days(first, 1)).with_timezone(&Utc),
+            sum: f64::from(sum),
+        });
+        let slots = slots(&history, last, today);
+        for (i, _) in days.iter().enumerate() {
+            let day = add_days(first, i as u64);
+            let of_day: Vec<&Slot<'_>> = slots.iter().filter(|s| paris_date(s.start()) == day).collect();
+            check_day_rows(day, &of_day, &history)?;
+        }
+        let rows = rows(&slots, last, |slot| Some(slot.kwh()));
+        let mut sum = last.map_or(0.0, |l| l.sum);
+        for row in &rows {
+            sum += row.state;
+            prop_assert!((row.sum - sum).abs() < 1e-6 * sum.max(1.0));
+        }
+        // Messages of whole days, at most `max` rows unless one day alone is longer.
+        let parts = chunks(&rows, max);
+        prop_assert_eq!(parts.concat(), rows.clone());
+        for pair in parts.windows(2) {
+            let (end, next) = (pair[0].last().unwrap(), pair[1][0]);
+            prop_assert_ne!(paris_date(end.start), paris_date(next.start));
+        }
+        for part in &parts {
+            let one_day = paris_date(part[0].start) == paris_date(part.last().unwrap().start);
+            prop_assert!(part.len() <= max || one_day, "{} rows over {} days", part.len(), !one_day);
+        }
     }
 }
