@@ -1,5 +1,7 @@
 //! Properties of the pure core, on random inputs (proptest): the Paris calendar, the HC/HP
-//! split, Tempo pricing and the days left in a season, and the sync planner with its quota.
+//! split, Tempo pricing and the days left in a season, the sync planner with its quota (over
+//! several syncs against a simulated gateway and store), and the rows of the long-term
+//! statistics.
 //!
 //! Everything here is a pure function of its inputs and of the time it is given: no store,
 //! no gateway, no clock. Each property states the rule in its own words (an independent
@@ -680,9 +682,8 @@ fn curve_cells(fill: &Fill, from: NaiveDate, top: NaiveDate) -> BTreeMap<NaiveDa
 
 fn meter_state(i: usize, spec: &MeterSpec, now: DateTime<Utc>) -> MeterState {
     let today = paris_date(now);
-    let (yesterday, at) = (sub_days(today, 1), |n: i64| {
-        add_days(sub_days(today, 2000), (2000 + n) as u64)
-    });
+    let yesterday = sub_days(today, 1);
+    let at = |n: i64| today + Duration::days(n);
     let settings = settings(i, spec);
     let info = MeterInfo {
         pdl: settings.pdl.clone(),
