@@ -6,7 +6,7 @@
 
 use chrono::{
     DateTime, Datelike, Days, FixedOffset, LocalResult, Months, NaiveDate, NaiveDateTime,
-    NaiveTime, TimeZone, Utc,
+    NaiveTime, Offset, TimeZone, Utc,
 };
 use chrono_tz::Europe::Paris;
 
@@ -34,6 +34,42 @@ pub fn paris_instant(local: NaiveDateTime) -> DateTime<FixedOffset> {
             paris_instant(later)
         }
     }
+}
+
+/// Every instant at which the Paris wall clock comes to read `local`: once on most days;
+/// in the doubled autumn hour at both of its occurrences and at the fall back between them
+/// (from there the clock reads that hour's times again); when `local` is in the skipped
+/// spring hour, at the end of the gap, where a clock that skipped it reads later times.
+pub fn wall_clock_instants(local: NaiveDateTime) -> Vec<DateTime<Utc>> {
+    match Paris.from_local_datetime(&local) {
+        LocalResult::Single(t) => vec![t.with_timezone(&Utc)],
+        LocalResult::Ambiguous(first, second) => {
+            let (first, second) = (first.with_timezone(&Utc), second.with_timezone(&Utc));
+            vec![first, offset_change(first, second), second]
+        }
+        LocalResult::None => {
+            let naive = local.and_utc();
+            let day = chrono::Duration::hours(12);
+            vec![offset_change(naive - day, naive + day)]
+        }
+    }
+}
+
+/// The first second of `(before, after]` with the Paris offset of `after`, when the offset
+/// changes once in between.
+fn offset_change(before: DateTime<Utc>, after: DateTime<Utc>) -> DateTime<Utc> {
+    let offset =
+        |s: i64| DateTime::from_timestamp(s, 0).map(|t| t.with_timezone(&Paris).offset().fix());
+    let target = offset(after.timestamp());
+    let (mut before, mut after_s) = (before.timestamp(), after.timestamp());
+    while after_s - before > 1 {
+        let middle = before + (after_s - before) / 2;
+        match offset(middle) == target {
+            true => after_s = middle,
+            false => before = middle,
+        }
+    }
+    DateTime::from_timestamp(after_s, 0).unwrap_or(after)
 }
 
 /// Instants of the ends of consecutive intervals `(naive Paris end, minutes)` given in time
@@ -326,6 +362,25 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn the_wall_clock_reaches_a_time_once_twice_or_at_the_end_of_the_spring_gap() {
+        let t = |s: &str| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap();
+        let at = |s: &str| wall_clock_instants(t(s));
+        assert_eq!(at("2024-01-15 02:30:00"), vec![utc("2024-01-15T01:30:00Z")]);
+        // Spring: 02:00 → 03:00 (01:00 UTC); 02:30 is reached when the clock jumps over it.
+        assert_eq!(at("2024-03-31 02:30:00"), vec![utc("2024-03-31T01:00:00Z")]);
+        assert_eq!(at("2024-03-31 03:00:00"), vec![utc("2024-03-31T01:00:00Z")]);
+        // Autumn: 03:00 → 02:00 (01:00 UTC); 02:30 summer, the fall back, 02:30 winter.
+        assert_eq!(
+            at("2024-10-27 02:30:00"),
+            vec![
+                utc("2024-10-27T00:30:00Z"),
+                utc("2024-10-27T01:00:00Z"),
+                utc("2024-10-27T01:30:00Z")
+            ]
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use chrono_tz::Europe::Paris;
 
-use crate::calendar::{add_days, paris_instant, sub_days};
+use crate::calendar::{add_days, sub_days, wall_clock_instants};
 use crate::model::{Prices, Tariff, TempoColor, TempoPrices, TimeRange};
 
 /// Tempo off-peak hours and pricing-day boundaries: 22:00 → 06:00.
@@ -162,8 +162,9 @@ pub fn price_at_local(
     }
 }
 
-/// The next instant after `now` at which one of the wall-clock `times` (Paris) occurs, DST
-/// included.
+/// The next instant after `now` at which the Paris wall clock comes to one of `times`, DST
+/// included: a time of the skipped spring hour at the end of the gap, one of the doubled
+/// autumn hour twice and at the fall back between (see [`wall_clock_instants`]).
 pub fn next_wall_clock(times: &[NaiveTime], now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     let today = now.with_timezone(&Paris).date_naive();
     (0..=2)
@@ -171,7 +172,7 @@ pub fn next_wall_clock(times: &[NaiveTime], now: DateTime<Utc>) -> Option<DateTi
             let day = add_days(today, offset);
             times
                 .iter()
-                .map(move |t| paris_instant(day.and_time(*t)).with_timezone(&Utc))
+                .flat_map(move |t| wall_clock_instants(day.and_time(*t)))
         })
         .filter(|t| *t > now)
         .min()

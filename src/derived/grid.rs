@@ -51,7 +51,8 @@ impl TempoView {
     }
 }
 
-/// The season's totals minus the days already coloured.
+/// The season's totals minus its days already coloured (on 31 August, tomorrow's colour is
+/// the next season's).
 pub fn remaining(
     season_start: NaiveDate,
     known: &BTreeMap<NaiveDate, TempoColor>,
@@ -59,7 +60,7 @@ pub fn remaining(
     tempo_season_totals(season_start).map(|(color, total)| {
         let used = known
             .iter()
-            .filter(|(day, c)| **day >= season_start && **c == color)
+            .filter(|(day, c)| tempo_season_start(**day) == season_start && **c == color)
             .count();
         (
             color,
@@ -171,6 +172,31 @@ mod tests {
 
     fn d(s: &str) -> NaiveDate {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn on_31_august_tomorrow_s_colour_belongs_to_the_next_season() {
+        // Found by tests/properties.rs: on a season's last day, tomorrow's colour (1
+        // September) was counted in the season ending. Hidden while the store knows every
+        // day of the season (each count is then at zero), visible when it lacks some.
+        let season = [
+            (d("2024-08-30"), TempoColor::Blue),
+            (d("2024-08-31"), TempoColor::Blue),
+            (d("2024-09-01"), TempoColor::Blue),
+        ];
+        let inputs = TempoInputs {
+            season: season.into_iter().collect(),
+        };
+        let view = TempoView::compute(&inputs, d("2024-08-31"));
+        // 2023-2024 holds 29 February: 301 blue days, two of them known.
+        assert_eq!(
+            view.remaining,
+            [
+                (TempoColor::Blue, 299),
+                (TempoColor::White, 43),
+                (TempoColor::Red, 22)
+            ]
+        );
     }
 
     #[test]

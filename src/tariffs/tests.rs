@@ -264,3 +264,27 @@ fn seasons_run_from_september_and_hold_301_blue_days_with_a_29_february() {
         ]
     );
 }
+
+#[test]
+fn hchp_boundaries_in_the_dst_hours_are_kept() {
+    // Found by tests/properties.rs: a boundary in the doubled autumn hour was met only at
+    // its first occurrence, one in the skipped spring hour an hour late.
+    let range = |s, e| vec![TimeRange { start: s, end: e }];
+    // 02:41:59 winter time, HC until 02:42: the second 02:42, not midnight.
+    let autumn = range(t(0, 0), t(2, 42));
+    assert_eq!(
+        next_price_change(Tariff::HcHp, Some(&autumn), utc("2000-10-29T01:41:59Z")),
+        Some(utc("2000-10-29T01:42:00Z"))
+    );
+    // 02:50 summer time, HP since 02:42: HC again when the clock falls back to 02:00.
+    assert_eq!(
+        next_price_change(Tariff::HcHp, Some(&autumn), utc("2000-10-29T00:50:00Z")),
+        Some(utc("2000-10-29T01:00:00Z"))
+    );
+    // 01:00 on 31 March 2024, HC from 02:30: the clock jumps to 03:00 (01:00 UTC).
+    let spring = range(t(2, 30), t(5, 0));
+    assert_eq!(
+        next_price_change(Tariff::HcHp, Some(&spring), utc("2024-03-31T00:00:00Z")),
+        Some(utc("2024-03-31T01:00:00Z"))
+    );
+}
