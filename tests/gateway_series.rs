@@ -157,9 +157,14 @@ impl Setup {
         start: NaiveDate,
         end: NaiveDate,
     ) -> Result<Vec<DailyReading>, GatewayError> {
-        within(T, "daily", self.gateway.daily(kind, &pdl(), start, end))
-            .await
-            .map(|s| s.readings)
+        within(
+            T,
+            "daily",
+            self.gateway
+                .daily(kind, &pdl(), start, end, self.gw.today()),
+        )
+        .await
+        .map(|s| s.readings)
     }
 
     async fn max_power(
@@ -167,7 +172,12 @@ impl Setup {
         start: NaiveDate,
         end: NaiveDate,
     ) -> Result<Vec<MaxPowerReading>, GatewayError> {
-        within(T, "max power", self.gateway.max_power(&pdl(), start, end)).await
+        within(
+            T,
+            "max power",
+            self.gateway.max_power(&pdl(), start, end, self.gw.today()),
+        )
+        .await
     }
 
     async fn load_curve(
@@ -179,7 +189,8 @@ impl Setup {
         within(
             T,
             "load curve",
-            self.gateway.load_curve(kind, &pdl(), start, end),
+            self.gateway
+                .load_curve(kind, &pdl(), start, end, self.gw.today()),
         )
         .await
     }
@@ -896,7 +907,7 @@ async fn v1_token_is_sent_raw_and_error_forms_are_typed() {
     let error = within(
         T,
         "daily",
-        wrong.daily(SeriesKind::Consumption, &pdl(), start, end),
+        wrong.daily(SeriesKind::Consumption, &pdl(), start, end, s.gw.today()),
     )
     .await
     .expect_err("the wrong token");
@@ -1036,6 +1047,7 @@ async fn v1_meter_without_a_token_fails_before_any_request() {
             &other,
             day(2024, 1, 1),
             day(2024, 1, 2),
+            s.gw.today(),
         ),
     )
     .await
@@ -1158,16 +1170,20 @@ async fn v2_envelope_errors_on_the_new_routes() {
     let error = within(
         T,
         "load curve",
-        wrong.load_curve(SeriesKind::Consumption, &pdl(), start, end),
+        wrong.load_curve(SeriesKind::Consumption, &pdl(), start, end, s.gw.today()),
     )
     .await
     .expect_err("the wrong secret");
     assert!(matches!(error, GatewayError::Unauthorized(_)), "{error:?}");
     // A meter the account does not hold.
     let other = Pdl::parse("98765432109876").unwrap();
-    let error = within(T, "max power", s.gateway.max_power(&other, start, end))
-        .await
-        .expect_err("not on the account");
+    let error = within(
+        T,
+        "max power",
+        s.gateway.max_power(&other, start, end, s.gw.today()),
+    )
+    .await
+    .expect_err("not on the account");
     assert_eq!(
         error,
         GatewayError::AccessDenied("Access denied to this PDL".into())

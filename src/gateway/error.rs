@@ -24,6 +24,9 @@ pub enum GatewayError {
         "the gateway answered HTTP {status} with a body that is not the expected JSON ({detail})"
     )]
     Malformed { status: u16, detail: String },
+    /// The body went beyond what any real answer holds: refused before it is read whole.
+    #[error("the gateway's answer is too large: more than {limit_mib} MiB")]
+    TooLarge { limit_mib: usize },
     #[error("the gateway did not answer within {0} s")]
     Timeout(f64),
     #[error("cannot reach the gateway at {host}: {reason}")]
@@ -49,6 +52,7 @@ impl GatewayError {
             GatewayError::Timeout(_)
             | GatewayError::Unreachable { .. }
             | GatewayError::Malformed { .. }
+            | GatewayError::TooLarge { .. }
             | GatewayError::QuotaReached(_) => true,
             GatewayError::Http { status, .. } => *status >= 500 || *status == 429,
             GatewayError::Api { code, .. } => {

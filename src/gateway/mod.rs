@@ -87,13 +87,14 @@ impl Gateway {
         }
     }
 
-    /// Daily energy of `pdl` for `[start, end)`.
+    /// Daily energy of `pdl` for `[start, end)`; `today` (Paris) and later are never known.
     pub async fn daily(
         &self,
         kind: SeriesKind,
         pdl: &Pdl,
         start: NaiveDate,
         end: NaiveDate,
+        _today: NaiveDate,
     ) -> Result<DailySeries, GatewayError> {
         match self {
             Gateway::V1(client) => client.daily(kind, pdl, start, end).await,
@@ -102,12 +103,13 @@ impl Gateway {
         }
     }
 
-    /// Daily maximum power for `[start, end)`.
+    /// Daily maximum power for `[start, end)`, before `today`.
     pub async fn max_power(
         &self,
         pdl: &Pdl,
         start: NaiveDate,
         end: NaiveDate,
+        _today: NaiveDate,
     ) -> Result<Vec<MaxPowerReading>, GatewayError> {
         match self {
             Gateway::V1(client) => client.max_power(pdl, start, end).await,
@@ -116,13 +118,14 @@ impl Gateway {
         }
     }
 
-    /// Load curve for `[start, end)`, at most 7 days.
+    /// Load curve for `[start, end)`, at most 7 days, before `today`.
     pub async fn load_curve(
         &self,
         kind: SeriesKind,
         pdl: &Pdl,
         start: NaiveDate,
         end: NaiveDate,
+        _today: NaiveDate,
     ) -> Result<Vec<LoadCurvePoint>, GatewayError> {
         match self {
             Gateway::V1(client) => client.load_curve(kind, pdl, start, end).await,

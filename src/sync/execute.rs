@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
 use super::SyncError;
 use super::plan::Call;
@@ -88,7 +88,7 @@ impl Executor<'_> {
             if ledger.failed(&scope) {
                 continue;
             }
-            let answer = self.fetch(&call, quota, ledger).await;
+            let answer = self.fetch(&call, state.today, quota, ledger).await;
             let written = match answer {
                 Ok(answer) => self.write(state, &call, answer, quota).await,
                 Err(error) => self.tolerate(state, &call, error, quota).await,
@@ -114,6 +114,7 @@ impl Executor<'_> {
     async fn fetch(
         &self,
         call: &Call,
+        today: NaiveDate,
         quota: &mut Quota,
         ledger: &mut Ledger,
     ) -> Result<Answer, SyncError> {
@@ -123,7 +124,7 @@ impl Executor<'_> {
             let counter = quota.admit(&scope)?;
             self.store.count_call(&counter.key, counter.day).await?;
             ledger.parts.entry(scope.clone()).or_default().calls += 1;
-            match self.request(call).await {
+            match self.request(call, today).await {
                 Ok(answer) => return Ok(answer),
                 // The gateway's word on its quota ends the day's calls for this scope: asking
                 // again before the reset would only spend refused calls.
@@ -150,21 +151,23 @@ impl Executor<'_> {
             .await?)
     }
 
-    async fn request(&self, call: &Call) -> Result<Answer, GatewayError> {
+    /// One gateway call; `today` bounds what an Enedis answer may bring.
+    async fn request(&self, call: &Call, today: NaiveDate) -> Result<Answer, GatewayError> {
         let gw = self.gateway;
         Ok(match call {
             Call::Meters => Answer::Meters(gw.meters().await?),
             Call::Access(pdl) => Answer::Access(gw.access(pdl).await?),
             Call::Contract(pdl) => Answer::Contract(gw.contract(pdl).await?),
             Call::Daily { pdl, kind, range } => {
-                Answer::Daily(gw.daily(*kind, pdl, range.start, range.end).await?)
+                Answer::Daily(gw.daily(*kind, pdl, range.start, range.end, today).await?)
             }
             Call::MaxPower { pdl, range } => {
-                Answer::MaxPower(gw.max_power(pdl, range.start, range.end).await?)
+                Answer::MaxPower(gw.max_power(pdl, range.start, range.end, today).await?)
             }
-            Call::LoadCurve { pdl, kind, range } => {
-                Answer::LoadCurve(gw.load_curve(*kind, pdl, range.start, range.end).await?)
-            }
+            Call::LoadCurve { pdl, kind, range } => Answer::LoadCurve(
+                gw.load_curve(*kind, pdl, range.start, range.end, today)
+                    .await?,
+            ),
             Call::Tempo(range) => Answer::Tempo(gw.tempo(range.start, range.end).await?),
             Call::Ecowatt(today) => Answer::Ecowatt(gw.ecowatt(*today).await?),
             Call::TempoPrices => Answer::TempoPrices(gw.tempo_prices().await?),
