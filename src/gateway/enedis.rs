@@ -1,8 +1,12 @@
 //! The Enedis Data Connect payloads, which both gateway generations pass through unchanged:
 //! `meter_reading` (daily energy, max power, load curve) and the contract.
 
+use std::fmt;
+
 use chrono::{NaiveDate, NaiveDateTime};
 use serde::Deserialize;
+
+use super::admit::{self, Bounded, Dropped, Reason};
 
 use crate::model::{Contract, DailyReading, DailySeries, LoadCurvePoint, MaxPowerReading};
 
@@ -15,8 +19,9 @@ pub struct MeterReadingData {
 #[derive(Deserialize)]
 pub struct MeterReading {
     quality: Option<String>,
+    /// Bounded: a broken answer with millions of items cannot take memory in proportion.
     #[serde(default)]
-    interval_reading: Vec<IntervalReading>,
+    interval_reading: Bounded<IntervalReading>,
 }
 
 #[derive(Deserialize)]
@@ -35,6 +40,7 @@ enum NumberOrText {
 }
 
 impl NumberOrText {
+    /// The number, `None` when unreadable or not finite (`NaN`, `inf`).
     fn value(&self) -> Option<f64> {
         match self {
             NumberOrText::Number(n) => Some(*n),
@@ -44,18 +50,49 @@ impl NumberOrText {
     }
 }
 
+impl fmt::Display for NumberOrText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NumberOrText::Number(n) => write!(f, "{n}"),
+            NumberOrText::Text(t) => write!(f, "{t:?}"),
+        }
+    }
+}
+
+impl IntervalReading {
+    /// `what` of the point's value per [`admit`]; a refusal is counted with the point's date
+    /// and value.
+    fn checked<T>(
+        &self,
+        check: impl Fn(Option<f64>) -> Result<T, Reason>,
+        dropped: &mut Dropped,
+    ) -> Option<T> {
+        check(self.value.value())
+            .map_err(|reason| dropped.add(reason, format!("{} {}", self.date, self.value)))
+            .ok()
+    }
+
+    fn date_or_count<T>(&self, parse: fn(&str) -> Option<T>, dropped: &mut Dropped) -> Option<T> {
+        let date = parse(&self.date);
+        if date.is_none() {
+            dropped.add(Reason::UnreadableDate, format!("{:?}", self.date));
+        }
+        date
+    }
+}
+
 impl MeterReading {
     /// Daily energy in Wh per day (whatever `reading_type` says: the route decides).
-    /// Unreadable points are dropped: they stay "not yet".
-    pub fn into_daily(self) -> DailySeries {
+    /// Unreadable or implausible points are refused (counted in `dropped`): they stay "not yet".
+    pub fn into_daily(self, dropped: &mut Dropped) -> DailySeries {
         let readings = self
             .interval_reading
+            .into_items(dropped)
             .iter()
             .filter_map(|point| {
-                Some(DailyReading {
-                    date: parse_day(&point.date)?,
-                    wh: point.value.value()?.round() as i64,
-                })
+                let date = point.date_or_count(parse_day, dropped)?;
+                let wh = point.checked(admit::daily_wh, dropped)?;
+                Some(DailyReading { date, wh })
             })
             .collect();
         DailySeries {
@@ -65,32 +102,40 @@ impl MeterReading {
     }
 
     /// Daily maximum power in VA, with the moment of the peak when the date carries it.
-    pub fn into_max_power(self) -> Vec<MaxPowerReading> {
+    pub fn into_max_power(self, dropped: &mut Dropped) -> Vec<MaxPowerReading> {
         self.interval_reading
+            .into_items(dropped)
             .iter()
             .filter_map(|point| {
                 Some(MaxPowerReading {
-                    date: parse_day(&point.date)?,
-                    va: point.value.value()?.round() as i64,
+                    date: point.date_or_count(parse_day, dropped)?,
+                    va: point.checked(admit::max_power_va, dropped)?,
                     at: parse_naive_datetime(&point.date),
                 })
             })
             .collect()
     }
 
-    /// Load curve points: average W over the interval that ENDS at `date` (naive Paris time).
-    pub fn into_load_curve(self) -> Vec<LoadCurvePoint> {
+    /// Load curve points: average W over the interval that ENDS at `date` (naive Paris time),
+    /// of a length Enedis uses.
+    pub fn into_load_curve(self, dropped: &mut Dropped) -> Vec<LoadCurvePoint> {
         self.interval_reading
+            .into_items(dropped)
             .iter()
             .filter_map(|point| {
+                let end = point.date_or_count(parse_naive_datetime, dropped)?;
+                let watts = point.checked(admit::curve_watts, dropped)?;
+                let stated = point.interval_length.as_deref();
+                let minutes = admit::curve_interval(
+                    stated.and_then(parse_interval_minutes),
+                    stated.is_some(),
+                )
+                .map_err(|reason| dropped.add(reason, format!("{} {stated:?}", point.date)))
+                .ok()?;
                 Some(LoadCurvePoint {
-                    end: parse_naive_datetime(&point.date)?,
-                    watts: point.value.value()?.round() as i64,
-                    interval_minutes: point
-                        .interval_length
-                        .as_deref()
-                        .and_then(parse_interval_minutes)
-                        .unwrap_or(30),
+                    end,
+                    watts,
+                    interval_minutes: minutes,
                 })
             })
             .collect()
@@ -106,7 +151,7 @@ pub fn parse_interval_minutes(text: &str) -> Option<u32> {
         rest.strip_suffix('H')?
             .parse::<u32>()
             .ok()
-            .map(|h| h * 60)
+            .and_then(|h| h.checked_mul(60))
             .filter(|m| *m > 0)
     }
 }
@@ -189,7 +234,7 @@ mod tests {
 
     #[test]
     fn daily_values_are_wh_strings_and_bad_points_are_dropped() {
-        let daily = reading(r#"{"meter_reading":{"quality":"BRUT","reading_type":{"unit":"W"},"interval_reading":[{"value":"15230","date":"2024-01-01"},{"value":"n/a","date":"2024-01-02"},{"value":14810,"date":"2024-01-03"}]}}"#).into_daily();
+        let daily = reading(r#"{"meter_reading":{"quality":"BRUT","reading_type":{"unit":"W"},"interval_reading":[{"value":"15230","date":"2024-01-01"},{"value":"n/a","date":"2024-01-02"},{"value":14810,"date":"2024-01-03"}]}}"#).into_daily(&mut Dropped::default());
         assert_eq!(daily.quality.as_deref(), Some("BRUT"));
         assert_eq!(
             daily.readings.iter().map(|r| r.wh).collect::<Vec<_>>(),
@@ -199,7 +244,7 @@ mod tests {
 
     #[test]
     fn max_power_keeps_the_moment_of_the_peak() {
-        let peaks = reading(r#"{"meter_reading":{"interval_reading":[{"value":"6120","date":"2024-01-01 19:42:10"}]}}"#).into_max_power();
+        let peaks = reading(r#"{"meter_reading":{"interval_reading":[{"value":"6120","date":"2024-01-01 19:42:10"}]}}"#).into_max_power(&mut Dropped::default());
         assert_eq!(peaks[0].va, 6120);
         assert_eq!(peaks[0].date, parse_day("2024-01-01").unwrap());
         assert_eq!(peaks[0].at, parse_naive_datetime("2024-01-01 19:42:10"));
@@ -207,7 +252,7 @@ mod tests {
 
     #[test]
     fn load_curve_points_carry_their_interval() {
-        let points = reading(r#"{"meter_reading":{"interval_reading":[{"value":"1344","date":"2024-01-01 00:30:00","interval_length":"PT30M","measure_type":"B"},{"value":"500","date":"2024-01-01 01:00:00","interval_length":"PT1H"},{"value":"10","date":"2024-01-01 01:10:00","interval_length":"PT10M"}]}}"#).into_load_curve();
+        let points = reading(r#"{"meter_reading":{"interval_reading":[{"value":"1344","date":"2024-01-01 00:30:00","interval_length":"PT30M","measure_type":"B"},{"value":"500","date":"2024-01-01 01:00:00","interval_length":"PT1H"},{"value":"10","date":"2024-01-01 01:10:00","interval_length":"PT10M"}]}}"#).into_load_curve(&mut Dropped::default());
         assert_eq!(
             points
                 .iter()

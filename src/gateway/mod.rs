@@ -4,6 +4,7 @@
 //! everything downstream (store, derived values, entities) is written and tested once.
 //! [`Gateway`] is the one the program talks to, whatever the generation.
 
+pub mod admit;
 pub mod enedis;
 mod error;
 pub mod grid;
@@ -11,6 +12,8 @@ pub mod sample;
 pub mod v1;
 pub mod v2;
 mod wire;
+
+pub use wire::MAX_ANSWER_BYTES;
 
 use std::time::Duration;
 
@@ -22,6 +25,7 @@ use crate::model::{
     AccessInfo, Contract, DailySeries, EcowattDay, LoadCurvePoint, MaxPowerReading, MeterInfo, Pdl,
     SeriesKind, TempoDay, TempoPrices,
 };
+use admit::{Parsed, Window};
 pub use error::GatewayError;
 
 /// How long one gateway call may take before it counts as a timeout.
@@ -30,6 +34,8 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub const MAX_DAILY_SPAN_DAYS: u64 = 365;
 /// … and at most this many days of load curve.
 pub const MAX_LOAD_CURVE_SPAN_DAYS: u64 = 7;
+/// EcoWatt days asked: today and tomorrow.
+const ECOWATT_DAYS: u64 = 2;
 
 /// The gateway the program talks to.
 pub enum Gateway {
@@ -88,72 +94,102 @@ impl Gateway {
     }
 
     /// Daily energy of `pdl` for `[start, end)`; `today` (Paris) and later are never known.
+    /// Items beyond that window or with a value out of the meter's range are refused (one
+    /// log line per answer), the rest kept.
     pub async fn daily(
         &self,
         kind: SeriesKind,
         pdl: &Pdl,
         start: NaiveDate,
         end: NaiveDate,
-        _today: NaiveDate,
+        today: NaiveDate,
     ) -> Result<DailySeries, GatewayError> {
-        match self {
-            Gateway::V1(client) => client.daily(kind, pdl, start, end).await,
-            Gateway::V2(client) => client.daily(kind, pdl, start, end).await,
-            Gateway::Sample(sample) => Ok(sample.daily(kind, pdl, start, end)),
-        }
+        let Parsed { items, mut dropped } = match self {
+            Gateway::V1(client) => client.daily(kind, pdl, start, end).await?,
+            Gateway::V2(client) => client.daily(kind, pdl, start, end).await?,
+            Gateway::Sample(sample) => Parsed::with(|_| sample.daily(kind, pdl, start, end)),
+        };
+        let window = Window::measured(start, end, today);
+        let series = admit::daily(items, window, &mut dropped);
+        dropped.warn(format_args!(
+            "meter {pdl}: {} daily {start}..{end}",
+            kind.as_str()
+        ));
+        Ok(series)
     }
 
-    /// Daily maximum power for `[start, end)`, before `today`.
+    /// Daily maximum power for `[start, end)`, before `today` (refusals as [`Self::daily`]).
     pub async fn max_power(
         &self,
         pdl: &Pdl,
         start: NaiveDate,
         end: NaiveDate,
-        _today: NaiveDate,
+        today: NaiveDate,
     ) -> Result<Vec<MaxPowerReading>, GatewayError> {
-        match self {
-            Gateway::V1(client) => client.max_power(pdl, start, end).await,
-            Gateway::V2(client) => client.max_power(pdl, start, end).await,
-            Gateway::Sample(sample) => Ok(sample.max_power(pdl, start, end)),
-        }
+        let Parsed { items, mut dropped } = match self {
+            Gateway::V1(client) => client.max_power(pdl, start, end).await?,
+            Gateway::V2(client) => client.max_power(pdl, start, end).await?,
+            Gateway::Sample(sample) => Parsed::with(|_| sample.max_power(pdl, start, end)),
+        };
+        let window = Window::measured(start, end, today);
+        let peaks = admit::max_power(items, window, &mut dropped);
+        dropped.warn(format_args!("meter {pdl}: max power {start}..{end}"));
+        Ok(peaks)
     }
 
-    /// Load curve for `[start, end)`, at most 7 days, before `today`.
+    /// Load curve for `[start, end)`, at most 7 days, before `today`: only points whose whole
+    /// interval (of a length Enedis uses) lies in that window (refusals as [`Self::daily`]).
     pub async fn load_curve(
         &self,
         kind: SeriesKind,
         pdl: &Pdl,
         start: NaiveDate,
         end: NaiveDate,
-        _today: NaiveDate,
+        today: NaiveDate,
     ) -> Result<Vec<LoadCurvePoint>, GatewayError> {
-        match self {
-            Gateway::V1(client) => client.load_curve(kind, pdl, start, end).await,
-            Gateway::V2(client) => client.load_curve(kind, pdl, start, end).await,
-            Gateway::Sample(sample) => Ok(sample.load_curve(kind, pdl, start, end)),
-        }
+        let Parsed { items, mut dropped } = match self {
+            Gateway::V1(client) => client.load_curve(kind, pdl, start, end).await?,
+            Gateway::V2(client) => client.load_curve(kind, pdl, start, end).await?,
+            Gateway::Sample(sample) => Parsed::with(|_| sample.load_curve(kind, pdl, start, end)),
+        };
+        let window = Window::measured(start, end, today);
+        let points = admit::load_curve(items, window, &mut dropped);
+        let series = kind.as_str();
+        dropped.warn(format_args!(
+            "meter {pdl}: {series} load curve {start}..{end}"
+        ));
+        Ok(points)
     }
 
-    /// Tempo colours of `[start, end)`; days RTE has not decided yet are absent.
+    /// Tempo colours of `[start, end)`; days RTE has not decided yet are absent, unknown
+    /// colours and days beyond the question refused (one log line).
     pub async fn tempo(
         &self,
         start: NaiveDate,
         end: NaiveDate,
     ) -> Result<Vec<TempoDay>, GatewayError> {
-        match self {
-            Gateway::V1(client) => client.tempo(start, end).await,
-            Gateway::V2(client) => client.tempo(start, end).await,
-            Gateway::Sample(_) => Ok(sample::tempo(start, end)),
-        }
+        let Parsed { items, mut dropped } = match self {
+            Gateway::V1(client) => client.tempo(start, end).await?,
+            Gateway::V2(client) => client.tempo(start, end).await?,
+            Gateway::Sample(_) => Parsed::with(|_| sample::tempo(start, end)),
+        };
+        let days = admit::tempo(items, Window::asked(start, end), &mut dropped);
+        dropped.warn(format_args!("Tempo {start}..{end}"));
+        Ok(days)
     }
 
-    /// EcoWatt signals from `today` (and the following day when published).
+    /// EcoWatt signals of `today` and the following day (when published); levels outside
+    /// 1..=3 and other days refused (one log line).
     pub async fn ecowatt(&self, today: NaiveDate) -> Result<Vec<EcowattDay>, GatewayError> {
-        match self {
-            Gateway::V1(client) => client.ecowatt(today, calendar::add_days(today, 2)).await,
-            Gateway::V2(client) => client.ecowatt(2).await,
-            Gateway::Sample(_) => Ok(sample::ecowatt(today)),
-        }
+        let end = calendar::add_days(today, ECOWATT_DAYS);
+        let Parsed { items, mut dropped } = match self {
+            Gateway::V1(client) => client.ecowatt(today, end).await?,
+            Gateway::V2(client) => client.ecowatt(ECOWATT_DAYS as u8).await?,
+            Gateway::Sample(_) => Parsed::with(|_| sample::ecowatt(today)),
+        };
+        let days = admit::ecowatt(items, Window::asked(today, end), &mut dropped);
+        dropped.warn(format_args!("EcoWatt from {today}"));
+        Ok(days)
     }
 
     /// Tempo prices, where the generation publishes them (v1).

@@ -10,10 +10,13 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use url::Url;
 
+use bytes::Bytes;
+
 use super::GatewayError;
+use super::admit::Parsed;
 use super::enedis::{ContractData, MeterReadingData, parse_naive_datetime};
 use super::grid;
-use super::wire::{Wire, json_value, shaped, status_error};
+use super::wire::{Wire, status_error, typed};
 use crate::model::{
     AccessInfo, Contract, DailySeries, EcowattDay, LoadCurvePoint, MaxPowerReading, MeterInfo, Pdl,
     Secret, SeriesKind, TempoDay, TempoPrices,
@@ -75,16 +78,13 @@ impl Client {
         pdl: &Pdl,
         start: NaiveDate,
         end: NaiveDate,
-    ) -> Result<DailySeries, GatewayError> {
+    ) -> Result<Parsed<DailySeries>, GatewayError> {
         let route = match kind {
             SeriesKind::Consumption => "daily_consumption",
             SeriesKind::Production => "daily_production",
         };
-        Ok(self
-            .range(route, pdl, start, end)
-            .await?
-            .meter_reading
-            .into_daily())
+        let (status, body) = self.range(route, pdl, start, end).await?;
+        daily_answer(status, &body)
     }
 
     pub async fn max_power(
@@ -92,12 +92,10 @@ impl Client {
         pdl: &Pdl,
         start: NaiveDate,
         end: NaiveDate,
-    ) -> Result<Vec<MaxPowerReading>, GatewayError> {
-        Ok(self
-            .range("daily_consumption_max_power", pdl, start, end)
-            .await?
-            .meter_reading
-            .into_max_power())
+    ) -> Result<Parsed<Vec<MaxPowerReading>>, GatewayError> {
+        let route = "daily_consumption_max_power";
+        let (status, body) = self.range(route, pdl, start, end).await?;
+        max_power_answer(status, &body)
     }
 
     pub async fn load_curve(
@@ -106,16 +104,13 @@ impl Client {
         pdl: &Pdl,
         start: NaiveDate,
         end: NaiveDate,
-    ) -> Result<Vec<LoadCurvePoint>, GatewayError> {
+    ) -> Result<Parsed<Vec<LoadCurvePoint>>, GatewayError> {
         let route = match kind {
             SeriesKind::Consumption => "consumption_load_curve",
             SeriesKind::Production => "production_load_curve",
         };
-        Ok(self
-            .range(route, pdl, start, end)
-            .await?
-            .meter_reading
-            .into_load_curve())
+        let (status, body) = self.range(route, pdl, start, end).await?;
+        load_curve_answer(status, &body)
     }
 
     /// `GET /contracts/{pdl}/cache`.
@@ -134,10 +129,10 @@ impl Client {
         pdl: &Pdl,
         start: NaiveDate,
         end: NaiveDate,
-    ) -> Result<MeterReadingData, GatewayError> {
+    ) -> Result<(StatusCode, Bytes), GatewayError> {
         let start = start.to_string();
         let end = end.to_string();
-        self.get(
+        self.get_raw(
             pdl,
             &[
                 route,
@@ -159,10 +154,20 @@ impl Client {
         pdl: &Pdl,
         segments: &[&str],
     ) -> Result<T, GatewayError> {
+        let (status, body) = self.get_raw(pdl, segments).await?;
+        decode(status, &body)
+    }
+
+    /// A meter's route, with that meter's token: the status and the body.
+    async fn get_raw(
+        &self,
+        pdl: &Pdl,
+        segments: &[&str],
+    ) -> Result<(StatusCode, Bytes), GatewayError> {
         let token = self.tokens.get(pdl).ok_or_else(|| {
             GatewayError::Unauthorized(format!("no token configured for meter {pdl}"))
         })?;
-        self.fetch(Some(token), segments).await
+        self.fetch_raw(Some(token), segments).await
     }
 
     async fn fetch<T: DeserializeOwned>(
@@ -170,12 +175,19 @@ impl Client {
         token: Option<&Secret>,
         segments: &[&str],
     ) -> Result<T, GatewayError> {
-        // The raw token, without `Bearer`.
-        let (status, body) = self
-            .wire
-            .get(segments.iter().copied(), &[], token.map(Secret::expose))
-            .await?;
+        let (status, body) = self.fetch_raw(token, segments).await?;
         decode(status, &body)
+    }
+
+    async fn fetch_raw(
+        &self,
+        token: Option<&Secret>,
+        segments: &[&str],
+    ) -> Result<(StatusCode, Bytes), GatewayError> {
+        // The raw token, without `Bearer`.
+        self.wire
+            .get(segments.iter().copied(), &[], token.map(Secret::expose))
+            .await
     }
 
     /// `GET /rte/tempo/{start}/{end}` (no token needed), `end` exclusive.
@@ -183,10 +195,12 @@ impl Client {
         &self,
         start: NaiveDate,
         end: NaiveDate,
-    ) -> Result<Vec<TempoDay>, GatewayError> {
+    ) -> Result<Parsed<Vec<TempoDay>>, GatewayError> {
         let (start, end) = (start.to_string(), end.to_string());
-        let days = self.fetch(None, &["rte", "tempo", &start, &end]).await?;
-        Ok(grid::v1_tempo(days))
+        let (status, body) = self
+            .fetch_raw(None, &["rte", "tempo", &start, &end])
+            .await?;
+        tempo_answer(status, &body)
     }
 
     /// `GET /rte/ecowatt/{start}/{end}`, `end` exclusive.
@@ -194,15 +208,12 @@ impl Client {
         &self,
         start: NaiveDate,
         end: NaiveDate,
-    ) -> Result<Vec<EcowattDay>, GatewayError> {
+    ) -> Result<Parsed<Vec<EcowattDay>>, GatewayError> {
         let (start, end) = (start.to_string(), end.to_string());
-        let days = self
-            .fetch(
-                self.tokens.values().next(),
-                &["rte", "ecowatt", &start, &end],
-            )
-            .await?;
-        Ok(grid::v1_ecowatt(days))
+        let token = self.tokens.values().next();
+        let segments = ["rte", "ecowatt", &start, &end];
+        let (status, body) = self.fetch_raw(token, &segments).await?;
+        ecowatt_answer(status, &body)
     }
 
     /// `GET /edf/tempo/price`.
@@ -215,14 +226,62 @@ impl Client {
 }
 
 /// A v1 answer: the payload itself, or a non-2xx status with `{"detail": "…"}`.
-pub(crate) fn decode<T: DeserializeOwned>(
-    status: StatusCode,
-    body: &[u8],
-) -> Result<T, GatewayError> {
+pub fn decode<T: DeserializeOwned>(status: StatusCode, body: &[u8]) -> Result<T, GatewayError> {
     if !status.is_success() {
         return Err(status_error(status, body));
     }
-    shaped(status, json_value(status, body)?)
+    typed(status, body)
+}
+
+// Each route's answer, from its status and body, without HTTP (what a fuzzer can call). Values
+// are checked item by item; the asked window is the facade's.
+
+/// A daily energy answer (`/daily_consumption/…`, `/daily_production/…`).
+pub fn daily_answer(status: StatusCode, body: &[u8]) -> Result<Parsed<DailySeries>, GatewayError> {
+    let data: MeterReadingData = decode(status, body)?;
+    Ok(Parsed::with(|dropped| {
+        data.meter_reading.into_daily(dropped)
+    }))
+}
+
+/// A daily max-power answer (`/daily_consumption_max_power/…`).
+pub fn max_power_answer(
+    status: StatusCode,
+    body: &[u8],
+) -> Result<Parsed<Vec<MaxPowerReading>>, GatewayError> {
+    let data: MeterReadingData = decode(status, body)?;
+    Ok(Parsed::with(|dropped| {
+        data.meter_reading.into_max_power(dropped)
+    }))
+}
+
+/// A load-curve answer (`/consumption_load_curve/…`, `/production_load_curve/…`).
+pub fn load_curve_answer(
+    status: StatusCode,
+    body: &[u8],
+) -> Result<Parsed<Vec<LoadCurvePoint>>, GatewayError> {
+    let data: MeterReadingData = decode(status, body)?;
+    Ok(Parsed::with(|dropped| {
+        data.meter_reading.into_load_curve(dropped)
+    }))
+}
+
+/// A Tempo answer (`/rte/tempo/{start}/{end}`).
+pub fn tempo_answer(
+    status: StatusCode,
+    body: &[u8],
+) -> Result<Parsed<Vec<TempoDay>>, GatewayError> {
+    let days = decode(status, body)?;
+    Ok(Parsed::with(|dropped| grid::v1_tempo(days, dropped)))
+}
+
+/// An EcoWatt answer (`/rte/ecowatt/{start}/{end}`).
+pub fn ecowatt_answer(
+    status: StatusCode,
+    body: &[u8],
+) -> Result<Parsed<Vec<EcowattDay>>, GatewayError> {
+    let days = decode(status, body)?;
+    Ok(Parsed::with(|dropped| grid::v1_ecowatt(days, dropped)))
 }
 
 #[derive(Deserialize)]
@@ -246,10 +305,7 @@ mod tests {
     #[test]
     fn the_body_is_the_enedis_payload() {
         let body = r#"{"meter_reading":{"usage_point_id":"12345678901234","start":"2024-01-01","end":"2024-01-02","quality":"BRUT","reading_type":{"unit":"Wh"},"interval_reading":[{"value":"15230","date":"2024-01-01"}]}}"#;
-        let daily = decode_reading(200, body)
-            .unwrap()
-            .meter_reading
-            .into_daily();
+        let daily = daily_answer(StatusCode::OK, body.as_bytes()).unwrap().items;
         assert_eq!(daily.readings[0].wh, 15230);
     }
 

@@ -8,10 +8,14 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use url::Url;
 
+use bytes::Bytes;
+use serde::de::IgnoredAny;
+
 use super::GatewayError;
-use super::enedis::{ContractData, MeterReadingData, parse_day};
+use super::admit::{Dropped, Parsed};
+use super::enedis::{ContractData, MeterReading, MeterReadingData, parse_day};
 use super::grid;
-use super::wire::{Wire, json_value, shaped, status_error};
+use super::wire::{Wire, status_error, typed};
 use crate::model::{
     Contract, DailySeries, EcowattDay, LoadCurvePoint, MaxPowerReading, MeterInfo, Pdl, Secret,
     SeriesKind, TempoDay,
@@ -56,14 +60,10 @@ impl Client {
         pdl: &Pdl,
         start: NaiveDate,
         end: NaiveDate,
-    ) -> Result<DailySeries, GatewayError> {
+    ) -> Result<Parsed<DailySeries>, GatewayError> {
         let path = format!("enedis/{}/daily/{pdl}", kind.as_str());
-        match self.get_range(&path, start, end).await {
-            Ok(data) => Ok(data.meter_reading.into_daily()),
-            // "Nothing for this period" is an answer: every day of it is "not yet".
-            Err(GatewayError::Api { code, .. }) if code == "NO_DATA" => Ok(DailySeries::default()),
-            Err(e) => Err(e),
-        }
+        let (status, body) = self.get_range(&path, start, end).await?;
+        daily_answer(status, &body)
     }
 
     /// `GET /enedis/power/{pdl}`: the daily maximum power.
@@ -72,15 +72,10 @@ impl Client {
         pdl: &Pdl,
         start: NaiveDate,
         end: NaiveDate,
-    ) -> Result<Vec<MaxPowerReading>, GatewayError> {
-        match self
-            .get_range(&format!("enedis/power/{pdl}"), start, end)
-            .await
-        {
-            Ok(data) => Ok(data.meter_reading.into_max_power()),
-            Err(GatewayError::Api { code, .. }) if code == "NO_DATA" => Ok(Vec::new()),
-            Err(e) => Err(e),
-        }
+    ) -> Result<Parsed<Vec<MaxPowerReading>>, GatewayError> {
+        let path = format!("enedis/power/{pdl}");
+        let (status, body) = self.get_range(&path, start, end).await?;
+        max_power_answer(status, &body)
     }
 
     /// `GET /enedis/{kind}/detail/{pdl}`: the load curve, at most 7 days.
@@ -90,13 +85,10 @@ impl Client {
         pdl: &Pdl,
         start: NaiveDate,
         end: NaiveDate,
-    ) -> Result<Vec<LoadCurvePoint>, GatewayError> {
+    ) -> Result<Parsed<Vec<LoadCurvePoint>>, GatewayError> {
         let path = format!("enedis/{}/detail/{pdl}", kind.as_str());
-        match self.get_range(&path, start, end).await {
-            Ok(data) => Ok(data.meter_reading.into_load_curve()),
-            Err(GatewayError::Api { code, .. }) if code == "NO_DATA" => Ok(Vec::new()),
-            Err(e) => Err(e),
-        }
+        let (status, body) = self.get_range(&path, start, end).await?;
+        load_curve_answer(status, &body)
     }
 
     /// `GET /enedis/contract/{pdl}`.
@@ -113,24 +105,19 @@ impl Client {
         &self,
         start: NaiveDate,
         end: NaiveDate,
-    ) -> Result<Vec<TempoDay>, GatewayError> {
+    ) -> Result<Parsed<Vec<TempoDay>>, GatewayError> {
         let (start, end) = (start.to_string(), end.to_string());
-        let days = self
-            .get(
-                "tempo/days",
-                &[("start_date", start.as_str()), ("end_date", end.as_str())],
-            )
-            .await?;
-        Ok(grid::v2_tempo(days))
+        let query = [("start_date", start.as_str()), ("end_date", end.as_str())];
+        let (status, body) = self.get_raw("tempo/days", &query).await?;
+        tempo_answer(status, &body)
     }
 
     /// `GET /ecowatt/forecast?days=N`: today and the next days.
-    pub async fn ecowatt(&self, days: u8) -> Result<Vec<EcowattDay>, GatewayError> {
+    pub async fn ecowatt(&self, days: u8) -> Result<Parsed<Vec<EcowattDay>>, GatewayError> {
         let days = days.clamp(1, 7).to_string();
-        let forecast = self
-            .get("ecowatt/forecast", &[("days", days.as_str())])
-            .await?;
-        Ok(grid::v2_ecowatt(forecast))
+        let query = [("days", days.as_str())];
+        let (status, body) = self.get_raw("ecowatt/forecast", &query).await?;
+        ecowatt_answer(status, &body)
     }
 
     async fn get_range(
@@ -138,7 +125,7 @@ impl Client {
         path: &str,
         start: NaiveDate,
         end: NaiveDate,
-    ) -> Result<MeterReadingData, GatewayError> {
+    ) -> Result<(StatusCode, Bytes), GatewayError> {
         let start = start.to_string();
         let end = end.to_string();
         let query = [
@@ -146,7 +133,7 @@ impl Client {
             ("end", end.as_str()),
             ("use_cache", "true"),
         ];
-        self.get(path, &query).await
+        self.get_raw(path, &query).await
     }
 
     async fn get<T: DeserializeOwned>(
@@ -154,32 +141,95 @@ impl Client {
         path: &str,
         query: &[(&str, &str)],
     ) -> Result<T, GatewayError> {
+        let (status, body) = self.get_raw(path, query).await?;
+        decode_envelope(status, &body)
+    }
+
+    /// The status and the body of `GET path?query`, with the bearer secret.
+    async fn get_raw(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<(StatusCode, Bytes), GatewayError> {
         let bearer = self
             .secret
             .as_ref()
             .map(|s| format!("Bearer {}", s.expose()));
-        let (status, body) = self
-            .wire
+        self.wire
             .get(path.split('/'), query, bearer.as_deref())
-            .await?;
-        decode_envelope(status, &body)
+            .await
     }
 }
 
+// Each route's answer, from its status and body, without HTTP (what a fuzzer can call). Values
+// are checked item by item; the asked window is the facade's. `NO_DATA` ("nothing for this
+// period") is an answer: every day of it is "not yet".
+
+/// An Enedis `meter_reading` answer turned into items by `into`, `NO_DATA` as none.
+fn reading_answer<T: Default>(
+    status: StatusCode,
+    body: &[u8],
+    into: impl FnOnce(MeterReading, &mut Dropped) -> T,
+) -> Result<Parsed<T>, GatewayError> {
+    match decode_envelope::<MeterReadingData>(status, body) {
+        Ok(data) => Ok(Parsed::with(|dropped| into(data.meter_reading, dropped))),
+        Err(GatewayError::Api { code, .. }) if code == "NO_DATA" => Ok(Parsed::default()),
+        Err(e) => Err(e),
+    }
+}
+
+/// `/enedis/{kind}/daily/{pdl}`.
+pub fn daily_answer(status: StatusCode, body: &[u8]) -> Result<Parsed<DailySeries>, GatewayError> {
+    reading_answer(status, body, MeterReading::into_daily)
+}
+
+/// `/enedis/power/{pdl}`.
+pub fn max_power_answer(
+    status: StatusCode,
+    body: &[u8],
+) -> Result<Parsed<Vec<MaxPowerReading>>, GatewayError> {
+    reading_answer(status, body, MeterReading::into_max_power)
+}
+
+/// `/enedis/{kind}/detail/{pdl}`.
+pub fn load_curve_answer(
+    status: StatusCode,
+    body: &[u8],
+) -> Result<Parsed<Vec<LoadCurvePoint>>, GatewayError> {
+    reading_answer(status, body, MeterReading::into_load_curve)
+}
+
+/// `/tempo/days`.
+pub fn tempo_answer(
+    status: StatusCode,
+    body: &[u8],
+) -> Result<Parsed<Vec<TempoDay>>, GatewayError> {
+    let days = decode_envelope(status, body)?;
+    Ok(Parsed::with(|dropped| grid::v2_tempo(days, dropped)))
+}
+
+/// `/ecowatt/forecast` (bare, no envelope).
+pub fn ecowatt_answer(
+    status: StatusCode,
+    body: &[u8],
+) -> Result<Parsed<Vec<EcowattDay>>, GatewayError> {
+    let days = decode_envelope(status, body)?;
+    Ok(Parsed::with(|dropped| grid::v2_ecowatt(days, dropped)))
+}
+
 /// Turns a v2 answer into data or a typed error: HTTP errors first, then the envelope.
-pub(crate) fn decode_envelope<T: DeserializeOwned>(
+pub fn decode_envelope<T: DeserializeOwned>(
     status: StatusCode,
     body: &[u8],
 ) -> Result<T, GatewayError> {
     if !status.is_success() {
         return Err(status_error(status, body));
     }
-    let value = json_value(status, body)?;
     // Enedis and Tempo routes wrap their data in the envelope; EcoWatt answers bare.
-    if value.get("success").is_none() {
-        return shaped(status, value);
+    if !has_success_field(status, body)? {
+        return typed(status, body);
     }
-    let envelope: Envelope<T> = shaped(status, value)?;
+    let envelope: Envelope<T> = typed(status, body)?;
     match envelope {
         Envelope {
             success: true,
@@ -202,6 +252,19 @@ pub(crate) fn decode_envelope<T: DeserializeOwned>(
             })
         }
     }
+}
+
+/// Whether the body is an object with a `success` field (read past, not built: cheap).
+fn has_success_field(status: StatusCode, body: &[u8]) -> Result<bool, GatewayError> {
+    #[derive(Deserialize)]
+    struct Probe {
+        success: Option<IgnoredAny>,
+    }
+    let is_object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    if !is_object {
+        return Ok(false);
+    }
+    Ok(typed::<Probe>(status, body)?.success.is_some())
 }
 
 #[derive(Deserialize)]
@@ -236,7 +299,7 @@ mod tests {
     #[test]
     fn reads_daily_values_as_wh_strings() {
         let body = r#"{"success":true,"data":{"meter_reading":{"usage_point_id":"12345678901234","start":"2024-01-01","end":"2024-01-03","quality":"BRUT","reading_type":{"unit":"W","measurement_kind":"power"},"interval_reading":[{"value":"15230","date":"2024-01-01"},{"value":"14810","date":"2024-01-02"}]}},"error":null,"timestamp":"2024-01-16T09:12:03Z"}"#;
-        let series = decode(200, body).unwrap().meter_reading.into_daily();
+        let series = daily_answer(StatusCode::OK, body.as_bytes()).unwrap().items;
         assert_eq!(series.quality.as_deref(), Some("BRUT"));
         assert_eq!(
             series.readings,

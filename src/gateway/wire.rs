@@ -3,12 +3,22 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 use url::Url;
 
 use super::GatewayError;
+
+/// The largest body read from one call. Real answers are far smaller: a 365-day daily answer
+/// is about 20 KB, a 7-day load curve at 5 minutes about 200 KB; one limit for every route.
+pub const MAX_ANSWER_BYTES: usize = 4 << 20;
+
+fn too_large() -> GatewayError {
+    GatewayError::TooLarge {
+        limit_mib: MAX_ANSWER_BYTES >> 20,
+    }
+}
 
 /// A client's connection: its HTTP client, base URL and timeout.
 pub(crate) struct Wire {
@@ -47,11 +57,31 @@ impl Wire {
         }
         let response = request.send().await.map_err(|e| self.transport_error(&e))?;
         let status = response.status();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| self.transport_error(&e))?;
+        let body = self.read_capped(response).await?;
         Ok((status, body))
+    }
+
+    /// The body, read chunk by chunk and refused as soon as it passes [`MAX_ANSWER_BYTES`]
+    /// (announced or actual): memory stays bounded whatever the server sends.
+    async fn read_capped(&self, mut response: reqwest::Response) -> Result<Bytes, GatewayError> {
+        if response
+            .content_length()
+            .is_some_and(|length| length > MAX_ANSWER_BYTES as u64)
+        {
+            return Err(too_large());
+        }
+        let mut body = BytesMut::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| self.transport_error(&e))?
+        {
+            if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body.freeze())
     }
 
     fn transport_error(&self, error: &reqwest::Error) -> GatewayError {
@@ -94,24 +124,18 @@ pub(crate) fn status_error(status: StatusCode, body: &[u8]) -> GatewayError {
     }
 }
 
-/// A JSON value from a body, or `Malformed` ("not JSON").
-pub(crate) fn json_value(
+/// A body in the expected shape, parsed straight into its type (no intermediate JSON tree,
+/// whose size is a multiple of the body's); `Malformed` says "not JSON" or what did not fit.
+pub(crate) fn typed<T: DeserializeOwned>(
     status: StatusCode,
     body: &[u8],
-) -> Result<serde_json::Value, GatewayError> {
-    serde_json::from_slice(body).map_err(|_| GatewayError::Malformed {
-        status: status.as_u16(),
-        detail: "not JSON".into(),
-    })
-}
-
-/// A JSON value in the expected shape, or `Malformed` saying what did not fit.
-pub(crate) fn shaped<T: DeserializeOwned>(
-    status: StatusCode,
-    value: serde_json::Value,
 ) -> Result<T, GatewayError> {
-    serde_json::from_value(value).map_err(|e| GatewayError::Malformed {
+    serde_json::from_slice(body).map_err(|e| GatewayError::Malformed {
         status: status.as_u16(),
-        detail: format!("unexpected shape: {e}"),
+        detail: if e.is_data() {
+            format!("unexpected shape: {e}")
+        } else {
+            "not JSON".into()
+        },
     })
 }
