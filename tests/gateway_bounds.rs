@@ -452,6 +452,35 @@ async fn a_store_holding_i64_max_still_syncs_and_publishes() {
         .save_daily(&pdl(), SeriesKind::Consumption, range, &poisoned, h.now())
         .await
         .expect("stored");
+    let curve = [myelectricaldata_mqtt::model::LoadCurvePoint {
+        end: at("2024-06-10 00:30:00"),
+        watts: i64::MAX,
+        interval_minutes: 30,
+    }; 1];
+    let curve_range =
+        myelectricaldata_mqtt::model::DayRange::new(day(2024, 6, 10), day(2024, 6, 11));
+    pipeline
+        .store
+        .save_load_curve(
+            &pdl(),
+            SeriesKind::Consumption,
+            curve_range,
+            &curve,
+            h.now(),
+        )
+        .await
+        .expect("stored");
+    let coverage = pipeline
+        .store
+        .load_curve_coverage(
+            &pdl(),
+            SeriesKind::Consumption,
+            day(2024, 6, 10),
+            day(2024, 6, 10),
+        )
+        .await
+        .expect("the coverage reads");
+    assert_eq!(coverage.get(&day(2024, 6, 10)), Some(&30));
     let summary = sync(&pipeline).await;
     support::assert_ok(&summary);
     let messages = within(T, "messages", pipeline.messages())

@@ -3,22 +3,17 @@
 
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 use url::Url;
 
 use super::GatewayError;
+use crate::http::BodyError;
 
 /// The largest body read from one call. Real answers are far smaller: a 365-day daily answer
 /// is about 20 KB, a 7-day load curve at 5 minutes about 200 KB; one limit for every route.
 pub const MAX_ANSWER_BYTES: usize = 4 << 20;
-
-fn too_large() -> GatewayError {
-    GatewayError::TooLarge {
-        limit_mib: MAX_ANSWER_BYTES >> 20,
-    }
-}
 
 /// A client's connection: its HTTP client, base URL and timeout.
 pub(crate) struct Wire {
@@ -61,27 +56,17 @@ impl Wire {
         Ok((status, body))
     }
 
-    /// The body, read chunk by chunk and refused as soon as it passes [`MAX_ANSWER_BYTES`]
-    /// (announced or actual): memory stays bounded whatever the server sends.
-    async fn read_capped(&self, mut response: reqwest::Response) -> Result<Bytes, GatewayError> {
-        if response
-            .content_length()
-            .is_some_and(|length| length > MAX_ANSWER_BYTES as u64)
-        {
-            return Err(too_large());
-        }
-        let mut body = BytesMut::new();
-        while let Some(chunk) = response
-            .chunk()
+    /// The body, streamed and refused as soon as it passes [`MAX_ANSWER_BYTES`] (announced
+    /// or actual): memory stays bounded whatever the server sends.
+    async fn read_capped(&self, response: reqwest::Response) -> Result<Bytes, GatewayError> {
+        crate::http::read_limited(response, MAX_ANSWER_BYTES)
             .await
-            .map_err(|e| self.transport_error(&e))?
-        {
-            if body.len() + chunk.len() > MAX_ANSWER_BYTES {
-                return Err(too_large());
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(body.freeze())
+            .map_err(|error| match error {
+                BodyError::TooLarge(max) => GatewayError::TooLarge {
+                    limit_mib: max >> 20,
+                },
+                BodyError::Transport(e) => self.transport_error(&e),
+            })
     }
 
     fn transport_error(&self, error: &reqwest::Error) -> GatewayError {

@@ -311,8 +311,12 @@ impl Store {
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<BTreeMap<NaiveDate, i64>, StoreError> {
+        // `total()` adds in floating point and never fails, where `SUM` over integers stops
+        // the query with "integer overflow"; the cast back saturates. A store written before
+        // the gateway's answers were bounded may hold any value (the day sums are saturating
+        // in `derived`, floats in `statistics`), and reading it must never fail.
         let rows = in_series(
-            "SELECT a.day AS day, COALESCE(SUM(c.minutes), 0) AS minutes
+            "SELECT a.day AS day, CAST(total(c.minutes) AS INTEGER) AS minutes
              FROM load_curve_asked a
              LEFT JOIN load_curve c ON c.pdl = a.pdl AND c.series = a.series AND c.day = a.day
              WHERE a.pdl = ?1 AND a.series = ?2 AND a.day BETWEEN ?3 AND ?4
