@@ -107,7 +107,8 @@ async fn daily_readings_are_parsed_from_wh_strings_with_end_exclusive() {
         day(2024, 1, 15),
         |d| 100 + i64::from(d.day()),
     );
-    // Values past i32, as a long-lived meter could never reach but a parser must survive.
+    // A value past i32: the parser survives it and refuses it (a meter cannot measure more
+    // than 1 250 kWh a day), keeping the rest of the answer.
     gw.set_day(
         DEFAULT_PDL,
         Series::Consumption,
@@ -135,10 +136,6 @@ async fn daily_readings_are_parsed_from_wh_strings_with_end_exclusive() {
             DailyReading {
                 date: day(2024, 1, 2),
                 wh: wh(day(2024, 1, 2)),
-            },
-            DailyReading {
-                date: day(2024, 1, 3),
-                wh: 3_000_000_123,
             },
             DailyReading {
                 date: day(2024, 1, 4),

@@ -76,7 +76,7 @@ impl Dropped {
         let entry = self
             .reasons
             .entry(reason)
-            .or_insert_with(|| (0, item.to_string()));
+            .or_insert_with(|| (0, example(&item.to_string())));
         entry.0 += count;
     }
 
@@ -98,6 +98,17 @@ impl Dropped {
             tracing::warn!("{answer}: {self}");
         }
     }
+}
+
+/// An item as the log line shows it: on one line and short, whatever text the server sent.
+fn example(text: &str) -> String {
+    const MAX_CHARS: usize = 60;
+    let printable = |c: char| if c.is_control() { '?' } else { c };
+    let mut shown: String = text.chars().take(MAX_CHARS).map(printable).collect();
+    if text.chars().nth(MAX_CHARS).is_some() {
+        shown.push('…');
+    }
+    shown
 }
 
 /// `3 items refused: 2 outside the asked days (first: 2024-01-09), 1 …`.
@@ -158,7 +169,9 @@ impl Window {
     /// A load-curve interval lies wholly inside: it starts on or after the first day's
     /// midnight and ends at the latest at the end's midnight (naive Paris time).
     fn holds_interval(self, end: NaiveDateTime, minutes: u32) -> bool {
-        let start = end - Duration::minutes(i64::from(minutes));
+        let Some(start) = end.checked_sub_signed(Duration::minutes(i64::from(minutes))) else {
+            return false;
+        };
         start >= self.start.and_time(NaiveTime::MIN) && end <= self.end.and_time(NaiveTime::MIN)
     }
 }
@@ -398,6 +411,13 @@ mod tests {
              2 outside the asked days (or not over yet) (first: 2024-01-09)"
         );
         assert!(!dropped.to_string().contains('\n'));
+        let mut long = Dropped::default();
+        long.add(
+            Reason::UnreadableDate,
+            format!("2024\n{}", "9".repeat(10_000)),
+        );
+        let line = long.to_string();
+        assert!(!line.contains('\n') && line.len() < 200, "{line}");
     }
 
     #[test]
