@@ -20,7 +20,7 @@
 //! | [`config`] | options → settings | figment layers `config/mod.rs`; raw keys `config/raw.rs`; validation, one line per problem `config/validate.rs`; settings `config/settings.rs` |
 //! | [`translations`] | the program's own strings (entity and statistic names) from `translations/{fr,en}.json` | |
 //! | [`http`], [`supervisor`] | HTTP client settings; the broker the Supervisor gives | |
-//! | [`gateway`] | MyElectricalData clients | v1 `gateway/v1.rs`, v2 `gateway/v2.rs`, Enedis payloads `gateway/enedis.rs`, RTE/EDF payloads `gateway/grid.rs`, HTTP and errors `gateway/wire.rs`, `gateway/error.rs`, demo data `gateway/sample.rs` |
+//! | [`gateway`] | MyElectricalData clients | v1 `gateway/v1.rs`, v2 `gateway/v2.rs` (each route's answer parsed from status and body, without HTTP), Enedis payloads `gateway/enedis.rs`, RTE/EDF payloads `gateway/grid.rs`, what an answer may bring in (plausible values, asked days, one log line per answer) `gateway/admit.rs`, HTTP (bodies capped) and errors `gateway/wire.rs`, `gateway/error.rs`, demo data `gateway/sample.rs` |
 //! | [`store`] | SQLite through sqlx: migrations, WAL, one writer | one answer per transaction `store/mod.rs`; Linky rows `store/series.rs`; Tempo/EcoWatt rows `store/grid.rs`; status, quota counters, configured meters `store/status.rs` |
 //! | [`sync`] | gateway → store: load → plan → execute | snapshot `sync/state.rs`; what to ask, in steps (pure) `sync/plan.rs`; quota (pure) `sync/quota.rs`; calls, retries, writes `sync/execute.rs`; the job and its summary `sync/mod.rs` |
 //! | [`derived`] | store → values: inputs → views (pure) | a meter `derived/meter.rs`; costs `derived/costs.rs`; Tempo and EcoWatt `derived/grid.rs`; all devices and the next change `derived/mod.rs` |

@@ -4,13 +4,12 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use bytes::Bytes;
 use chrono::NaiveDate;
 use reqwest::StatusCode;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use url::Url;
-
-use bytes::Bytes;
 
 use super::GatewayError;
 use super::admit::Parsed;

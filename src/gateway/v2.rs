@@ -2,14 +2,12 @@
 
 use std::time::Duration;
 
+use bytes::Bytes;
 use chrono::NaiveDate;
 use reqwest::StatusCode;
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, IgnoredAny};
 use url::Url;
-
-use bytes::Bytes;
-use serde::de::IgnoredAny;
 
 use super::GatewayError;
 use super::admit::{Dropped, Parsed};
