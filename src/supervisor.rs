@@ -3,7 +3,7 @@
 use serde::Deserialize;
 
 use crate::config::SupervisorSettings;
-use crate::http::{BodyError, root_cause};
+use crate::http::{BodyError, QUOTED_CHARS, one_line, root_cause};
 use crate::model::{BrokerAddress, Secret};
 
 /// The services answer is a few hundred bytes.
@@ -100,7 +100,8 @@ pub fn parse_answer(status: u16, body: &[u8]) -> Result<BrokerAddress, Superviso
     let answer: Option<Answer> = serde_json::from_slice(body).ok();
     let message = answer
         .as_ref()
-        .and_then(|a| a.message.clone())
+        .and_then(|a| a.message.as_deref())
+        .map(|m| one_line(m, QUOTED_CHARS))
         .unwrap_or_default();
     match status {
         401 => return Err(SupervisorError::Unauthorized),
@@ -129,10 +130,15 @@ pub fn parse_answer(status: u16, body: &[u8]) -> Result<BrokerAddress, Superviso
         PortValue::Number(p) => Some(p),
         PortValue::Text(t) => t.trim().parse().ok(),
     }
+    .filter(|p| *p != 0)
     .ok_or_else(|| SupervisorError::Unexpected {
         status,
-        message: "the MQTT port is not a number".into(),
+        message: "the MQTT port is not a port number".into(),
     })?;
+    if service.host.trim().is_empty() {
+        let message = "the MQTT host is empty".into();
+        return Err(SupervisorError::Unexpected { status, message });
+    }
     Ok(BrokerAddress {
         host: service.host,
         port,
@@ -154,6 +160,24 @@ mod tests {
         let text = br#"{"result":"ok","data":{"host":"h","port":"8883","ssl":true,"username":"u","password":"p","app":"core_mosquitto"}}"#;
         let broker = parse_answer(200, text).unwrap();
         assert_eq!((broker.port, broker.tls), (8883, true));
+    }
+
+    #[test]
+    fn a_message_is_quoted_on_one_short_line_and_port_0_or_no_host_is_refused() {
+        let long = format!(
+            r#"{{"result":"error","message":"a\nb{}"}}"#,
+            "x".repeat(5000)
+        );
+        let error = parse_answer(500, long.as_bytes()).unwrap_err().to_string();
+        assert!(!error.contains('\n') && error.len() < 300, "{error}");
+        for data in [r#""host":"h","port":0"#, r#""host":" ","port":1883"#] {
+            let body = format!(r#"{{"result":"ok","data":{{{data},"ssl":false}}}}"#);
+            let error = parse_answer(200, body.as_bytes()).unwrap_err();
+            assert!(
+                matches!(error, SupervisorError::Unexpected { .. }),
+                "{error}"
+            );
+        }
     }
 
     #[test]

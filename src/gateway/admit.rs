@@ -102,13 +102,7 @@ impl Dropped {
 
 /// An item as the log line shows it: on one line and short, whatever text the server sent.
 fn example(text: &str) -> String {
-    const MAX_CHARS: usize = 60;
-    let printable = |c: char| if c.is_control() { '?' } else { c };
-    let mut shown: String = text.chars().take(MAX_CHARS).map(printable).collect();
-    if text.chars().nth(MAX_CHARS).is_some() {
-        shown.push('…');
-    }
-    shown
+    crate::http::one_line(text, 60)
 }
 
 /// `3 items refused: 2 outside the asked days (first: 2024-01-09), 1 …`.

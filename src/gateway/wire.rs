@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 use super::GatewayError;
-use crate::http::BodyError;
+use crate::http::{BodyError, QUOTED_CHARS, one_line};
 
 /// The largest body read from one call. Real answers are far smaller: a 365-day daily answer
 /// is about 20 KB, a 7-day load curve at 5 minutes about 200 KB; one limit for every route.
@@ -92,12 +92,14 @@ pub(crate) fn status_error(status: StatusCode, body: &[u8]) -> GatewayError {
                 other => other.to_string(),
             })
         });
-    let message = detail.unwrap_or_else(|| {
-        status
-            .canonical_reason()
-            .unwrap_or("no explanation")
-            .to_string()
-    });
+    let message = detail
+        .map(|d| one_line(&d, QUOTED_CHARS))
+        .unwrap_or_else(|| {
+            status
+                .canonical_reason()
+                .unwrap_or("no explanation")
+                .to_string()
+        });
     match status {
         StatusCode::CONFLICT | StatusCode::TOO_MANY_REQUESTS => GatewayError::QuotaReached(message),
         StatusCode::UNAUTHORIZED => GatewayError::Unauthorized(message),
@@ -123,4 +125,18 @@ pub(crate) fn typed<T: DeserializeOwned>(
             "not JSON".into()
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_server_s_error_text_is_quoted_on_one_short_line() {
+        let detail = format!("first line\nsecond line {}", "x".repeat(10_000));
+        let body = serde_json::json!({ "detail": detail }).to_string();
+        let error = status_error(StatusCode::BAD_GATEWAY, body.as_bytes()).to_string();
+        assert!(!error.contains('\n') && error.len() < 300, "{error}");
+        assert!(error.contains("first line second line"), "{error}");
+    }
 }

@@ -37,6 +37,8 @@ pub enum BrokerUrlError {
     NoHost,
     #[error("a broker URL has no path or query")]
     PathOrQuery,
+    #[error("port 0 is no port to connect to")]
+    PortZero,
     #[error("credentials are not valid percent-encoded UTF-8")]
     BadCredentials,
 }
@@ -65,9 +67,13 @@ impl BrokerAddress {
             name => Some(percent_decode(name)?),
         };
         let password = url.password().map(percent_decode).transpose()?;
+        let port = url.port().unwrap_or(default_port);
+        if port == 0 {
+            return Err(BrokerUrlError::PortZero);
+        }
         Ok(Self {
             host,
-            port: url.port().unwrap_or(default_port),
+            port,
             tls,
             username,
             password: password.map(Secret::new),
@@ -123,6 +129,11 @@ mod tests {
         assert_eq!((tls.port, tls.tls), (8883, true));
         assert_eq!(tls.username.as_deref(), Some("user"));
         assert_eq!(tls.password.as_ref().map(Secret::expose), Some("p@ss"));
+        // Found by fuzzing (fuzz/regressions/broker_url): port 0 was accepted.
+        assert_eq!(
+            BrokerAddress::parse("mqtt://user:pw@host:0"),
+            Err(BrokerUrlError::PortZero)
+        );
 
         let port = BrokerAddress::parse("mqtt://10.0.0.2:1884").unwrap();
         assert_eq!(port.port, 1884);

@@ -16,6 +16,7 @@ use url::Url;
 
 use super::metadata::{HaVersion, ROWS_PER_MESSAGE, import_message};
 use super::rows::{LastRow, StatisticRow, chunks};
+use crate::http::{QUOTED_CHARS, one_line};
 use crate::model::Secret;
 
 /// How long one answer may take.
@@ -93,9 +94,9 @@ impl HomeAssistant {
             }
             Some("auth_invalid") => {
                 let why = answer["message"].as_str().unwrap_or("invalid token");
-                Err(HaError::Unauthorized(why.to_string()))
+                Err(HaError::Unauthorized(one_line(why, QUOTED_CHARS)))
             }
-            _ => Err(HaError::Unexpected(format!("{answer} instead of auth_ok"))),
+            _ => Err(unexpected(&answer, "auth_ok")),
         }
     }
 
@@ -174,8 +175,8 @@ impl HomeAssistant {
             let error = &answer["error"];
             return Err(HaError::Refused {
                 command: kind,
-                code: error["code"].as_str().unwrap_or("?").to_string(),
-                message: error["message"].as_str().unwrap_or("").to_string(),
+                code: one_line(error["code"].as_str().unwrap_or("?"), QUOTED_CHARS),
+                message: one_line(error["message"].as_str().unwrap_or(""), QUOTED_CHARS),
             });
         }
     }
@@ -184,7 +185,7 @@ impl HomeAssistant {
         let message = self.receive().await?;
         match message["type"].as_str() == Some(kind) {
             true => Ok(message),
-            false => Err(HaError::Unexpected(format!("{message} instead of {kind}"))),
+            false => Err(unexpected(&message, kind)),
         }
     }
 
@@ -213,6 +214,12 @@ impl HomeAssistant {
     pub async fn close(mut self) {
         let _ = self.socket.close(None).await;
     }
+}
+
+/// An answer that is not the one expected, quoted on one short line.
+fn unexpected(answer: &Value, expected: &str) -> HaError {
+    let quoted = one_line(&answer.to_string(), QUOTED_CHARS);
+    HaError::Unexpected(format!("{quoted} instead of {expected}"))
 }
 
 /// The latest readable row of `statistic_id` in a `statistics_during_period` result.
