@@ -6,9 +6,15 @@
 
 use myelectricaldata_mqtt::calendar::parse_offpeak_hours;
 use myelectricaldata_mqtt::config::{self, Sources};
-use myelectricaldata_mqtt::model::BrokerAddress;
+use myelectricaldata_mqtt::gateway::admit::{self, Parsed};
+use myelectricaldata_mqtt::gateway::enedis::ContractData;
+use myelectricaldata_mqtt::gateway::{GatewayError, v1, v2};
+use myelectricaldata_mqtt::model::{
+    BrokerAddress, DailySeries, EcowattDay, LoadCurvePoint, MaxPowerReading, TempoDay,
+};
 use myelectricaldata_mqtt::statistics::{HaVersion, last_row_in};
 use myelectricaldata_mqtt::supervisor;
+use reqwest::StatusCode;
 
 /// The checks of one target.
 pub type Check = fn(&[u8]);
@@ -20,6 +26,8 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("offpeak_hours", offpeak_hours),
     ("broker_url", broker_url),
     ("ha_answer", ha_answer),
+    ("gateway_v2", gateway_v2),
+    ("gateway_v1", gateway_v1),
 ];
 
 fn one_line(what: &str, text: &str) {
@@ -95,4 +103,117 @@ pub fn ha_answer(data: &[u8]) {
         }
     }
     let _ = HaVersion::parse(&String::from_utf8_lossy(data));
+}
+
+/// A route's parse function: the status and body of an answer to what it holds.
+type Parse<T> = fn(StatusCode, &[u8]) -> Result<T, GatewayError>;
+
+/// The parse functions of one gateway generation, route by route.
+struct Routes {
+    daily: Parse<Parsed<DailySeries>>,
+    max_power: Parse<Parsed<Vec<MaxPowerReading>>>,
+    load_curve: Parse<Parsed<Vec<LoadCurvePoint>>>,
+    tempo: Parse<Parsed<Vec<TempoDay>>>,
+    ecowatt: Parse<Parsed<Vec<EcowattDay>>>,
+    contract: Parse<ContractData>,
+}
+
+/// A v2 answer: the first byte picks the route, the next two the HTTP status, the rest is
+/// the body.
+pub fn gateway_v2(data: &[u8]) {
+    gateway_answer(
+        data,
+        &Routes {
+            daily: v2::daily_answer,
+            max_power: v2::max_power_answer,
+            load_curve: v2::load_curve_answer,
+            tempo: v2::tempo_answer,
+            ecowatt: v2::ecowatt_answer,
+            contract: v2::decode_envelope::<ContractData>,
+        },
+    );
+}
+
+/// A v1 answer, laid out as for [`gateway_v2`].
+pub fn gateway_v1(data: &[u8]) {
+    gateway_answer(
+        data,
+        &Routes {
+            daily: v1::daily_answer,
+            max_power: v1::max_power_answer,
+            load_curve: v1::load_curve_answer,
+            tempo: v1::tempo_answer,
+            ecowatt: v1::ecowatt_answer,
+            contract: v1::decode::<ContractData>,
+        },
+    );
+}
+
+fn gateway_answer(data: &[u8], routes: &Routes) {
+    let Some((&[route, high, low], body)) = data.split_first_chunk::<3>() else {
+        return;
+    };
+    let Ok(status) = StatusCode::from_u16(u16::from_be_bytes([high, low])) else {
+        return;
+    };
+    match route % 6 {
+        0 => admitted((routes.daily)(status, body), |s| {
+            s.readings
+                .iter()
+                .for_each(|r| within(r.wh, admit::MAX_DAILY_WH))
+        }),
+        1 => admitted((routes.max_power)(status, body), |readings| {
+            readings
+                .iter()
+                .for_each(|r| within(r.va, admit::MAX_METER_WATTS))
+        }),
+        2 => admitted((routes.load_curve)(status, body), |points| {
+            for point in points {
+                within(point.watts, admit::MAX_METER_WATTS);
+                assert!(admit::CURVE_INTERVAL_MINUTES.contains(&point.interval_minutes));
+            }
+        }),
+        3 => admitted((routes.tempo)(status, body), |_| {}),
+        4 => admitted((routes.ecowatt)(status, body), |days| {
+            for day in days {
+                assert!(admit::ECOWATT_LEVELS.contains(&day.level), "{day:?}");
+                assert!(
+                    day.hours.iter().all(|h| admit::ECOWATT_LEVELS.contains(h)),
+                    "{day:?}"
+                );
+            }
+        }),
+        _ => match (routes.contract)(status, body) {
+            Ok(data) => drop(data.into_contract()),
+            Err(error) => quoted_error(&error),
+        },
+    }
+}
+
+/// Checks what a parser kept, or the error it gave.
+fn admitted<T>(answer: Result<Parsed<T>, GatewayError>, check: impl FnOnce(&T)) {
+    match answer {
+        Ok(parsed) => {
+            check(&parsed.items);
+            one_line("a refusal report", &parsed.dropped.to_string());
+        }
+        Err(error) => quoted_error(&error),
+    }
+}
+
+fn quoted_error(error: &GatewayError) {
+    let text = error.to_string();
+    one_line("a gateway error", &text);
+    assert!(
+        text.chars().count() <= 400,
+        "an error of {} characters",
+        text.len()
+    );
+}
+
+fn within(value: i64, max: f64) {
+    assert!(
+        (0..=max as i64).contains(&value),
+        "{value} out of 0..={max}"
+    );
 }
