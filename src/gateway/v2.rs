@@ -14,6 +14,7 @@ use super::admit::{Dropped, Parsed};
 use super::enedis::{ContractData, MeterReading, MeterReadingData, parse_day};
 use super::grid;
 use super::wire::{Wire, status_error, typed};
+use crate::http::{QUOTED_CHARS, one_line};
 use crate::model::{
     Contract, DailySeries, EcowattDay, LoadCurvePoint, MaxPowerReading, MeterInfo, Pdl, Secret,
     SeriesKind, TempoDay,
@@ -242,6 +243,7 @@ pub fn decode_envelope<T: DeserializeOwned>(
             let (code, message) = error
                 .map(|e| (e.code, e.message.unwrap_or_default()))
                 .unwrap_or_else(|| ("UNKNOWN".into(), "success:false without an error".into()));
+            let (code, message) = (one_line(&code, 64), one_line(&message, QUOTED_CHARS));
             Err(match code.as_str() {
                 "RATE_LIMIT_EXCEEDED" => GatewayError::QuotaReached(message),
                 "ACCESS_DENIED" => GatewayError::AccessDenied(message),

@@ -119,8 +119,9 @@ pub(crate) fn typed<T: DeserializeOwned>(
 ) -> Result<T, GatewayError> {
     serde_json::from_slice(body).map_err(|e| GatewayError::Malformed {
         status: status.as_u16(),
+        // serde's text quotes the offending value, which is any size.
         detail: if e.is_data() {
-            format!("unexpected shape: {e}")
+            one_line(&format!("unexpected shape: {e}"), QUOTED_CHARS)
         } else {
             "not JSON".into()
         },
