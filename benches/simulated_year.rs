@@ -113,6 +113,12 @@ struct World {
     calls: Vec<(usize, bool)>,
     requests_before: usize,
     busy: bool,
+    /// Each sync: the fake's today, the requests made so far, faults consumed so far.
+    syncs: Vec<(NaiveDate, usize, usize)>,
+    /// Faults queued on the fake so far.
+    queued: usize,
+    /// Every day published late, and when.
+    late_history: BTreeMap<NaiveDate, NaiveDate>,
     /// The requests of each day over its budget.
     over_budget: Vec<(usize, String)>,
     rss_day10_kib: i64,
@@ -165,6 +171,13 @@ impl World {
         }
     }
 
+    /// A sync just ended.
+    fn mark_sync(&mut self) {
+        let consumed = self.queued - self.gw.pending_faults();
+        let requests = self.gw.requests().len();
+        self.syncs.push((self.gw.today(), requests, consumed));
+    }
+
     /// Fills the late days whose day has come.
     fn publish_late(&mut self, today: NaiveDate) {
         let due: Vec<NaiveDate> = self
@@ -189,17 +202,21 @@ impl World {
         let faults = &mut self.faults;
         if self.prng.chance(0.08) {
             self.gw.push_fault_on(FaultOn::Daily, Fault::server_error());
+            self.queued += 1;
             faults.server_errors += 1;
             self.busy = true;
         }
-        if self.prng.chance(0.03) {
+        // The smoke run gets one timeout and one quota answer too.
+        if self.prng.chance(0.03) || index == 3 {
             let delay = Fault::Delay(Duration::from_millis(800));
             self.gw.push_fault_on(FaultOn::Daily, delay);
+            self.queued += 1;
             faults.timeouts += 1;
             self.busy = true;
         }
-        if self.prng.chance(0.03) {
+        if self.prng.chance(0.03) || index == 5 {
             self.gw.push_fault_on(FaultOn::Daily, Fault::rate_limited());
+            self.queued += 1;
             faults.quota += 1;
             self.busy = true;
         }
@@ -212,6 +229,7 @@ impl World {
             }
             let at = today.checked_add_days(Days::new(late_by)).expect("a day");
             self.late.insert(yesterday, at);
+            self.late_history.insert(yesterday, at);
             faults.late_days += 1;
             self.busy = true;
         }
@@ -265,6 +283,8 @@ fn rss_kib() -> i64 {
 
 async fn bench(full: bool, days: u64) {
     let started = Instant::now();
+    let syncs = SyncCounter::install();
+    let world_slot = syncs.1.clone();
     let broker = Mosquitto::start(BrokerKind::Anonymous);
     let top = json!({ "tempo": false, "ecowatt": false, "mqtt_enabled": true,
         "mqtt_broker": broker.url() });
@@ -301,10 +321,14 @@ async fn bench(full: bool, days: u64) {
         requests_before: 0,
         busy: true,
         over_budget: Vec::new(),
+        syncs: Vec::new(),
+        queued: 0,
+        late_history: BTreeMap::new(),
         rss_day10_kib: 0,
         rss_end_kib: 0,
         stop: Some(stop),
     }));
+    let _ = world_slot.set(world.clone());
     let clock = Arc::new(SimulatedClock {
         now: Mutex::new(start),
         world: world.clone(),
@@ -325,11 +349,10 @@ async fn bench(full: bool, days: u64) {
         .expect("the daemon runs");
     let wall = started.elapsed();
     let world = world.lock().expect("the world");
-    let syncs = syncs(&gw);
     report(
         &world,
         full,
-        syncs,
+        syncs.count(),
         clock.sleeps.load(std::sync::atomic::Ordering::Relaxed),
         wall,
     );
@@ -341,15 +364,48 @@ async fn bench(full: bool, days: u64) {
     check_rss(&world);
 }
 
-/// Syncs the daemon made: each starts by asking the account (`/api/pdl`) or a series; count
-/// the daily consumption requests, one per sync that needed it, as a lower bound, and the
-/// status writes otherwise. Here: the consumption requests.
-fn syncs(gw: &FakeGateway) -> usize {
-    gw.requests_where(|r| r.route() == Some(RouteKind::Daily(Series::Consumption)))
-        .len()
+/// Counts the daemon's syncs from its log (each ends with one "next sync at" line) and tells
+/// the world of each.
+#[derive(Clone, Default)]
+struct SyncCounter(
+    Arc<std::sync::atomic::AtomicU64>,
+    Arc<std::sync::OnceLock<Arc<Mutex<World>>>>,
+);
+
+impl std::io::Write for SyncCounter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if buf.windows(13).any(|w| w == b"next sync at ") {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if let Some(world) = self.1.get() {
+                world.lock().expect("the world").mark_sync();
+            }
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
-fn report(world: &World, full: bool, syncs: usize, sleeps: u64, wall: Duration) {
+impl SyncCounter {
+    /// Installs it as the log's writer (info level, nothing printed).
+    fn install() -> SyncCounter {
+        let counter = SyncCounter::default();
+        let writer = counter.clone();
+        tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .init();
+        counter
+    }
+
+    fn count(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+fn report(world: &World, full: bool, syncs: u64, sleeps: u64, wall: Duration) {
     let what = if full {
         "full"
     } else {
@@ -376,7 +432,7 @@ fn report(world: &World, full: bool, syncs: usize, sleeps: u64, wall: Duration) 
         "  first day (start + backfill of {HISTORY_DAYS} days): {} gateway calls",
         world.calls.first().map_or(0, |c| c.0)
     );
-    println!("  consumption requests (≈ syncs that asked): {syncs}; clock sleeps: {sleeps}");
+    println!("  syncs: {syncs}; clock sleeps: {sleeps}");
     println!(
         "  gateway calls per day: max {max} (quiet days {quiet_max}, budget {QUIET_BUDGET}; days \
          with a fault or a late day: budget {}), mean {mean:.2}, quota {QUOTA}",
@@ -423,31 +479,39 @@ fn check_calls(world: &World, gw: &FakeGateway) {
     assert!(over.is_empty(), "{} day(s) over the budget", over.len());
     let most = world.calls.iter().map(|(c, _)| *c).max().unwrap_or(0);
     assert!(most <= QUOTA, "{most} calls in a day, over the quota");
-    check_no_range_twice(gw);
+    check_no_range_twice(world, gw);
 }
 
-/// No daily range is asked again once an answer served it: a range asked twice in a row
-/// with the same bounds must have failed the first time (a fault) or lacked a day (late).
-fn check_no_range_twice(gw: &FakeGateway) {
-    for series in SERIES {
-        let ranges: Vec<(NaiveDate, NaiveDate)> = gw
-            .requests_where(|r| r.route() == Some(RouteKind::Daily(series)))
-            .iter()
-            .filter_map(RecordedRequest::day_range)
-            .collect();
-        let mut highest_end = None;
-        for (start, end) in &ranges {
-            // Once an end was reached, a later request starts no earlier than the end of the
-            // oldest gap the program may still be waiting for (RECENT_RETRY_DAYS = 10).
-            if let Some(high) = highest_end {
-                let floor = high - Days::new(11);
-                assert!(
-                    *start >= floor,
-                    "{series:?}: range {start}..{end} asked again after {high} was reached"
-                );
+/// No daily range is asked again once an answer served it: every daily request has a day
+/// that no earlier sync without a fault was served (before today, not withheld).
+fn check_no_range_twice(world: &World, gw: &FakeGateway) {
+    let requests = gw.requests();
+    let mut served: BTreeMap<String, std::collections::BTreeSet<NaiveDate>> = BTreeMap::new();
+    let (mut from, mut consumed_before) = (0, 0);
+    for (today, to, consumed) in &world.syncs {
+        let faulted = *consumed > consumed_before;
+        for r in &requests[from..*to] {
+            let (Some(kind @ RouteKind::Daily(_)), Some((start, end))) = (r.route(), r.day_range())
+            else {
+                continue;
+            };
+            let days = start.iter_days().take_while(|d| *d < end && d < today);
+            let known = served.entry(format!("{kind:?}")).or_default();
+            assert!(
+                faulted
+                    || start
+                        .iter_days()
+                        .take_while(|d| *d < end)
+                        .any(|d| !known.contains(&d)),
+                "{kind:?} {start}..{end} asked on {today} though every day of it was served"
+            );
+            if !faulted {
+                let published =
+                    |d: &NaiveDate| world.late_history.get(d).is_none_or(|at| at <= today);
+                known.extend(days.filter(published));
             }
-            highest_end = highest_end.max(Some(*end));
         }
+        (from, consumed_before) = (*to, *consumed);
     }
 }
 
