@@ -111,9 +111,15 @@ struct World {
     /// Per simulated day (index from the start): calls, and whether a fault or a late day may
     /// have asked for more than the quiet budget.
     calls: Vec<(usize, bool)>,
-    requests_before: usize,
+    /// Requests of the current day (moved out of the fake's log, which would grow all year
+    /// in this process), as lines.
+    day_lines: Vec<String>,
+    /// Every daily-energy request: its series and range.
+    daily: Vec<(Series, NaiveDate, NaiveDate)>,
     busy: bool,
-    /// Each sync: the fake's today, the requests made so far, faults consumed so far.
+    /// Day, RSS, heap in use (KiB) and the daily requests so far, every 50 days.
+    memory: Vec<(i64, i64, i64, usize)>,
+    /// Each sync: the fake's today, the daily requests made so far, faults consumed so far.
     syncs: Vec<(NaiveDate, usize, usize)>,
     /// Faults queued on the fake so far.
     queued: usize,
@@ -139,21 +145,22 @@ impl World {
     /// The Paris day `today` begins.
     fn new_day(&mut self, today: NaiveDate) {
         let index = (today - self.first_day).num_days();
-        let requests = self.gw.requests();
-        let calls = requests.len() - self.requests_before;
+        self.absorb_requests();
+        let lines = std::mem::take(&mut self.day_lines);
+        let calls = lines.len();
         let busy = std::mem::take(&mut self.busy);
         if calls > budget(busy) {
-            let of_day = requests[self.requests_before..].iter();
-            let lines = of_day.map(|r| format!("{} {}?{}", r.method, r.path, r.query));
-            self.over_budget
-                .push((self.calls.len(), lines.collect::<Vec<_>>().join("\n")));
+            self.over_budget.push((self.calls.len(), lines.join("\n")));
         }
         self.calls.push((calls, busy));
-        self.requests_before = requests.len();
         self.gw.set_today(today);
         self.publish_late(today);
         if index == 10 {
             self.rss_day10_kib = rss_kib();
+        }
+        if index % 50 == 0 || index == 10 {
+            self.memory
+                .push((index, rss_kib(), heap_kib(), self.daily.len()));
         }
         if index >= self.days as i64 {
             self.rss_end_kib = rss_kib();
@@ -174,8 +181,23 @@ impl World {
     /// A sync just ended.
     fn mark_sync(&mut self) {
         let consumed = self.queued - self.gw.pending_faults();
-        let requests = self.gw.requests().len();
-        self.syncs.push((self.gw.today(), requests, consumed));
+        self.absorb_requests();
+        self.syncs
+            .push((self.gw.today(), self.daily.len(), consumed));
+    }
+
+    /// Moves the fake's logged requests here (called between syncs: none is in flight).
+    fn absorb_requests(&mut self) {
+        let requests = self.gw.requests();
+        self.gw.clear_requests();
+        for r in requests {
+            if let (Some(RouteKind::Daily(series)), Some((start, end))) = (r.route(), r.day_range())
+            {
+                self.daily.push((series, start, end));
+            }
+            self.day_lines
+                .push(format!("{} {}?{}", r.method, r.path, r.query));
+        }
     }
 
     /// Fills the late days whose day has come.
@@ -274,6 +296,18 @@ fn noon() -> chrono::NaiveTime {
     chrono::NaiveTime::from_hms_opt(12, 30, 0).expect("a time")
 }
 
+/// The heap glibc's malloc has handed out and not got back, in KiB.
+fn heap_kib() -> i64 {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: mallinfo2 takes no argument and only reads glibc's own counters.
+        let info = unsafe { libc::mallinfo2() };
+        (info.uordblks / 1024) as i64
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    0
+}
+
 fn rss_kib() -> i64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let line = status.lines().find(|l| l.starts_with("VmRSS:"));
@@ -318,10 +352,12 @@ async fn bench(full: bool, days: u64) {
         late: BTreeMap::new(),
         faults: Faults::default(),
         calls: Vec::new(),
-        requests_before: 0,
+        day_lines: Vec::new(),
+        daily: Vec::new(),
         busy: true,
         over_budget: Vec::new(),
         syncs: Vec::new(),
+        memory: Vec::new(),
         queued: 0,
         late_history: BTreeMap::new(),
         rss_day10_kib: 0,
@@ -356,7 +392,7 @@ async fn bench(full: bool, days: u64) {
         clock.sleeps.load(std::sync::atomic::Ordering::Relaxed),
         wall,
     );
-    check_calls(&world, &gw);
+    check_calls(&world);
     // The run stops as day `days` begins: its last sync (08:00 the day before) had up to
     // the day before that.
     let last_synced = first_day + Days::new(days - 2);
@@ -448,6 +484,11 @@ fn report(world: &World, full: bool, syncs: u64, sleeps: u64, wall: Duration) {
         f.late_days,
         f.broker_restarts
     );
+    for (day, rss, heap, requests) in &world.memory {
+        println!(
+            "  day {day}: RSS {rss} KiB, heap in use {heap} KiB, {requests} daily requests so far"
+        );
+    }
     println!(
         "  RSS day 10: {:.2} MiB, end: {:.2} MiB; wall time {:.1} s",
         world.rss_day10_kib as f64 / 1024.0,
@@ -467,7 +508,7 @@ fn budget(busy: bool) -> usize {
     if busy { busy_budget(3) } else { QUIET_BUDGET }
 }
 
-fn check_calls(world: &World, gw: &FakeGateway) {
+fn check_calls(world: &World) {
     let over: Vec<_> = world
         .over_budget
         .iter()
@@ -479,31 +520,27 @@ fn check_calls(world: &World, gw: &FakeGateway) {
     assert!(over.is_empty(), "{} day(s) over the budget", over.len());
     let most = world.calls.iter().map(|(c, _)| *c).max().unwrap_or(0);
     assert!(most <= QUOTA, "{most} calls in a day, over the quota");
-    check_no_range_twice(world, gw);
+    check_no_range_twice(world);
 }
 
 /// No daily range is asked again once an answer served it: every daily request has a day
 /// that no earlier sync without a fault was served (before today, not withheld).
-fn check_no_range_twice(world: &World, gw: &FakeGateway) {
-    let requests = gw.requests();
+fn check_no_range_twice(world: &World) {
     let mut served: BTreeMap<String, std::collections::BTreeSet<NaiveDate>> = BTreeMap::new();
     let (mut from, mut consumed_before) = (0, 0);
     for (today, to, consumed) in &world.syncs {
         let faulted = *consumed > consumed_before;
-        for r in &requests[from..*to] {
-            let (Some(kind @ RouteKind::Daily(_)), Some((start, end))) = (r.route(), r.day_range())
-            else {
-                continue;
-            };
+        for (series, start, end) in &world.daily[from..*to] {
+            let (start, end) = (*start, *end);
             let days = start.iter_days().take_while(|d| *d < end && d < today);
-            let known = served.entry(format!("{kind:?}")).or_default();
+            let known = served.entry(format!("{series:?}")).or_default();
             assert!(
                 faulted
                     || start
                         .iter_days()
                         .take_while(|d| *d < end)
                         .any(|d| !known.contains(&d)),
-                "{kind:?} {start}..{end} asked on {today} though every day of it was served"
+                "{series:?} {start}..{end} asked on {today} though every day of it was served"
             );
             if !faulted {
                 let published =
