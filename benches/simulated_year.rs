@@ -384,20 +384,17 @@ async fn bench(full: bool, days: u64) {
         .expect("the simulated run ends in time")
         .expect("the daemon runs");
     let wall = started.elapsed();
-    let world = world.lock().expect("the world");
-    report(
-        &world,
-        full,
-        syncs.count(),
-        clock.sleeps.load(std::sync::atomic::Ordering::Relaxed),
-        wall,
-    );
-    check_calls(&world);
+    {
+        let world = world.lock().expect("the world");
+        let sleeps = clock.sleeps.load(std::sync::atomic::Ordering::Relaxed);
+        report(&world, full, syncs.count(), sleeps, wall);
+        check_calls(&world);
+        check_rss(&world);
+    }
     // The run stops as day `days` begins: its last sync (08:00 the day before) had up to
     // the day before that.
     let last_synced = first_day + Days::new(days - 2);
     check_store(&harness, &gw, activation, last_synced).await;
-    check_rss(&world);
 }
 
 /// Counts the daemon's syncs from its log (each ends with one "next sync at" line) and tells
