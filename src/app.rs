@@ -165,7 +165,7 @@ async fn wait_for_sync(
             WaitStep::Sync => return Ok(true),
             WaitStep::Republish => republish_at = pipeline.republish(session).await?,
             WaitStep::Sleep(wait) => tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
+                _ = pipeline.clock.sleep(wait) => {}
                 _ = &mut shutdown => return Ok(false),
             },
         }

@@ -1,12 +1,24 @@
 //! The time source, injected so that schedules and calendar rollovers are tested with fixed
 //! instants instead of sleeping.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+/// What [`Clock::sleep`] returns.
+pub type Sleep<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
+
 pub trait Clock: Send + Sync {
     fn now(&self) -> DateTime<Utc>;
+
+    /// Waits `duration` of this clock's time: the daemon's waits between syncs go through it,
+    /// so that a simulated clock can run days in seconds. Real time by default.
+    fn sleep(&self, duration: Duration) -> Sleep<'_> {
+        Box::pin(tokio::time::sleep(duration))
+    }
 }
 
 /// The system clock.
