@@ -9,6 +9,7 @@ use myelectricaldata_mqtt::config::{self, Sources};
 use myelectricaldata_mqtt::gateway::admit::{self, Parsed};
 use myelectricaldata_mqtt::gateway::enedis::ContractData;
 use myelectricaldata_mqtt::gateway::{GatewayError, v1, v2};
+use myelectricaldata_mqtt::http::QUOTED_CHARS;
 use myelectricaldata_mqtt::model::{
     BrokerAddress, DailySeries, EcowattDay, LoadCurvePoint, MaxPowerReading, TempoDay,
 };
@@ -116,10 +117,12 @@ struct Routes {
     tempo: Parse<Parsed<Vec<TempoDay>>>,
     ecowatt: Parse<Parsed<Vec<EcowattDay>>>,
     contract: Parse<ContractData>,
+    /// Routes only this generation has, each with its own checks.
+    others: &'static [fn(StatusCode, &[u8])],
 }
 
-/// A v2 answer: the first byte picks the route, the next two the HTTP status, the rest is
-/// the body.
+/// A v2 answer: the first byte picks the route (the five series, the contract, then the
+/// generation's own routes), the next two the HTTP status, the rest is the body.
 pub fn gateway_v2(data: &[u8]) {
     gateway_answer(
         data,
@@ -130,6 +133,7 @@ pub fn gateway_v2(data: &[u8]) {
             tempo: v2::tempo_answer,
             ecowatt: v2::ecowatt_answer,
             contract: v2::decode_envelope::<ContractData>,
+            others: &[v2_meters],
         },
     );
 }
@@ -145,6 +149,7 @@ pub fn gateway_v1(data: &[u8]) {
             tempo: v1::tempo_answer,
             ecowatt: v1::ecowatt_answer,
             contract: v1::decode::<ContractData>,
+            others: &[v1_access, v1_tempo_prices],
         },
     );
 }
@@ -156,7 +161,7 @@ fn gateway_answer(data: &[u8], routes: &Routes) {
     let Ok(status) = StatusCode::from_u16(u16::from_be_bytes([high, low])) else {
         return;
     };
-    match route % 6 {
+    match usize::from(route) % (6 + routes.others.len()) {
         0 => admitted((routes.daily)(status, body), |s| {
             s.readings
                 .iter()
@@ -183,10 +188,48 @@ fn gateway_answer(data: &[u8], routes: &Routes) {
                 );
             }
         }),
-        _ => match (routes.contract)(status, body) {
+        5 => match (routes.contract)(status, body) {
             Ok(data) => drop(data.into_contract()),
             Err(error) => quoted_error(&error),
         },
+        other => routes.others[other - 6](status, body),
+    }
+}
+
+/// v2 `/pdl`.
+fn v2_meters(status: StatusCode, body: &[u8]) {
+    if let Err(error) = v2::meters_answer(status, body) {
+        quoted_error(&error);
+    }
+}
+
+/// v1 `/valid_access/{pdl}/cache`: the server's information is quoted in the log.
+fn v1_access(status: StatusCode, body: &[u8]) {
+    match v1::access_answer(status, body) {
+        Ok(access) => {
+            let information = access.information.unwrap_or_default();
+            one_line("the access information", &information);
+            assert!(information.chars().count() <= QUOTED_CHARS + 1);
+        }
+        Err(error) => quoted_error(&error),
+    }
+}
+
+/// v1 `/edf/tempo/price`.
+fn v1_tempo_prices(status: StatusCode, body: &[u8]) {
+    match v1::tempo_prices_answer(status, body) {
+        Ok(p) => {
+            let prices = [
+                p.blue_hc, p.blue_hp, p.white_hc, p.white_hp, p.red_hc, p.red_hp,
+            ];
+            for price in prices.into_iter().flatten() {
+                assert!(
+                    (0.0..=admit::MAX_PRICE_EUR_PER_KWH).contains(&price),
+                    "{price}"
+                );
+            }
+        }
+        Err(error) => quoted_error(&error),
     }
 }
 

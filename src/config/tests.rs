@@ -502,3 +502,19 @@ fn an_options_file_too_large_is_refused_unread() {
         )
     );
 }
+
+#[test]
+fn a_long_bad_value_is_quoted_cut_short() {
+    let url = format!("htt{}", "B\u{7f}".repeat(1000));
+    let error = load(&sources(
+        &options_file(&format!(r#"{{"gateway_url":"{url}"}}"#)),
+        &[],
+    ))
+    .unwrap_err();
+    let problem = error
+        .problems
+        .iter()
+        .find(|p| p.starts_with("gateway_url: expected an http"))
+        .unwrap();
+    assert!(problem.ends_with("\"…") && problem.len() < 500, "{problem}");
+}

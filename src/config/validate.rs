@@ -18,6 +18,19 @@ pub(super) struct Validator<'w> {
     pub(super) warnings: &'w mut Vec<String>,
 }
 
+/// A value the user gave, as a problem line quotes it: one line, cut after `QUOTED_CHARS`
+/// characters (`…` marks the cut), so a problem stays a readable line whatever was typed.
+fn quoted(text: &str) -> String {
+    const QUOTED_CHARS: usize = 60;
+    let shown: String = text.chars().take(QUOTED_CHARS).collect();
+    let cut = if text.chars().nth(QUOTED_CHARS).is_some() {
+        "…"
+    } else {
+        ""
+    };
+    format!("{shown:?}{cut}")
+}
+
 impl Validator<'_> {
     fn problem(&mut self, key: &str, expected: impl fmt::Display) {
         self.problems.push(format!("{key}: {expected}"));
@@ -65,7 +78,10 @@ impl Validator<'_> {
             None | Some("v2") => GatewayGeneration::V2,
             Some("v1") => GatewayGeneration::V1,
             Some(other) => {
-                self.problem("gateway", format!("expected v1 or v2, got {other:?}"));
+                self.problem(
+                    "gateway",
+                    format!("expected v1 or v2, got {}", quoted(other)),
+                );
                 GatewayGeneration::V2
             }
         };
@@ -154,7 +170,7 @@ impl Validator<'_> {
             if url.is_none() {
                 self.problem(
                     "ha_url",
-                    format!("expected Home Assistant's address like http://homeassistant.local:8123, got {text:?}"),
+                    format!("expected Home Assistant's address like http://homeassistant.local:8123, got {}", quoted(&text)),
                 );
             }
             url
@@ -178,7 +194,10 @@ impl Validator<'_> {
             None | Some("fr") => Language::Fr,
             Some("en") => Language::En,
             Some(other) => {
-                self.problem("language", format!("expected fr or en, got {other:?}"));
+                self.problem(
+                    "language",
+                    format!("expected fr or en, got {}", quoted(other)),
+                );
                 Language::Fr
             }
         }
@@ -195,7 +214,10 @@ impl Validator<'_> {
             Some(other) => {
                 self.problem(
                     "log_level",
-                    format!("expected error, warn, info, debug or trace, got {other:?}"),
+                    format!(
+                        "expected error, warn, info, debug or trace, got {}",
+                        quoted(other)
+                    ),
                 );
                 LogLevel::Info
             }
@@ -276,7 +298,7 @@ impl Validator<'_> {
             return None;
         };
         let Some(pdl) = Pdl::parse(&text) else {
-            self.problem(key, format!("expected 14 digits, got {text:?}"));
+            self.problem(key, format!("expected 14 digits, got {}", quoted(&text)));
             return None;
         };
         if others.iter().any(|other| other.pdl == pdl) {
@@ -291,7 +313,10 @@ impl Validator<'_> {
             Some("HC_HP" | "HCHP") => Tariff::HcHp,
             Some("TEMPO") => Tariff::Tempo,
             Some(other) => {
-                self.problem(key, format!("expected BASE, HC_HP or TEMPO, got {other:?}"));
+                self.problem(
+                    key,
+                    format!("expected BASE, HC_HP or TEMPO, got {}", quoted(other)),
+                );
                 Tariff::Base
             }
         }
@@ -303,7 +328,10 @@ impl Validator<'_> {
         if parsed.is_none() {
             self.problem(
                 key,
-                format!("expected ranges like 22H00-6H00;12H30-14H30, got {text:?}"),
+                format!(
+                    "expected ranges like 22H00-6H00;12H30-14H30, got {}",
+                    quoted(&text)
+                ),
             );
         }
         parsed
@@ -340,14 +368,17 @@ impl Validator<'_> {
                 "false" | "0" | "no" | "off" => false,
                 "" => default,
                 other => {
-                    self.problem(key, format!("expected true or false, got {other:?}"));
+                    self.problem(
+                        key,
+                        format!("expected true or false, got {}", quoted(other)),
+                    );
                     default
                 }
             },
             Some(other) => {
                 self.problem(
                     key,
-                    format!("expected true or false, got {}", other.as_text()),
+                    format!("expected true or false, got {}", quoted(&other.as_text())),
                 );
                 default
             }
@@ -363,7 +394,7 @@ impl Validator<'_> {
                 Err(_) => {
                     self.problem(
                         key,
-                        format!("expected a whole number, got {:?}", other.as_text()),
+                        format!("expected a whole number, got {}", quoted(&other.as_text())),
                     );
                     None
                 }
@@ -385,8 +416,8 @@ impl Validator<'_> {
                 self.problem(
                     key,
                     format!(
-                        "expected a price in EUR/kWh like 0.2516, got {:?}",
-                        value.as_ref().map(Scalar::as_text).unwrap_or_default()
+                        "expected a price in EUR/kWh like 0.2516, got {}",
+                        quoted(&value.as_ref().map(Scalar::as_text).unwrap_or_default())
                     ),
                 );
                 None
@@ -405,7 +436,7 @@ impl Validator<'_> {
             _ => {
                 self.problem(
                     key,
-                    format!("expected an http:// or https:// URL, got {text:?}"),
+                    format!("expected an http:// or https:// URL, got {}", quoted(&text)),
                 );
                 fallback()
             }
@@ -423,7 +454,7 @@ impl Validator<'_> {
         if text.contains(['+', '#', '\0']) || empty_level {
             self.problem(
                 key,
-                format!("expected a topic prefix without wildcards or empty levels (no leading, trailing or double '/'), got {text:?}"),
+                format!("expected a topic prefix without wildcards or empty levels (no leading, trailing or double '/'), got {}", quoted(text)),
             );
             return default.to_string();
         }

@@ -24,6 +24,9 @@ pub const CURVE_INTERVAL_MINUTES: [u32; 5] = [5, 10, 15, 30, 60];
 /// far more than a 365-day daily answer (366); beyond, items are skipped without being kept,
 /// so that parsing cannot take memory in proportion to a broken answer.
 pub const MAX_ITEMS: usize = 7 * 25 * 12;
+/// The most a kWh can be sold for, in EUR (the dearest regulated price, Tempo red peak, is
+/// under 1 EUR): a price beyond is the server's mistake, not a tariff.
+pub const MAX_PRICE_EUR_PER_KWH: f64 = 10.0;
 /// The EcoWatt levels RTE defines: 1 green, 2 orange, 3 red.
 pub const ECOWATT_LEVELS: std::ops::RangeInclusive<u8> = 1..=3;
 /// Hours in an EcoWatt day at most (25 on the autumn DST change).

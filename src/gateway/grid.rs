@@ -132,7 +132,9 @@ fn price(value: Option<&serde_json::Value>) -> Option<f64> {
         serde_json::Value::String(s) => s.trim().replace(',', ".").parse().ok()?,
         _ => return None,
     };
-    (price.is_finite() && price >= 0.0).then_some(price)
+    (0.0..=admit::MAX_PRICE_EUR_PER_KWH)
+        .contains(&price)
+        .then_some(price)
 }
 
 pub fn v1_tempo_prices(p: V1TempoPrices) -> TempoPrices {
@@ -149,6 +151,21 @@ pub fn v1_tempo_prices(p: V1TempoPrices) -> TempoPrices {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn v1_tempo_prices_outside_what_a_kwh_costs_are_unknown() {
+        let json = r#"{"blue_hc":"0,1296","blue_hp":1e308,"white_hc":-0.1,"white_hp":"NaN","red_hc":0.1568,"red_hp":"x"}"#;
+        let prices = v1_tempo_prices(serde_json::from_str(json).unwrap());
+        assert_eq!(prices.blue_hc, Some(0.1296));
+        assert_eq!(prices.red_hc, Some(0.1568));
+        let refused = [
+            prices.blue_hp,
+            prices.white_hc,
+            prices.white_hp,
+            prices.red_hp,
+        ];
+        assert_eq!(refused, [None; 4]);
+    }
 
     #[test]
     fn v1_tempo_skips_unknown_days() {

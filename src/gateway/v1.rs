@@ -16,6 +16,7 @@ use super::admit::Parsed;
 use super::enedis::{ContractData, MeterReadingData, parse_naive_datetime};
 use super::grid;
 use super::wire::{Wire, status_error, typed};
+use crate::http::{QUOTED_CHARS, one_line};
 use crate::model::{
     AccessInfo, Contract, DailySeries, EcowattDay, LoadCurvePoint, MaxPowerReading, MeterInfo, Pdl,
     Secret, SeriesKind, TempoDay, TempoPrices,
@@ -55,20 +56,9 @@ impl Client {
 
     /// `GET /valid_access/{pdl}/cache`: consent expiry and quota.
     pub async fn access(&self, pdl: &Pdl) -> Result<AccessInfo, GatewayError> {
-        let answer: ValidAccess = self
-            .get(pdl, &["valid_access", pdl.as_str(), "cache"])
-            .await?;
-        Ok(AccessInfo {
-            valid: answer.valid.unwrap_or(false),
-            consent_expiration: answer
-                .consent_expiration_date
-                .as_deref()
-                .and_then(parse_naive_datetime),
-            quota_used: answer.call_number,
-            quota_limit: answer.quota_limit,
-            quota_reached: answer.quota_reached.unwrap_or(false),
-            information: answer.information,
-        })
+        let segments = ["valid_access", pdl.as_str(), "cache"];
+        let (status, body) = self.get_raw(pdl, &segments).await?;
+        access_answer(status, &body)
     }
 
     pub async fn daily(
@@ -169,15 +159,6 @@ impl Client {
         self.fetch_raw(Some(token), segments).await
     }
 
-    async fn fetch<T: DeserializeOwned>(
-        &self,
-        token: Option<&Secret>,
-        segments: &[&str],
-    ) -> Result<T, GatewayError> {
-        let (status, body) = self.fetch_raw(token, segments).await?;
-        decode(status, &body)
-    }
-
     async fn fetch_raw(
         &self,
         token: Option<&Secret>,
@@ -217,10 +198,9 @@ impl Client {
 
     /// `GET /edf/tempo/price`.
     pub async fn tempo_prices(&self) -> Result<TempoPrices, GatewayError> {
-        let prices = self
-            .fetch(self.tokens.values().next(), &["edf", "tempo", "price"])
-            .await?;
-        Ok(grid::v1_tempo_prices(prices))
+        let token = self.tokens.values().next();
+        let (status, body) = self.fetch_raw(token, &["edf", "tempo", "price"]).await?;
+        tempo_prices_answer(status, &body)
     }
 }
 
@@ -234,6 +214,31 @@ pub fn decode<T: DeserializeOwned>(status: StatusCode, body: &[u8]) -> Result<T,
 
 // Each route's answer, from its status and body, without HTTP (what a fuzzer can call). Values
 // are checked item by item; the asked window is the facade's.
+
+/// `/valid_access/{pdl}/cache`; the server's `information` becomes one short line (it may
+/// end up in the log and the status topic).
+pub fn access_answer(status: StatusCode, body: &[u8]) -> Result<AccessInfo, GatewayError> {
+    let answer: ValidAccess = decode(status, body)?;
+    Ok(AccessInfo {
+        valid: answer.valid.unwrap_or(false),
+        consent_expiration: answer
+            .consent_expiration_date
+            .as_deref()
+            .and_then(parse_naive_datetime),
+        quota_used: answer.call_number,
+        quota_limit: answer.quota_limit,
+        quota_reached: answer.quota_reached.unwrap_or(false),
+        information: answer
+            .information
+            .map(|text| one_line(&text, QUOTED_CHARS))
+            .filter(|text| !text.is_empty()),
+    })
+}
+
+/// `/edf/tempo/price`: prices outside what a kWh can cost are left unknown.
+pub fn tempo_prices_answer(status: StatusCode, body: &[u8]) -> Result<TempoPrices, GatewayError> {
+    Ok(grid::v1_tempo_prices(decode(status, body)?))
+}
 
 /// A daily energy answer (`/daily_consumption/…`, `/daily_production/…`).
 pub fn daily_answer(status: StatusCode, body: &[u8]) -> Result<Parsed<DailySeries>, GatewayError> {
@@ -299,6 +304,18 @@ mod tests {
 
     fn decode_reading(status: u16, body: &str) -> Result<MeterReadingData, GatewayError> {
         decode(StatusCode::from_u16(status).unwrap(), body.as_bytes())
+    }
+
+    #[test]
+    fn the_servers_access_information_is_one_short_line() {
+        let body = format!(
+            r#"{{"valid":false,"information":"line one\nline two {}"}}"#,
+            "x".repeat(5000)
+        );
+        let access = access_answer(StatusCode::OK, body.as_bytes()).unwrap();
+        let information = access.information.unwrap();
+        assert!(information.starts_with("line one line two x"), "{information}");
+        assert_eq!(information.chars().count(), QUOTED_CHARS + 1, "{information}");
     }
 
     #[test]

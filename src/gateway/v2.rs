@@ -36,20 +36,8 @@ impl Client {
 
     /// `GET /pdl`: the meters of the account.
     pub async fn meters(&self) -> Result<Vec<MeterInfo>, GatewayError> {
-        let rows: Vec<PdlRow> = self.get("pdl", &[]).await?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|row| {
-                Some(MeterInfo {
-                    pdl: Pdl::parse(&row.usage_point_id)?,
-                    activation_date: row.activation_date.as_deref().and_then(parse_day),
-                    oldest_available_date: row
-                        .oldest_available_data_date
-                        .as_deref()
-                        .and_then(parse_day),
-                })
-            })
-            .collect())
+        let (status, body) = self.get_raw("pdl", &[]).await?;
+        meters_answer(status, &body)
     }
 
     /// `GET /enedis/{kind}/daily/{pdl}?start&end&use_cache=true`, `end` exclusive.
@@ -175,6 +163,22 @@ fn reading_answer<T: Default>(
         Err(GatewayError::Api { code, .. }) if code == "NO_DATA" => Ok(Parsed::default()),
         Err(e) => Err(e),
     }
+}
+
+/// `/pdl`: the account's meters; a row without a valid PDL is not a meter of ours.
+pub fn meters_answer(status: StatusCode, body: &[u8]) -> Result<Vec<MeterInfo>, GatewayError> {
+    let rows: Vec<PdlRow> = decode_envelope(status, body)?;
+    let meter = |row: PdlRow| {
+        Some(MeterInfo {
+            pdl: Pdl::parse(&row.usage_point_id)?,
+            activation_date: row.activation_date.as_deref().and_then(parse_day),
+            oldest_available_date: row
+                .oldest_available_data_date
+                .as_deref()
+                .and_then(parse_day),
+        })
+    };
+    Ok(rows.into_iter().filter_map(meter).collect())
 }
 
 /// `/enedis/{kind}/daily/{pdl}`.
