@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use chrono::{DateTime, Days, NaiveTime, Utc};
+use support::program::proc_kib;
 use support::*;
 
 const PDLS: [&str; 3] = ["12345678901234", "22345678901234", "32345678901234"];
@@ -218,14 +219,6 @@ fn main() {
 }
 
 /// A `/proc/PID/status` field in KiB (0 when the process is gone).
-fn proc_kib(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with(field)).map(str::to_string))
-        .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        .unwrap_or(0)
-}
-
 /// The timestamp at the start of a tracing line.
 fn log_time(line: &str) -> Option<DateTime<Utc>> {
     line.split_whitespace().next()?.parse().ok()

@@ -1,10 +1,11 @@
 //! A simulated year: the real daemon loop (`app::run`) on a simulated clock, against the fake
 //! gateway (v2, one meter: daily consumption and production, max power) and a private
-//! mosquitto, for 400 days with random faults: 5xx answers, timeouts, quota (429) answers,
-//! days published late, broker restarts.
+//! mosquitto, for 400 days with random faults on every route it calls (daily energy, max
+//! power, meter list, contract): 5xx answers, timeouts, quota (429) answers; and days
+//! published late, broker restarts.
 //!
-//! The clock's `sleep` (the daemon's only schedule wait) moves simulated time at once and
-//! yields; each new Paris day moves the fake's "today" (the fake serves days before it),
+//! The clock's `sleep` (every wait of the daemon: between syncs, and between the retries of a
+//! failed call, with the program's own backoff) moves simulated time at once and yields; each new Paris day moves the fake's "today" (the fake serves days before it),
 //! publishes the late days that are due, queues that day's faults (a seeded PRNG decides) and
 //! notes the gateway calls of the day before.
 //!
@@ -28,7 +29,6 @@ use chrono::{DateTime, Days, NaiveDate, Utc};
 use myelectricaldata_mqtt::clock::{Clock, Sleep};
 use myelectricaldata_mqtt::model::{Pdl, SeriesKind};
 use myelectricaldata_mqtt::pipeline::Pipeline;
-use myelectricaldata_mqtt::retry::Retry;
 use myelectricaldata_mqtt::store::DATABASE_FILE;
 use serde_json::json;
 use support::gateway::DEFAULT_PDL;
@@ -83,14 +83,23 @@ impl Prng {
     }
 }
 
-/// Faults queued on the fake, by kind.
-#[derive(Debug, Default, Clone, Copy)]
+/// The routes a gateway fault may hit: every route this configuration calls.
+const FAULTY_ROUTES: [FaultOn; 4] = [
+    FaultOn::Daily,
+    FaultOn::Power,
+    FaultOn::Pdl,
+    FaultOn::Contract,
+];
+
+/// Faults queued on the fake, by kind and by route.
+#[derive(Debug, Default, Clone)]
 struct Faults {
     server_errors: u32,
     timeouts: u32,
     quota: u32,
     late_days: u32,
     broker_restarts: u32,
+    by_route: BTreeMap<String, u32>,
 }
 
 impl Faults {
@@ -170,7 +179,7 @@ impl World {
             }
             return;
         }
-        self.inject(today, index);
+        self.inject(index);
         // The fake has no way to withhold a max power: it is set day by day.
         let yesterday = today.pred_opt().expect("a day");
         if !self.late.contains_key(&yesterday) {
@@ -182,6 +191,10 @@ impl World {
     /// A sync just ended.
     fn mark_sync(&mut self) {
         let consumed = self.queued - self.gw.pending_faults();
+        // A fault queued on a weekly route (the meter list, the contract) may be met days
+        // after it was queued: the day it is met is busy.
+        let before = self.syncs.last().map_or(0, |(_, _, consumed)| *consumed);
+        self.busy |= consumed > before;
         self.absorb_requests();
         self.syncs
             .push((self.gw.today(), self.daily.len(), consumed));
@@ -220,30 +233,40 @@ impl World {
         self.busy |= !self.late.is_empty();
     }
 
-    /// Today's faults: each queued on the fake for the next matching request.
-    fn inject(&mut self, today: NaiveDate, index: i64) {
-        let faults = &mut self.faults;
-        if self.prng.chance(0.08) {
-            self.gw.push_fault_on(FaultOn::Daily, Fault::server_error());
-            self.queued += 1;
-            faults.server_errors += 1;
-            self.busy = true;
-        }
+    /// Today's faults: each queued on the fake for the next request of a route the PRNG
+    /// picks.
+    fn inject(&mut self, index: i64) {
         // The smoke run gets one timeout and one quota answer too.
-        if self.prng.chance(0.03) || index == 3 {
-            let delay = Fault::Delay(Duration::from_millis(800));
-            self.gw.push_fault_on(FaultOn::Daily, delay);
+        let faults = [
+            (self.prng.chance(0.08), Fault::server_error()),
+            (
+                self.prng.chance(0.03) || index == 3,
+                Fault::Delay(Duration::from_millis(800)),
+            ),
+            (self.prng.chance(0.03) || index == 5, Fault::rate_limited()),
+        ];
+        for (kind, (happens, fault)) in faults.into_iter().enumerate() {
+            if !happens {
+                continue;
+            }
+            let route = FAULTY_ROUTES[(self.prng.next() % FAULTY_ROUTES.len() as u64) as usize];
+            self.gw.push_fault_on(route, fault);
             self.queued += 1;
-            faults.timeouts += 1;
             self.busy = true;
-        }
-        if self.prng.chance(0.03) || index == 5 {
-            self.gw.push_fault_on(FaultOn::Daily, Fault::rate_limited());
-            self.queued += 1;
-            faults.quota += 1;
-            self.busy = true;
+            let counter = match kind {
+                0 => &mut self.faults.server_errors,
+                1 => &mut self.faults.timeouts,
+                _ => &mut self.faults.quota,
+            };
+            *counter += 1;
+            *self
+                .faults
+                .by_route
+                .entry(format!("{route:?}"))
+                .or_default() += 1;
         }
         // Yesterday is published one to three days late (never near the end).
+        let today = self.gw.today();
         if index + 5 < self.days as i64 && self.prng.chance(0.06) {
             let yesterday = today.pred_opt().expect("a day");
             let late_by = 1 + self.prng.next() % 3;
@@ -253,13 +276,13 @@ impl World {
             let at = today.checked_add_days(Days::new(late_by)).expect("a day");
             self.late.insert(yesterday, at);
             self.late_history.insert(yesterday, at);
-            faults.late_days += 1;
+            self.faults.late_days += 1;
             self.busy = true;
         }
         if index % 50 == 25 || (self.days < 50 && index == 10) {
             let broker = self.broker.clone();
             tokio::task::block_in_place(|| broker.lock().expect("the broker").restart());
-            faults.broker_restarts += 1;
+            self.faults.broker_restarts += 1;
         }
     }
 }
@@ -372,10 +395,9 @@ async fn bench(full: bool, days: u64) {
         sleeps: Default::default(),
     });
     let gateway = harness.gateway();
-    let mut pipeline = Pipeline::open(harness.settings.clone(), gateway, clock.clone())
+    let pipeline = Pipeline::open(harness.settings.clone(), gateway, clock.clone())
         .await
         .expect("the store opens");
-    pipeline.retry = Retry::immediate(3);
     let run = myelectricaldata_mqtt::app::run(&pipeline, async {
         let _ = stopped.await;
     });
@@ -456,7 +478,7 @@ fn report(world: &World, full: bool, syncs: u64, sleeps: u64, wall: Duration) {
         .max()
         .unwrap_or(0);
     let mean = calls.iter().sum::<usize>() as f64 / calls.len().max(1) as f64;
-    let f = world.faults;
+    let f = &world.faults;
     println!(
         "simulated year ({what}): {} simulated days, v2, one meter, {} daily series and the max power",
         world.days,
@@ -482,6 +504,7 @@ fn report(world: &World, full: bool, syncs: u64, sleeps: u64, wall: Duration) {
         f.late_days,
         f.broker_restarts
     );
+    println!("  gateway faults by route: {:?}", f.by_route);
     for (day, rss, heap, requests) in &world.memory {
         println!(
             "  day {day}: RSS {rss} KiB, heap in use {heap} KiB, {requests} daily requests so far"

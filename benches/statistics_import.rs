@@ -22,9 +22,8 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+
+use std::time::Duration;
 
 use chrono::{Datelike, Days, NaiveDate, NaiveTime, TimeZone, Utc};
 use chrono_tz::Europe::Paris;
@@ -32,6 +31,7 @@ use myelectricaldata_mqtt::calendar::daily_history_start;
 use myelectricaldata_mqtt::model::Pdl;
 use myelectricaldata_mqtt::statistics::{StatisticKind, statistic_id};
 use serde_json::{Value, json};
+use support::program::{Program, Run};
 use support::*;
 
 const PDLS: [&str; 3] = ["12345678901234", "22345678901234", "32345678901234"];
@@ -42,37 +42,29 @@ struct Scale {
     days: u64,
 }
 
-/// What one `once` did.
-struct Run {
-    wall: Duration,
-    peak_kib: i64,
-    log: String,
-}
-
-impl Run {
-    /// Rows and messages the import logged, summed over the meters.
-    fn sent(&self) -> (u64, u64) {
-        let number_before = |line: &str, word: &str| -> u64 {
-            let before = line.split(word).next().unwrap_or("");
-            before
-                .split_whitespace()
-                .last()
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(0)
-        };
-        self.log
-            .lines()
-            .filter(|l| l.contains("statistics:") && l.contains("row(s) sent"))
-            .fold((0, 0), |(rows, messages), l| {
-                (
-                    rows + number_before(l, " row(s)"),
-                    messages + number_before(l, " message(s)"),
-                )
-            })
-    }
+/// Rows and messages the import logged, summed over the meters.
+fn sent(run: &Run) -> (u64, u64) {
+    let number_before = |line: &str, word: &str| -> u64 {
+        let before = line.split(word).next().unwrap_or("");
+        before
+            .split_whitespace()
+            .last()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    run.log
+        .lines()
+        .filter(|l| l.contains("statistics:") && l.contains("row(s) sent"))
+        .fold((0, 0), |(rows, messages), l| {
+            (
+                rows + number_before(l, " row(s)"),
+                messages + number_before(l, " message(s)"),
+            )
+        })
 }
 
 fn main() {
+    support::program::act_as_launcher_if_asked();
     let full = std::env::args().any(|a| a == "--bench");
     let scale = match full {
         true => Scale {
@@ -101,7 +93,9 @@ async fn bench(full: bool, scale: &Scale) {
 
     let data = tempfile::tempdir().expect("a data directory");
     let backfill = options(&gateway, &broker, &ha, scale, false);
-    let backfill = Program::start("once", &backfill, data.path()).finish();
+    let backfill = Program::start("once", &backfill, data.path())
+        .finish()
+        .succeeded();
     let import = Program::start(
         "once",
         &options(&gateway, &broker, &ha, scale, true),
@@ -109,8 +103,8 @@ async fn bench(full: bool, scale: &Scale) {
     );
     let import_held = written(&ha, scale, today).await;
     let import_written = import.started.elapsed();
-    let import = import.finish();
-    assert_eq!(import_held, import.sent().0, "rows held and rows sent");
+    let import = import.finish().succeeded();
+    assert_eq!(import_held, sent(&import).0, "rows held and rows sent");
 
     let fresh = tempfile::tempdir().expect("a data directory");
     let daemon = options(&gateway, &broker, &fresh_ha, scale, true);
@@ -120,8 +114,8 @@ async fn bench(full: bool, scale: &Scale) {
     // What it keeps while it waits for the next sync (it trims after the import).
     tokio::time::sleep(Duration::from_secs(if full { 10 } else { 1 })).await;
     let idle_kib = daemon.proc_kib("VmRSS:");
-    let daemon = daemon.stop();
-    assert_eq!(daemon_held, daemon.sent().0, "rows held and rows sent");
+    let daemon = daemon.stop().succeeded();
+    assert_eq!(daemon_held, sent(&daemon).0, "rows held and rows sent");
 
     let what = if full {
         "full"
@@ -142,7 +136,7 @@ async fn bench(full: bool, scale: &Scale) {
         ("2. once, import only:  ", &import, import_written),
         ("3. run, backfill+import:", &daemon, daemon_written),
     ] {
-        let (rows, messages) = run.sent();
+        let (rows, messages) = sent(run);
         println!(
             "  {label} peak RSS {:.2} MiB; {rows} rows in {messages} messages; all written by \
              Home Assistant {:.2} s after the start",
@@ -150,7 +144,10 @@ async fn bench(full: bool, scale: &Scale) {
             until.as_secs_f64()
         );
     }
-    println!("     run idle after the import: {:.2} MiB", mib(idle_kib));
+    println!(
+        "     run idle after the import: {:.2} MiB",
+        mib(idle_kib as i64)
+    );
     for ha in [&ha, &fresh_ha] {
         let problems = ha.problems();
         assert!(problems.is_empty(), "Home Assistant logged: {problems:#?}");
@@ -207,87 +204,6 @@ fn options(
     json!({"client_secret": gateway::DEFAULT_SECRET, "gateway_url": gateway.url(),
         "mqtt_broker": broker.url(), "tempo": false, "ecowatt": false, "meters": meters,
         "energy_statistics": statistics, "ha_url": ha.url(), "ha_token": ha.token()})
-}
-
-/// The release binary running one command.
-struct Program {
-    pid: i32,
-    started: Instant,
-    log: std::thread::JoinHandle<String>,
-}
-
-impl Program {
-    /// Starts `command` with `options` on `data_dir`.
-    fn start(command: &str, options: &Value, data_dir: &Path) -> Program {
-        let path = data_dir.join("options.json");
-        std::fs::write(&path, options.to_string()).expect("write the options");
-        let started = Instant::now();
-        // Reaped by `finish` (wait4, for the peak), which std's `wait` cannot be combined with.
-        #[allow(clippy::zombie_processes)]
-        let child = Command::new(env!("CARGO_BIN_EXE_myelectricaldata-mqtt"))
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("RUST_LOG", "info")
-            .arg("--options")
-            .arg(&path)
-            .arg("--data-dir")
-            .arg(data_dir.join("data"))
-            .arg(command)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the program starts");
-        let pid = i32::try_from(child.id()).expect("a pid");
-        let stderr = child.stderr.expect("a pipe");
-        Program {
-            pid,
-            started,
-            log: std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default()),
-        }
-    }
-
-    /// A `/proc/PID/status` field in KiB.
-    fn proc_kib(&self, field: &str) -> i64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid));
-        let line = status
-            .ok()
-            .and_then(|s| s.lines().find(|l| l.starts_with(field)).map(str::to_string));
-        line.and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-            .unwrap_or(0)
-    }
-
-    /// SIGTERM (the daemon stops cleanly), then `finish`.
-    fn stop(self) -> Run {
-        // SAFETY: kill(2) on our own child, not reaped yet; no memory is involved.
-        unsafe { libc::kill(self.pid, libc::SIGTERM) };
-        self.finish()
-    }
-
-    /// Waits for the exit; panics unless it is 0.
-    fn finish(self) -> Run {
-        let (status, peak_kib) = wait_with_peak(self.pid);
-        let wall = self.started.elapsed();
-        let log = strip_ansi_escapes::strip_str(self.log.join().unwrap_or_default());
-        assert_eq!(status, 0, "the program failed:\n{log}");
-        Run {
-            wall,
-            peak_kib,
-            log,
-        }
-    }
-}
-
-/// Waits for the child and returns its exit code and peak resident memory (KiB), from
-/// wait4(2): the kernel keeps the peak until the child is reaped.
-fn wait_with_peak(pid: i32) -> (i32, i64) {
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is a valid value of this plain C struct.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `pid` is our child, not yet reaped; both pointers are to live locals.
-    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(reaped, pid, "wait4");
-    (libc::WEXITSTATUS(status), usage.ru_maxrss)
 }
 
 /// Waits until Home Assistant holds the last row of every statistic of every meter; checks

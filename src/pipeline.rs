@@ -70,6 +70,7 @@ impl Pipeline {
             gateway: &self.gateway,
             store: &self.store,
             retry: self.retry,
+            clock: self.clock.as_ref(),
         };
         syncer.run(&self.settings, self.clock.now()).await
     }

@@ -5,6 +5,7 @@ use std::fmt;
 
 use chrono::{NaiveDate, NaiveDateTime};
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 
 use super::admit::{self, Bounded, Dropped, Reason};
 
@@ -24,9 +25,13 @@ pub struct MeterReading {
     interval_reading: Bounded<IntervalReading>,
 }
 
+/// One point; a point without a readable value or date is refused alone (counted), not the
+/// whole answer.
 #[derive(Deserialize)]
 struct IntervalReading {
+    #[serde(default)]
     value: NumberOrText,
+    #[serde(default)]
     date: String,
     interval_length: Option<String>,
 }
@@ -37,6 +42,14 @@ struct IntervalReading {
 enum NumberOrText {
     Number(f64),
     Text(String),
+    /// Missing, `null`, or any other JSON value: unreadable.
+    Other(IgnoredAny),
+}
+
+impl Default for NumberOrText {
+    fn default() -> Self {
+        NumberOrText::Other(IgnoredAny)
+    }
 }
 
 impl NumberOrText {
@@ -45,6 +58,7 @@ impl NumberOrText {
         match self {
             NumberOrText::Number(n) => Some(*n),
             NumberOrText::Text(t) => t.trim().replace(',', ".").parse().ok(),
+            NumberOrText::Other(_) => None,
         }
         .filter(|v: &f64| v.is_finite())
     }
@@ -55,6 +69,7 @@ impl fmt::Display for NumberOrText {
         match self {
             NumberOrText::Number(n) => write!(f, "{n}"),
             NumberOrText::Text(t) => write!(f, "{t:?}"),
+            NumberOrText::Other(_) => f.write_str("no number"),
         }
     }
 }
@@ -240,6 +255,18 @@ mod tests {
             daily.readings.iter().map(|r| r.wh).collect::<Vec<_>>(),
             vec![15230, 14810]
         );
+    }
+
+    #[test]
+    fn a_point_without_value_or_date_is_refused_alone() {
+        let mut dropped = Dropped::default();
+        let daily = reading(r#"{"meter_reading":{"interval_reading":[{"date":"2024-01-01"},{"value":null,"date":"2024-01-02"},{"value":{"wh":1},"date":"2024-01-03"},{"value":"9"},{"value":"15230","date":"2024-01-05"}]}}"#).into_daily(&mut dropped);
+        assert_eq!(daily.readings.len(), 1);
+        assert_eq!(daily.readings[0].wh, 15230);
+        let report = dropped.to_string();
+        assert!(report.contains("4 items refused"), "{report}");
+        assert!(report.contains("3 unreadable value"), "{report}");
+        assert!(report.contains("1 unreadable date"), "{report}");
     }
 
     #[test]

@@ -314,8 +314,15 @@ mod tests {
         );
         let access = access_answer(StatusCode::OK, body.as_bytes()).unwrap();
         let information = access.information.unwrap();
-        assert!(information.starts_with("line one line two x"), "{information}");
-        assert_eq!(information.chars().count(), QUOTED_CHARS + 1, "{information}");
+        assert!(
+            information.starts_with("line one line two x"),
+            "{information}"
+        );
+        assert_eq!(
+            information.chars().count(),
+            QUOTED_CHARS + 1,
+            "{information}"
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@ use super::SyncError;
 use super::plan::Call;
 use super::quota::{CallScope, Counter, Quota};
 use super::state::SyncState;
+use crate::clock::Clock;
 use crate::gateway::{Gateway, GatewayError};
 use crate::model::{
     AccessInfo, Contract, DailySeries, EcowattDay, LoadCurvePoint, MaxPowerReading, MeterInfo, Pdl,
@@ -72,6 +73,7 @@ pub struct Executor<'a> {
     pub gateway: &'a Gateway,
     pub store: &'a Store,
     pub retry: Retry,
+    pub clock: &'a dyn Clock,
 }
 
 impl Executor<'_> {
@@ -136,7 +138,7 @@ impl Executor<'_> {
                     let delay = self.retry.backoff.delay(retry, fastrand::f64());
                     let wait = delay.as_secs_f64();
                     tracing::warn!("{scope}: {e}; retrying in {wait:.1} s");
-                    tokio::time::sleep(delay).await;
+                    self.clock.sleep(delay).await;
                     retry += 1;
                 }
                 Err(e) => return Err(e.into()),

@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use crate::clock::Clock;
 use crate::config::Settings;
 use crate::gateway::{Gateway, GatewayError};
 use crate::model::Pdl;
@@ -124,6 +125,8 @@ pub struct Syncer<'a> {
     pub gateway: &'a Gateway,
     pub store: &'a Store,
     pub retry: Retry,
+    /// What the waits between retries go through (a simulated clock runs them at once).
+    pub clock: &'a dyn Clock,
 }
 
 impl Syncer<'_> {
@@ -158,6 +161,7 @@ impl Syncer<'_> {
             gateway: self.gateway,
             store: self.store,
             retry: self.retry,
+            clock: self.clock,
         };
         let mut ledger = Ledger::default();
         let load = async || SyncState::load(self.store, settings, generation, now).await;

@@ -17,6 +17,7 @@ pub mod gateway;
 pub mod homeassistant;
 pub mod pipeline;
 pub mod probe;
+pub mod program;
 pub mod real_home_assistant;
 pub mod supervisor;
 
