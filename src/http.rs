@@ -49,13 +49,13 @@ pub async fn read_limited(
     mut response: reqwest::Response,
     max: usize,
 ) -> Result<bytes::Bytes, BodyError> {
-    if response
-        .content_length()
-        .is_some_and(|length| length > max as u64)
-    {
+    let announced = response.content_length().unwrap_or(0);
+    if announced > max as u64 {
         return Err(BodyError::TooLarge(max));
     }
-    let mut body = bytes::BytesMut::new();
+    // Room for the announced length at once: growing by doubling would copy the body and, at
+    // the end, hold it twice (up to 2 × `max`). A false announcement costs at most `max`.
+    let mut body = bytes::BytesMut::with_capacity(announced as usize);
     while let Some(chunk) = response.chunk().await.map_err(BodyError::Transport)? {
         if body.len() + chunk.len() > max {
             return Err(BodyError::TooLarge(max));
