@@ -63,16 +63,21 @@ pub fn options_file(data: &[u8]) {
         env: Vec::new(),
         demo: false,
     };
+    // Problems and warnings go to the log as they are.
+    let short_line = |what: &str, line: &String| {
+        one_line(what, line);
+        assert!(line.len() <= 1024, "{what} of {} bytes", line.len());
+    };
     match config::load(&sources) {
-        Ok(loaded) => assert!(!loaded.settings.meters.is_empty()),
+        Ok(loaded) => {
+            assert!(!loaded.settings.meters.is_empty());
+            for warning in &loaded.warnings {
+                short_line("a configuration warning", warning);
+            }
+        }
         Err(error) => {
             for problem in &error.problems {
-                one_line("a configuration problem", problem);
-                assert!(
-                    problem.len() <= 1024,
-                    "a problem of {} bytes",
-                    problem.len()
-                );
+                short_line("a configuration problem", problem);
             }
         }
     }

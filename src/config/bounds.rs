@@ -22,6 +22,40 @@ pub fn max_chars(key: &str) -> usize {
     }
 }
 
+/// A value the user gave, as a problem line quotes it: one line, cut after 60 characters
+/// (`…` marks the cut), so a problem stays a readable line whatever was typed.
+pub fn quoted(text: &str) -> String {
+    format!(
+        "{:?}{}",
+        cut(text, 60),
+        if text.chars().nth(60).is_some() {
+            "…"
+        } else {
+            ""
+        }
+    )
+}
+
+/// A key as a line names it: control characters escaped, cut after 40 characters. Keys
+/// come from the file too; an unknown one is named in a warning.
+pub fn key_name(key: &str) -> String {
+    let escaped: String = cut(key, 40).chars().flat_map(char::escape_debug).collect();
+    format!(
+        "{escaped}{}",
+        if key.chars().nth(40).is_some() {
+            "…"
+        } else {
+            ""
+        }
+    )
+}
+
+fn cut(text: &str, max_chars: usize) -> &str {
+    text.char_indices()
+        .nth(max_chars)
+        .map_or(text, |(end, _)| &text[..end])
+}
+
 /// Reports and removes every string of `dict` longer than its key allows.
 pub fn drop_oversized(dict: &mut Dict, problems: &mut Vec<String>) {
     visit_dict(dict, "", problems);
@@ -30,8 +64,8 @@ pub fn drop_oversized(dict: &mut Dict, problems: &mut Vec<String>) {
 fn visit_dict(dict: &mut Dict, at: &str, problems: &mut Vec<String>) {
     dict.retain(|key, value| {
         let path = match at {
-            "" => key.clone(),
-            _ => format!("{at}.{key}"),
+            "" => key_name(key),
+            _ => format!("{at}.{}", key_name(key)),
         };
         visit(value, key, &path, problems)
     });
@@ -43,7 +77,16 @@ fn visit(value: &mut Value, key: &str, path: &str, problems: &mut Vec<String>) -
         Value::String(_, text) => {
             let (chars, max) = (text.chars().count(), max_chars(key));
             if chars > max {
-                problems.push(format!("{path}: at most {max} characters, got {chars}"));
+                // Nested unknown keys make a path as long as the nesting is deep.
+                let ellipsis = if path.chars().nth(120).is_some() {
+                    "…"
+                } else {
+                    ""
+                };
+                let path = cut(path, 120);
+                problems.push(format!(
+                    "{path}{ellipsis}: at most {max} characters, got {chars}"
+                ));
             }
             chars <= max
         }
@@ -66,6 +109,29 @@ fn visit(value: &mut Value, key: &str, path: &str, problems: &mut Vec<String>) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_are_named_on_one_short_line_however_odd_or_deep() {
+        let mut json = serde_json::json!({"pdl": "1".repeat(40)});
+        for _ in 0..100 {
+            json = serde_json::json!({ "k\r\ney".repeat(20): json });
+        }
+        let mut dict: Dict = serde_json::from_value(json).unwrap();
+        let mut problems = Vec::new();
+        drop_oversized(&mut dict, &mut problems);
+        assert_eq!(problems.len(), 1);
+        let problem = &problems[0];
+        assert!(problem.starts_with("k\\r\\neyk"), "{problem}");
+        assert!(
+            problem.ends_with("…: at most 32 characters, got 40"),
+            "{problem}"
+        );
+        assert!(
+            !problem.contains(['\r', '\n']) && problem.len() < 200,
+            "{problem}"
+        );
+        assert_eq!(key_name("a\u{7}b"), "a\\u{7}b");
+    }
 
     #[test]
     fn long_strings_are_named_and_dropped_short_ones_kept() {

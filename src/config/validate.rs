@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use url::Url;
 
+use super::bounds::{key_name, quoted};
 use super::raw::{RawMeter, RawOptions, Scalar};
 use super::settings::*;
 use super::{DEFAULT_DATA_DIR, readable_file, text};
@@ -18,19 +19,6 @@ pub(super) struct Validator<'w> {
     pub(super) warnings: &'w mut Vec<String>,
 }
 
-/// A value the user gave, as a problem line quotes it: one line, cut after `QUOTED_CHARS`
-/// characters (`…` marks the cut), so a problem stays a readable line whatever was typed.
-fn quoted(text: &str) -> String {
-    const QUOTED_CHARS: usize = 60;
-    let shown: String = text.chars().take(QUOTED_CHARS).collect();
-    let cut = if text.chars().nth(QUOTED_CHARS).is_some() {
-        "…"
-    } else {
-        ""
-    };
-    format!("{shown:?}{cut}")
-}
-
 impl Validator<'_> {
     fn problem(&mut self, key: &str, expected: impl fmt::Display) {
         self.problems.push(format!("{key}: {expected}"));
@@ -40,7 +28,7 @@ impl Validator<'_> {
     pub(super) fn settings(&mut self, raw: &RawOptions, demo: bool) -> Settings {
         for key in raw.unknown.keys() {
             self.warnings
-                .push(format!("unknown option `{key}` ignored"));
+                .push(format!("unknown option `{}` ignored", key_name(key)));
         }
         let gateway = self.gateway(raw, demo);
         let meters = self.meters(raw.meters.as_deref(), gateway.generation, demo);
@@ -257,8 +245,10 @@ impl Validator<'_> {
     ) -> Option<MeterSettings> {
         let key = |field: &str| format!("{at}.{field}");
         for unknown in m.unknown.keys() {
-            self.warnings
-                .push(format!("unknown option `{}` ignored", key(unknown)));
+            self.warnings.push(format!(
+                "unknown option `{}` ignored",
+                key(&key_name(unknown))
+            ));
         }
         let pdl = self.pdl(&m.pdl, &key("pdl"), others);
         let token = self.secret(&m.token);
