@@ -9,7 +9,7 @@ use myelectricaldata_mqtt::config::{self, Sources};
 use myelectricaldata_mqtt::gateway::admit::{self, Parsed};
 use myelectricaldata_mqtt::gateway::enedis::ContractData;
 use myelectricaldata_mqtt::gateway::{GatewayError, v1, v2};
-use myelectricaldata_mqtt::http::QUOTED_CHARS;
+use myelectricaldata_mqtt::model::QUOTED_CHARS;
 use myelectricaldata_mqtt::model::{
     BrokerAddress, DailySeries, EcowattDay, LoadCurvePoint, MaxPowerReading, TempoDay,
 };

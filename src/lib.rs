@@ -13,7 +13,7 @@
 //!
 //! | module | job | where to look |
 //! |---|---|---|
-//! | [`model`] | the ground floor: the types every layer speaks | PDL, tariffs, prices and off-peak ranges `model/meter.rs`; energy days and curve intervals `model/energy.rs`; Tempo, EcoWatt `model/grid.rs`; broker URLs `model/broker.rs`; MQTT messages `model/message.rs`; secrets that never print `model/secret.rs` |
+//! | [`model`] | the ground floor: the types every layer speaks | PDL, tariffs, prices and off-peak ranges `model/meter.rs`; energy days and curve intervals `model/energy.rs`; Tempo, EcoWatt `model/grid.rs`; broker URLs `model/broker.rs`; MQTT messages `model/message.rs`; secrets that never print `model/secret.rs`; outside text quoted on one short line `model/text.rs` |
 //! | [`clock`], [`retry`] | the injected time; the one retry policy (capped exponential backoff with jitter, pure) | gateway retries `sync::GATEWAY_RETRY`, reconnections `mqtt::RECONNECT`, failed syncs `scheduler::FAILURE_BACKOFF` |
 //! | [`calendar`] | pure Europe/Paris dates and times | DST, ISO weeks, months, the 36-month history, off-peak text |
 //! | [`tariffs`] | pure tariff rules | HC/HP and Tempo periods, prices in force and when they change, the Tempo season and 10:40 |

@@ -3,8 +3,9 @@
 use serde::Deserialize;
 
 use crate::config::SupervisorSettings;
-use crate::http::{BodyError, QUOTED_CHARS, one_line, root_cause};
+use crate::http::{BodyError, root_cause};
 use crate::model::{BrokerAddress, Secret};
+use crate::model::{QUOTED_CHARS, one_line};
 
 /// The services answer is a few hundred bytes.
 const MAX_ANSWER_BYTES: usize = 64 * 1024;

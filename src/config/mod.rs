@@ -9,6 +9,7 @@ mod validate;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use crate::model::one_line;
 use figment::Figment;
 use figment::providers::{Format, Json, Serialized};
 
@@ -103,13 +104,13 @@ pub fn load(sources: &Sources) -> Result<Loaded, ConfigError> {
         Ok(raw) => raw,
         Err(error) => {
             for e in error {
-                let key = e.path.join(".");
-                let key = if key.is_empty() {
-                    "options".into()
-                } else {
-                    key
+                let names: Vec<String> = e.path.iter().map(|k| bounds::key_name(k)).collect();
+                let key = match names.join(".") {
+                    path if path.is_empty() => "options".into(),
+                    path => one_line(&path, 120),
                 };
-                problems.push(format!("{key}: {}", e.kind));
+                // serde's text quotes the value it could not read, whatever its size.
+                problems.push(format!("{key}: {}", one_line(&e.kind.to_string(), 200)));
             }
             return Err(ConfigError { problems });
         }

@@ -518,3 +518,13 @@ fn a_long_bad_value_is_quoted_cut_short() {
         .unwrap();
     assert!(problem.ends_with("\"…") && problem.len() < 500, "{problem}");
 }
+
+#[test]
+fn an_unreadable_options_file_is_one_short_line_whatever_it_holds() {
+    let text = format!("\"{}\"", "v\\r".repeat(2000));
+    let error = load(&sources(&options_file(&text), &[])).unwrap_err();
+    let problem = &error.problems[0];
+    assert!(problem.starts_with("options: invalid type: string"), "{problem}");
+    assert!(problem.ends_with('…') && problem.chars().count() <= 220, "{problem}");
+    assert!(!problem.contains(['\r', '\n']), "{problem}");
+}

@@ -105,7 +105,7 @@ impl Dropped {
 
 /// An item as the log line shows it: on one line and short, whatever text the server sent.
 fn example(text: &str) -> String {
-    crate::http::one_line(text, 60)
+    crate::model::one_line(text, 60)
 }
 
 /// `3 items refused: 2 outside the asked days (first: 2024-01-09), 1 …`.

@@ -16,11 +16,11 @@ use super::admit::Parsed;
 use super::enedis::{ContractData, MeterReadingData, parse_naive_datetime};
 use super::grid;
 use super::wire::{Wire, status_error, typed};
-use crate::http::{QUOTED_CHARS, one_line};
 use crate::model::{
     AccessInfo, Contract, DailySeries, EcowattDay, LoadCurvePoint, MaxPowerReading, MeterInfo, Pdl,
     Secret, SeriesKind, TempoDay, TempoPrices,
 };
+use crate::model::{QUOTED_CHARS, one_line};
 
 pub struct Client {
     wire: Wire,

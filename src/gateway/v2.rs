@@ -14,11 +14,11 @@ use super::admit::{Dropped, Parsed};
 use super::enedis::{ContractData, MeterReading, MeterReadingData, parse_day};
 use super::grid;
 use super::wire::{Wire, status_error, typed};
-use crate::http::{QUOTED_CHARS, one_line};
 use crate::model::{
     Contract, DailySeries, EcowattDay, LoadCurvePoint, MaxPowerReading, MeterInfo, Pdl, Secret,
     SeriesKind, TempoDay,
 };
+use crate::model::{QUOTED_CHARS, one_line};
 
 pub struct Client {
     wire: Wire,

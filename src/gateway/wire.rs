@@ -9,7 +9,8 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 use super::GatewayError;
-use crate::http::{BodyError, QUOTED_CHARS, one_line};
+use crate::http::BodyError;
+use crate::model::{QUOTED_CHARS, one_line};
 
 /// The largest body read from one call. Real answers are far smaller: a 365-day daily answer
 /// is about 20 KB, a 7-day load curve at 5 minutes about 200 KB; one limit for every route.

@@ -13,6 +13,7 @@ mod grid;
 mod message;
 mod meter;
 mod secret;
+mod text;
 
 pub use broker::{BrokerAddress, BrokerUrlError, TlsFiles};
 pub use days::DayRange;
@@ -24,3 +25,4 @@ pub use grid::{EcowattDay, TempoColor, TempoDay, TempoPrices};
 pub use message::{Message, MessageKind, Qos};
 pub use meter::{AccessInfo, Contract, MeterInfo, Pdl, Prices, Tariff, TimeRange};
 pub use secret::{REDACTED, RedactedLines, Secret, redact};
+pub use text::{QUOTED_CHARS, one_line};

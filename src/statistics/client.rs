@@ -16,8 +16,8 @@ use url::Url;
 
 use super::metadata::{HaVersion, ROWS_PER_MESSAGE, import_message};
 use super::rows::{LastRow, StatisticRow, chunks};
-use crate::http::{QUOTED_CHARS, one_line};
 use crate::model::Secret;
+use crate::model::{QUOTED_CHARS, one_line};
 
 /// How long one answer may take.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
