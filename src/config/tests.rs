@@ -524,7 +524,13 @@ fn an_unreadable_options_file_is_one_short_line_whatever_it_holds() {
     let text = format!("\"{}\"", "v\\r".repeat(2000));
     let error = load(&sources(&options_file(&text), &[])).unwrap_err();
     let problem = &error.problems[0];
-    assert!(problem.starts_with("options: invalid type: string"), "{problem}");
-    assert!(problem.ends_with('…') && problem.chars().count() <= 220, "{problem}");
+    assert!(
+        problem.starts_with("options: invalid type: string"),
+        "{problem}"
+    );
+    assert!(
+        problem.ends_with('…') && problem.chars().count() <= 220,
+        "{problem}"
+    );
     assert!(!problem.contains(['\r', '\n']), "{problem}");
 }
