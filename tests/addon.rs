@@ -35,6 +35,12 @@ const NOT_IN_PANEL: &[(&str, &str)] = &[
         "SUPERVISOR_API, for tests and self-hosted setups",
     ),
     ("data_dir", "--data-dir; /data in the add-on"),
+    (
+        "web_port",
+        "WEB_PORT, the page outside the add-on (inside, the sidebar shows it through ingress)",
+    ),
+    ("web_bind", "WEB_BIND, the address of that page"),
+    ("web_ingress", "WEB_INGRESS=true, set by the add-on image"),
 ];
 
 /// Keys the add-on linter (frenck/action-addon-linter, `config.schema.json`) knows: it
@@ -579,6 +585,9 @@ fn the_program_s_option_lists_are_what_it_accepts() {
             "mqtt_enabled" => json!(false),
             "supervisor_api" => json!("http://127.0.0.1:9/"),
             "data_dir" => json!(data_dir.path().display().to_string()),
+            "web_port" => json!(8080),
+            "web_bind" => json!("127.0.0.1"),
+            "web_ingress" => json!(false),
             _ => json!("x"),
         };
         options.entry(key).or_insert(value);

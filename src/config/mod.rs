@@ -40,6 +40,9 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ("SUPERVISOR_API", "supervisor_api"),
     ("HA_URL", "ha_url"),
     ("HA_TOKEN", "ha_token"),
+    ("WEB_PORT", "web_port"),
+    ("WEB_BIND", "web_bind"),
+    ("WEB_INGRESS", "web_ingress"),
 ];
 
 /// What the caller asks of the configuration source.

@@ -56,6 +56,9 @@ pub const OPTION_KEYS: &[&str] = &[
     "hassio_token",
     "supervisor_api",
     "data_dir",
+    "web_port",
+    "web_bind",
+    "web_ingress",
 ];
 
 /// Every key of a `meters` entry.
@@ -108,6 +111,9 @@ pub struct RawOptions {
     pub hassio_token: Option<Scalar>,
     pub supervisor_api: Option<Scalar>,
     pub data_dir: Option<Scalar>,
+    pub web_port: Option<Scalar>,
+    pub web_bind: Option<Scalar>,
+    pub web_ingress: Option<Scalar>,
     /// Keys we do not know: reported as warnings (a typo must not pass unnoticed).
     #[serde(flatten)]
     pub unknown: BTreeMap<String, figment::value::Value>,

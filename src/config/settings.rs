@@ -20,6 +20,7 @@ pub struct Settings {
     pub mqtt: MqttSettings,
     pub supervisor: SupervisorSettings,
     pub statistics: StatisticsSettings,
+    pub web: WebSettings,
     pub tempo: bool,
     pub ecowatt: bool,
     pub language: Language,
@@ -78,6 +79,23 @@ pub struct SupervisorSettings {
     pub api: Url,
     pub token: Option<Secret>,
 }
+
+/// The web page: the add-on's ingress page (`WEB_INGRESS`, set by the add-on image), or a
+/// page outside the add-on (`web_port`, `web_bind`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebSettings {
+    /// Where it listens; `None`: no page.
+    pub listen: Option<std::net::SocketAddr>,
+    /// The only peer it answers (the Supervisor's ingress proxy inside the add-on).
+    pub only_from: Option<std::net::IpAddr>,
+}
+
+/// The port the Supervisor's ingress proxy connects to (its default, kept out of
+/// config.yaml: the add-on linter refuses keys set to their default).
+pub const INGRESS_PORT: u16 = 8099;
+/// The Supervisor's ingress proxy, the only peer of the page inside the add-on.
+pub const INGRESS_PROXY: std::net::IpAddr =
+    std::net::IpAddr::V4(std::net::Ipv4Addr::new(172, 30, 32, 2));
 
 /// Where the Energy-dashboard statistics go (`energy_statistics`, `ha_url`, `ha_token`).
 #[derive(Debug, Clone)]

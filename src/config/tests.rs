@@ -534,3 +534,45 @@ fn an_unreadable_options_file_is_one_short_line_whatever_it_holds() {
     );
     assert!(!problem.contains(['\r', '\n']), "{problem}");
 }
+
+#[test]
+fn the_web_page_is_off_outside_the_add_on_unless_a_port_is_given() {
+    let web = |env: &[(&str, &str)]| load(&sources(&options_file(MINIMAL), env));
+    let off = web(&[]).unwrap().settings.web;
+    assert_eq!((off.listen, off.only_from), (None, None));
+
+    let local = web(&[("WEB_PORT", "8080")]).unwrap().settings.web;
+    assert_eq!(local.listen, Some("127.0.0.1:8080".parse().unwrap()));
+    assert_eq!(local.only_from, None);
+
+    let everywhere = web(&[("WEB_PORT", "8080"), ("WEB_BIND", "0.0.0.0")]);
+    let everywhere = everywhere.unwrap().settings.web;
+    assert_eq!(everywhere.listen, Some("0.0.0.0:8080".parse().unwrap()));
+
+    let ingress = web(&[("WEB_INGRESS", "true")]).unwrap().settings.web;
+    assert_eq!(ingress.listen, Some("0.0.0.0:8099".parse().unwrap()));
+    assert_eq!(ingress.only_from, Some("172.30.32.2".parse().unwrap()));
+}
+
+#[test]
+fn bad_web_options_are_one_line_each() {
+    let env = [("WEB_PORT", "70000"), ("WEB_BIND", "localhost")];
+    let error = load(&sources(&options_file(MINIMAL), &env)).unwrap_err();
+    assert_eq!(
+        error.problems,
+        [
+            "web_port: expected a port from 1 to 65535, got 70000",
+            "web_bind: expected an IP address like 127.0.0.1 or 0.0.0.0, got \"localhost\"",
+        ]
+    );
+    let loaded = load(&sources(&options_file(MINIMAL), &[("WEB_BIND", "::1")])).unwrap();
+    assert_eq!(loaded.settings.web.listen, None);
+    assert!(
+        loaded
+            .warnings
+            .iter()
+            .any(|w| w.contains("web_bind ignored")),
+        "{:?}",
+        loaded.warnings
+    );
+}

@@ -42,6 +42,7 @@ impl Validator<'_> {
             token,
         };
         let statistics = self.statistics(raw);
+        let web = self.web(raw);
         let language = self.language(raw);
         let log_level = self.log_level(raw);
         let data_dir = text(&raw.data_dir)
@@ -53,6 +54,7 @@ impl Validator<'_> {
             mqtt,
             supervisor,
             statistics,
+            web,
             tempo: self.bool(&raw.tempo, "tempo", true),
             ecowatt: self.bool(&raw.ecowatt, "ecowatt", true),
             language,
@@ -146,6 +148,55 @@ impl Validator<'_> {
                 );
                 None
             }
+        }
+    }
+
+    /// Inside the add-on, the ingress page (on all interfaces, for the proxy's address alone);
+    /// outside, a page only when `web_port` asks, on 127.0.0.1 unless `web_bind` says.
+    fn web(&mut self, raw: &RawOptions) -> WebSettings {
+        let ingress = self.bool(&raw.web_ingress, "web_ingress", false);
+        let port = self.integer(&raw.web_port, "web_port");
+        let port = port.and_then(|p| {
+            let port = u16::try_from(p).ok().filter(|p| *p != 0);
+            if port.is_none() {
+                self.problem(
+                    "web_port",
+                    format!("expected a port from 1 to 65535, got {p}"),
+                );
+            }
+            port
+        });
+        let bind = text(&raw.web_bind).and_then(|text| {
+            let ip = text.trim().parse::<std::net::IpAddr>().ok();
+            if ip.is_none() {
+                self.problem(
+                    "web_bind",
+                    format!(
+                        "expected an IP address like 127.0.0.1 or 0.0.0.0, got {}",
+                        quoted(&text)
+                    ),
+                );
+            }
+            ip
+        });
+        if bind.is_some() && port.is_none() {
+            self.warnings
+                .push("web_bind ignored: no web_port, no page".into());
+        }
+        let loopback = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+        match (ingress, port) {
+            (_, Some(port)) => WebSettings {
+                listen: Some((bind.unwrap_or(loopback), port).into()),
+                only_from: None,
+            },
+            (true, None) => WebSettings {
+                listen: Some((std::net::Ipv4Addr::UNSPECIFIED, INGRESS_PORT).into()),
+                only_from: Some(INGRESS_PROXY),
+            },
+            (false, None) => WebSettings {
+                listen: None,
+                only_from: None,
+            },
         }
     }
 
