@@ -29,6 +29,7 @@
 //! | [`mqtt`] | messages → broker | what stays published and what the broker acknowledged `mqtt/session.rs`; the polling task and the reconnection backoff `mqtt/driver.rs`; options, TLS, the 64 KiB message limit, connection errors, undelivered messages `mqtt/connect.rs` |
 //! | [`scheduler`] | when to sync next (pure, with jitter) | |
 //! | [`pipeline`] | the parts every command shares and the jobs on them: sync, publication, session | |
+//! | [`web`] | the add-on's web page (in progress) | the listener that answers the ingress proxy alone `web/listener.rs` |
 //! | [`app`], [`demo`] | the commands `run`, `once`, `check`; `demo` on sample data | |
 
 pub mod app;
@@ -51,3 +52,4 @@ pub mod supervisor;
 pub mod sync;
 pub mod tariffs;
 pub mod translations;
+pub mod web;
