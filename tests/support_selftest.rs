@@ -2134,3 +2134,46 @@ async fn fake_gateway_v1_tempo_ecowatt_and_price_routes() {
     assert_eq!(gw.v1_call_number(PDL), 0);
     assert_eq!(gw.access_calls() + gw.daily_calls(), 0);
 }
+
+/// The browser driver sees what a page does: its console errors, its requests, its layout.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_headless_browser_reports_errors_requests_and_layout() {
+    const PAGE: &str = r#"<!doctype html><meta name=viewport content="width=device-width">
+        <p id=p>hello</p><script>console.error("seen"); fetch("data.json");</script>"#;
+    let app = axum::Router::new()
+        .route(
+            "/",
+            axum::routing::get(|| async { axum::response::Html(PAGE) }),
+        )
+        .route("/data.json", axum::routing::get(|| async { "{}" }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    let server = tokio::spawn(axum::serve(listener, app).into_future());
+
+    let mut browser = browser::Browser::start().await;
+    browser.viewport(390, 844, true).await;
+    browser.open(&url).await;
+    assert_eq!(
+        browser
+            .eval("document.getElementById('p').textContent")
+            .await,
+        "hello"
+    );
+    let scroll = "document.documentElement.scrollWidth <= window.innerWidth";
+    assert_eq!(browser.eval(scroll).await, true);
+    // The fetch may still be on its way after the load event.
+    let fetched = "new Promise(r => setTimeout(() => r(performance.getEntriesByType('resource').some(e => e.name.endsWith('data.json'))), 200))";
+    assert_eq!(browser.eval(fetched).await, true);
+    assert!(
+        browser.requests().contains(&format!("{url}data.json")),
+        "{:?}",
+        browser.requests()
+    );
+    assert!(
+        browser.errors().iter().any(|e| e.contains("seen")),
+        "{:?}",
+        browser.errors()
+    );
+    assert!(browser.screenshot().await.starts_with(b"\x89PNG"));
+    server.abort();
+}

@@ -12,6 +12,7 @@
 #![allow(dead_code, unused_imports, unused_macros)]
 
 pub mod broker;
+pub mod browser;
 pub mod dropper;
 pub mod gateway;
 pub mod homeassistant;
