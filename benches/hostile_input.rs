@@ -5,8 +5,8 @@
 //! Each case is one run of the release binary (`once`, one v2 meter with its load curve,
 //! against the fake gateway of the tests and a private mosquitto) beside a run with normal
 //! answers, in the same bench run; the peak is the kernel's (`wait4`, from a small launcher:
-//! see `tests/support/program.rs`). Budget: every peak within the backfill's, 32 MiB. Printed: exit code, peak RSS, and the
-//! line that says what was refused.
+//! see `tests/support/program.rs`). Budget: every peak within the backfill's, 32 MiB.
+//! Printed: exit code, peak RSS, and the line that says what was refused.
 //!
 //! `cargo bench --bench hostile_input` (or `scripts/bench`); under `cargo test` a smaller
 //! smoke version of the same cases runs, with the debug binary: there each hostile peak may
@@ -130,19 +130,15 @@ fn once(broker: &Mosquitto, hostility: &Hostility) -> Run {
     let options = json!({"client_secret": gateway::DEFAULT_SECRET, "gateway_url": gateway.url(),
         "mqtt_broker": broker.url(), "tempo": false, "ecowatt": false,
         "meters": [{"pdl": DEFAULT_PDL, "name": "Maison", "load_curve": true}]});
-    match hostility {
-        Hostility::None => {}
-        Hostility::Answer(route, body) => {
-            for _ in 0..FAULTS_PER_ROUTE {
-                gateway.push_fault_on(*route, Fault::status(200, body));
-            }
-        }
-        Hostility::OptionsFile(_) => {}
-    }
     let path = data.path().join("options.json");
     match hostility {
         Hostility::OptionsFile(mb) => write_padded_options(&path, &options, *mb),
         _ => std::fs::write(&path, options.to_string()).expect("write the options"),
+    }
+    if let Hostility::Answer(route, body) = hostility {
+        for _ in 0..FAULTS_PER_ROUTE {
+            gateway.push_fault_on(*route, Fault::status(200, body));
+        }
     }
     Program::start_with("once", &path, data.path()).finish()
 }

@@ -25,35 +25,30 @@ pub fn max_chars(key: &str) -> usize {
 /// A value the user gave, as a problem line quotes it: one line, cut after 60 characters
 /// (`…` marks the cut), so a problem stays a readable line whatever was typed.
 pub fn quoted(text: &str) -> String {
-    format!(
-        "{:?}{}",
-        cut(text, 60),
-        if text.chars().nth(60).is_some() {
-            "…"
-        } else {
-            ""
-        }
-    )
+    format!("{:?}{}", cut(text, 60), ellipsis(text, 60))
 }
 
 /// A key as a line names it: control characters escaped, cut after 40 characters. Keys
 /// come from the file too; an unknown one is named in a warning.
 pub fn key_name(key: &str) -> String {
     let escaped: String = cut(key, 40).chars().flat_map(char::escape_debug).collect();
-    format!(
-        "{escaped}{}",
-        if key.chars().nth(40).is_some() {
-            "…"
-        } else {
-            ""
-        }
-    )
+    format!("{escaped}{}", ellipsis(key, 40))
 }
 
+/// The first `max_chars` characters of `text`.
 fn cut(text: &str, max_chars: usize) -> &str {
     text.char_indices()
         .nth(max_chars)
         .map_or(text, |(end, _)| &text[..end])
+}
+
+/// `…` when [`cut`] leaves something out.
+fn ellipsis(text: &str, max_chars: usize) -> &'static str {
+    if text.chars().nth(max_chars).is_some() {
+        "…"
+    } else {
+        ""
+    }
 }
 
 /// Reports and removes every string of `dict` longer than its key allows.
@@ -78,14 +73,9 @@ fn visit(value: &mut Value, key: &str, path: &str, problems: &mut Vec<String>) -
             let (chars, max) = (text.chars().count(), max_chars(key));
             if chars > max {
                 // Nested unknown keys make a path as long as the nesting is deep.
-                let ellipsis = if path.chars().nth(120).is_some() {
-                    "…"
-                } else {
-                    ""
-                };
-                let path = cut(path, 120);
+                let (shown, more) = (cut(path, 120), ellipsis(path, 120));
                 problems.push(format!(
-                    "{path}{ellipsis}: at most {max} characters, got {chars}"
+                    "{shown}{more}: at most {max} characters, got {chars}"
                 ));
             }
             chars <= max
