@@ -9,17 +9,14 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 
 use crate::calendar::format_paris;
-use crate::config::{GatewayGeneration, Settings};
-use crate::gateway::{Gateway, GatewayError};
-use crate::model::{BrokerAddress, Pdl};
-use crate::mqtt::{ConnectError, Session, SessionConfig, SessionError};
+use crate::check::CONNECT_TIMEOUT;
+use crate::config::Settings;
+use crate::mqtt::Session;
 use crate::pipeline::Pipeline;
 use crate::scheduler::{SyncOutcome, next_sync, next_tempo_poll};
-use crate::supervisor::{SupervisorError, discover_broker};
+use crate::supervisor::resolve_broker;
 use crate::sync::SyncSummary;
 
-/// How long `once` and `check` wait for the broker's first answer.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long `once` waits for the broker to acknowledge everything.
 pub const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
 /// Lost sessions (or failed attempts) after which `once` stops waiting for the broker: with
@@ -28,14 +25,6 @@ pub const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
 pub const FLUSH_MAX_FAILURES: u64 = 3;
 /// SIGTERM to exit: the Supervisor kills after 10 s by default.
 pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(4);
-
-/// The broker: from the options, else from the Supervisor.
-pub async fn resolve_broker(settings: &Settings) -> Result<BrokerAddress, SupervisorError> {
-    match &settings.mqtt.broker {
-        Some(broker) => Ok(broker.clone()),
-        None => discover_broker(&settings.supervisor).await,
-    }
-}
 
 /// `once`: one sync and publish. `Ok(false)` when the gateway failed for some meter.
 pub async fn once(pipeline: &Pipeline) -> anyhow::Result<bool> {
@@ -202,107 +191,13 @@ fn wait_step(
     WaitStep::Sleep(wait.min(Duration::from_secs(60)))
 }
 
-/// Why `check` says the broker fails.
-#[derive(Debug, thiserror::Error)]
-pub enum BrokerCheckError {
-    #[error(transparent)]
-    Supervisor(#[from] SupervisorError),
-    #[error(transparent)]
-    Session(#[from] SessionError),
-    #[error(transparent)]
-    Connect(#[from] ConnectError),
-}
-
-/// Why `check` says the gateway fails.
-#[derive(Debug, thiserror::Error)]
-pub enum GatewayCheckError {
-    #[error(transparent)]
-    Gateway(#[from] GatewayError),
-    #[error(
-        "PDL {} not in this consent: add it on myelectricaldata.fr (the account has {on_account} meter(s))",
-        pdl_list(.missing)
-    )]
-    NotInConsent {
-        missing: Vec<Pdl>,
-        on_account: usize,
-    },
-}
-
-fn pdl_list(pdls: &[Pdl]) -> String {
-    let texts: Vec<&str> = pdls.iter().map(Pdl::as_str).collect();
-    texts.join(", ")
-}
-
 /// `check`: one line per part, `true` when all pass.
 pub async fn check(settings: &Settings, out: &mut impl std::io::Write) -> std::io::Result<bool> {
-    let generation = match settings.gateway.generation {
-        GatewayGeneration::V1 => "v1",
-        GatewayGeneration::V2 => "v2",
-    };
-    writeln!(
-        out,
-        "config:  ok — {} meter(s), gateway {generation} at {}",
-        settings.meters.len(),
-        settings.gateway.base_url
-    )?;
-    let broker_ok = if !settings.mqtt.enabled {
-        writeln!(out, "broker:  skipped — MQTT_ENABLED=false")?;
-        true
-    } else {
-        report(out, "broker: ", check_broker(settings).await)?
-    };
-    let gateway_ok = report(out, "gateway:", check_gateway(settings).await)?;
-    Ok(broker_ok && gateway_ok)
-}
-
-/// `part: ok — …` or `part: FAILED — …`; whether it passed.
-fn report(
-    out: &mut impl std::io::Write,
-    part: &str,
-    result: Result<String, impl std::fmt::Display>,
-) -> std::io::Result<bool> {
-    match result {
-        Ok(line) => writeln!(out, "{part} ok — {line}").map(|_| true),
-        Err(error) => writeln!(out, "{part} FAILED — {error}").map(|_| false),
+    let lines = crate::check::run(settings).await;
+    for line in &lines {
+        writeln!(out, "{line}")?;
     }
-}
-
-/// Connects to the broker without announcing anything, and says how it went.
-pub async fn check_broker(settings: &Settings) -> Result<String, BrokerCheckError> {
-    let broker = resolve_broker(settings).await?;
-    let shown = broker.to_string();
-    let mqtt = &settings.mqtt;
-    let mut config = SessionConfig::new(broker, mqtt.tls_files.clone(), &mqtt.topic_prefix, None);
-    config.announce = false;
-    config.log_failures = false;
-    let session = Session::start(config)?;
-    let outcome = session.first_outcome(CONNECT_TIMEOUT).await;
-    session.shutdown(false).await;
-    outcome?;
-    Ok(format!("connected to {shown}"))
-}
-
-/// Asks the gateway for the account's meters, and says whether every configured one is there.
-pub async fn check_gateway(settings: &Settings) -> Result<String, GatewayCheckError> {
-    let gateway = Gateway::from_settings(&settings.gateway, &settings.meters)?;
-    let meters = gateway.meters().await?;
-    let missing: Vec<Pdl> = settings
-        .meters
-        .iter()
-        .filter(|m| !meters.iter().any(|info| info.pdl == m.pdl))
-        .map(|m| m.pdl.clone())
-        .collect();
-    if !missing.is_empty() {
-        let on_account = meters.len();
-        return Err(GatewayCheckError::NotInConsent {
-            missing,
-            on_account,
-        });
-    }
-    Ok(format!(
-        "the credential is accepted and covers every configured meter ({} on the account)",
-        meters.len()
-    ))
+    Ok(lines.iter().all(crate::check::Line::passed))
 }
 
 /// Gives the heap pages a sync freed back to the system: glibc keeps them for reuse

@@ -29,11 +29,13 @@
 //! | [`mqtt`] | messages → broker | what stays published and what the broker acknowledged `mqtt/session.rs`; the polling task and the reconnection backoff `mqtt/driver.rs`; options, TLS, the 64 KiB message limit, connection errors, undelivered messages `mqtt/connect.rs` |
 //! | [`scheduler`] | when to sync next (pure, with jitter) | |
 //! | [`pipeline`] | the parts every command shares and the jobs on them: sync, publication, session | |
+//! | [`check`] | `check` and the page's test button: config, broker, gateway, Home Assistant, one line each | |
 //! | [`web`] | the add-on's web page (in progress) | the listener that answers the ingress proxy alone `web/listener.rs` |
 //! | [`app`], [`demo`] | the commands `run`, `once`, `check`; `demo` on sample data | |
 
 pub mod app;
 pub mod calendar;
+pub mod check;
 pub mod clock;
 pub mod config;
 pub mod demo;

@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use crate::config::SupervisorSettings;
+use crate::config::{Settings, SupervisorSettings};
 use crate::http::{BodyError, root_cause};
 use crate::model::{BrokerAddress, Secret};
 use crate::model::{QUOTED_CHARS, one_line};
@@ -57,6 +57,14 @@ struct MqttService {
 enum PortValue {
     Number(u16),
     Text(String),
+}
+
+/// The broker: from the options, else from the Supervisor.
+pub async fn resolve_broker(settings: &Settings) -> Result<BrokerAddress, SupervisorError> {
+    match &settings.mqtt.broker {
+        Some(broker) => Ok(broker.clone()),
+        None => discover_broker(&settings.supervisor).await,
+    }
 }
 
 /// `GET {api}/services/mqtt` with the Supervisor token.

@@ -28,6 +28,7 @@ const LAYERS: &[&str] = &[
     "mqtt",
     "scheduler",
     "pipeline",
+    "check",
     "web",
     "app",
     "demo",

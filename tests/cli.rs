@@ -245,16 +245,18 @@ impl Outcome {
         self.stderr.lines().collect()
     }
 
-    /// The three lines of a `check` report (`config:`, `broker:`, `gateway:`), in order.
+    /// The first three lines of a `check` report (`config:`, `broker:`, `gateway:`), in order;
+    /// the fourth (`ha:`) is skipped, since these options turn the statistics off.
     fn check_report(&self) -> [&str; 3] {
         let lines = self.stdout_lines();
         assert_eq!(
             lines.len(),
-            3,
-            "check prints exactly three lines\n{}",
+            4,
+            "check prints exactly four lines\n{}",
             self.context()
         );
-        for (line, prefix) in lines.iter().zip(["config:  ", "broker:  ", "gateway: "]) {
+        let parts = ["config:  ", "broker:  ", "gateway: ", "ha:      skipped — "];
+        for (line, prefix) in lines.iter().zip(parts) {
             assert!(
                 line.starts_with(prefix),
                 "expected a line starting with {prefix:?}, got {line:?}\n{}",
@@ -328,6 +330,8 @@ fn options(gw: &FakeGateway, broker: Option<&str>) -> Value {
         "gateway_url": gw.url(),
         "tempo": false,
         "ecowatt": false,
+        // The Supervisor of these tests has no Home Assistant behind it.
+        "energy_statistics": false,
     });
     if let Some(broker) = broker {
         options["mqtt_broker"] = json!(broker);
@@ -569,6 +573,42 @@ async fn check_passes_with_a_healthy_setup() {
         "{pdl_calls:?}"
     );
     assert_eq!(gw.daily_calls(), 0, "check fetches no data");
+}
+
+#[tokio::test]
+async fn check_logs_in_to_home_assistant_and_says_why_it_cannot() {
+    let gw = gateway();
+    let ha = FakeHomeAssistant::start("2025.4.4", "good-ha-token");
+    let ha_line = |token: &str| {
+        let mut opts = options(&gw, None);
+        opts["mqtt_enabled"] = json!(false);
+        opts["energy_statistics"] = json!(true);
+        opts["ha_url"] = json!(
+            ha.url()
+                .replace("ws://", "http://")
+                .replace("/api/websocket", "")
+        );
+        opts["ha_token"] = json!(token);
+        async move {
+            let out = Cli::new("check").options(&opts).run().await;
+            let lines = out.stdout_lines();
+            assert_eq!(lines.len(), 4, "{}", out.context());
+            (lines[3].to_string(), out.code)
+        }
+    };
+    let (line, code) = ha_line("good-ha-token").await;
+    assert_eq!(
+        line,
+        "ha:      ok — Home Assistant 2025.4 accepts the token for the Energy-dashboard history"
+    );
+    assert_eq!(code, Some(0));
+    let (line, code) = ha_line("wrong-ha-token").await;
+    assert!(
+        line.starts_with("ha:      FAILED — Home Assistant refused the token"),
+        "{line}"
+    );
+    assert!(!line.contains("wrong-ha-token"), "{line}");
+    assert_eq!(code, Some(1));
 }
 
 #[tokio::test]

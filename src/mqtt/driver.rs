@@ -14,6 +14,8 @@ use super::connect::{ConnectError, SessionConfig};
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LinkStatus {
     pub connected: bool,
+    /// The wall-clock time of the last ConnAck (what the web page shows).
+    pub connected_since: Option<chrono::DateTime<chrono::Utc>>,
     /// ConnAcks received since start.
     pub connections: u64,
     /// Publish packets written to the network since start.
@@ -125,6 +127,7 @@ fn on_event(
             tracing::info!("connected to the MQTT broker {}", config.broker);
             status.send_modify(|s| {
                 s.connected = true;
+                s.connected_since = Some(chrono::Utc::now());
                 s.connections += 1;
                 s.acknowledged = 0;
                 s.last_error = None;
