@@ -177,22 +177,20 @@ impl MeterInputs {
     }
 }
 
-/// Each day's cost in the month of the most recent consumption day, by the meter's tariff.
-fn daily_costs(
+/// Each day's cost from `from` on, by the meter's tariff: from the days of `inputs`, or from
+/// `curve` (its complete days, none before `from`).
+pub(super) fn daily_costs(
     inputs: &MeterInputs,
     curve: &BTreeMap<NaiveDate, Vec<CurveInterval>>,
     offpeak: Option<&[TimeRange]>,
     tempo: &TempoPrices,
+    from: NaiveDate,
 ) -> BTreeMap<NaiveDate, f64> {
     let meter = &inputs.meter;
-    let Some(latest) = inputs.consumption.last() else {
-        return BTreeMap::new();
-    };
-    let month = month_start(latest.date);
     let days = inputs
         .consumption
         .iter()
-        .filter(|d| d.date >= month)
+        .filter(|d| d.date >= from)
         .map(|d| (d.date, d.wh));
     let colour = |day| inputs.colours.get(&day).copied();
     match meter.tariff {
@@ -256,6 +254,11 @@ impl MeterView {
         let colour_of = |day| inputs.colours.get(&day).copied();
         let subscribed_va = inputs.contract.as_ref().and_then(|c| c.subscribed_kva);
         let prices_known = tariffs::tempo_prices_complete(&tempo_prices);
+        // Costs cover the month of the most recent consumption day.
+        let latest_month = inputs
+            .consumption
+            .last()
+            .map_or(NaiveDate::MAX, |d| month_start(d.date));
         Self {
             pdl: meter.pdl.clone(),
             tariff: meter.tariff.as_str(),
@@ -273,6 +276,7 @@ impl MeterView {
                 &curve,
                 offpeak.as_deref(),
                 &tempo_prices,
+                latest_month,
             )),
             price: tariffs::price_at(
                 meter.tariff,

@@ -8,6 +8,7 @@
 
 mod costs;
 pub mod grid;
+pub mod history;
 pub mod meter;
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
@@ -18,6 +19,7 @@ use crate::store::{Store, StoreError};
 use crate::tariffs;
 pub use costs::{Cost, CostView, cost_note, curve_costs, day_costs};
 pub use grid::{EcowattInputs, EcowattView, TempoInputs, TempoView};
+pub use history::{DayBar, HistoryInputs, HistoryView, MonthBar};
 pub use meter::{
     EnergyView, HcHpDay, MeterInputs, MeterView, PeakView, PeriodTotal, StatusView, complete_days,
     offpeak_ranges, split_hchp,

@@ -18,6 +18,7 @@ mod grid;
 mod series;
 mod status;
 
+pub use series::StoredDays;
 pub use status::MeterStatus;
 
 /// File name of the database inside the data directory.

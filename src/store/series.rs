@@ -83,6 +83,14 @@ struct MeterRow {
 
 /// A query over the days `[from, to]` of a meter's series: the SQL names the PDL `?1`, the
 /// series `?2` and the days `?3`–`?4`.
+/// The days of a series the store holds a value for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoredDays {
+    pub days: u32,
+    /// The first and the last of them.
+    pub span: Option<(NaiveDate, NaiveDate)>,
+}
+
 fn in_series<O: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>>(
     sql: &'static str,
     pdl: &Pdl,
@@ -196,6 +204,21 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.into_iter().map(DayEnergy::from).collect())
+    }
+
+    /// How many days of a series hold a value, and the first and last of them.
+    pub async fn stored_days(&self, pdl: &Pdl, kind: SeriesKind) -> Result<StoredDays, StoreError> {
+        let (days, first, last): (i64, Option<NaiveDate>, Option<NaiveDate>) = sqlx::query_as(
+            "SELECT COUNT(*), MIN(day), MAX(day) FROM daily_energy
+             WHERE pdl = ?1 AND series = ?2 AND wh IS NOT NULL",
+        )
+        .bind(pdl.as_str())
+        .bind(kind.as_str())
+        .fetch_one(&self.pool)
+        .await?;
+        let span = first.zip(last);
+        let days = u32::try_from(days).unwrap_or(u32::MAX);
+        Ok(StoredDays { days, span })
     }
 
     /// Records a max-power answer for `range`; days without a value become "not yet" (never
