@@ -16,6 +16,7 @@ use crate::pipeline::Pipeline;
 use crate::scheduler::{SyncOutcome, next_sync, next_tempo_poll};
 use crate::supervisor::resolve_broker;
 use crate::sync::SyncSummary;
+use crate::web;
 
 /// How long `once` waits for the broker to acknowledge everything.
 pub const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
@@ -57,13 +58,18 @@ type Shutdown<'a> = Pin<&'a mut dyn Future<Output = ()>>;
 /// `run`: sync at start, then on the schedule, until `shutdown` resolves.
 pub async fn run(pipeline: &Pipeline, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let mut shutdown = std::pin::pin!(shutdown);
+    let web = web::Server::start(&pipeline.settings.web, web_state(pipeline)).await;
     let session = if pipeline.settings.mqtt.enabled {
         let broker = tokio::select! {
             broker = resolve_broker(&pipeline.settings) => broker?,
             _ = &mut shutdown => return Ok(()),
         };
         tracing::info!("MQTT broker: {broker}");
-        Some(pipeline.start_session(broker, true).await?)
+        let session = pipeline.start_session(broker.clone(), true).await?;
+        if let Some(web) = &web {
+            web.state.set_mqtt(&broker, session.status());
+        }
+        Some(session)
     } else {
         tracing::info!("MQTT disabled (MQTT_ENABLED=false): syncing only");
         None
@@ -102,6 +108,15 @@ pub async fn run(pipeline: &Pipeline, shutdown: impl Future<Output = ()>) -> any
         }
     }
     tracing::info!("stopping");
+    stop(pipeline, session, web).await;
+    Ok(())
+}
+
+/// The daemon's exit: the page stops, the session says `offline`, the store closes.
+async fn stop(pipeline: &Pipeline, session: Option<Session>, web: Option<web::Server>) {
+    if let Some(web) = web {
+        web.stop().await;
+    }
     if let Some(session) = session {
         let stopped = tokio::time::timeout(SHUTDOWN_TIMEOUT, session.shutdown(true)).await;
         if stopped.is_err() {
@@ -109,7 +124,12 @@ pub async fn run(pipeline: &Pipeline, shutdown: impl Future<Output = ()>) -> any
         }
     }
     pipeline.store.close().await;
-    Ok(())
+}
+
+/// What the web page reads: the daemon's settings, store and clock.
+fn web_state(pipeline: &Pipeline) -> web::WebState {
+    let settings = pipeline.settings.clone();
+    web::WebState::new(settings, pipeline.store.clone(), pipeline.clock.clone())
 }
 
 /// When to sync next after `summary`; `failures` counts the failed syncs in a row.

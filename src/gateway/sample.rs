@@ -36,7 +36,8 @@ impl SampleGateway {
         }]
     }
 
-    /// Every day of `[start, end)` from the activation on: more in winter, more at weekends.
+    /// Every day of `[start, end)` from the activation on: consumption more in winter and at
+    /// weekends, production (a few solar panels) more in summer.
     pub fn daily(
         &self,
         kind: SeriesKind,
@@ -44,17 +45,18 @@ impl SampleGateway {
         start: NaiveDate,
         end: NaiveDate,
     ) -> DailySeries {
-        if pdl != &self.pdl || kind != SeriesKind::Consumption {
+        if pdl != &self.pdl {
             return DailySeries::default();
         }
+        let wh = match kind {
+            SeriesKind::Consumption => sample_wh,
+            SeriesKind::Production => sample_production_wh,
+        };
         let readings = start
             .iter_days()
             .take_while(|day| *day < end)
             .filter(|day| *day >= self.activation)
-            .map(|date| DailyReading {
-                date,
-                wh: sample_wh(date),
-            })
+            .map(|date| DailyReading { date, wh: wh(date) })
             .collect();
         DailySeries {
             quality: Some("BRUT".into()),
@@ -146,6 +148,13 @@ fn sample_wh(date: NaiveDate) -> i64 {
     };
     let wobble = (i64::from(date.num_days_from_ce()) * 7919 % 1_000) as f64;
     (11_000.0 + 5_000.0 * winter + weekend + wobble).round() as i64
+}
+
+fn sample_production_wh(date: NaiveDate) -> i64 {
+    let day_of_year = f64::from(date.ordinal0());
+    let summer = -(day_of_year / 365.0 * std::f64::consts::TAU).cos(); // 1 in July
+    let clouds = (i64::from(date.num_days_from_ce()) * 4391 % 3_000) as f64;
+    (9_000.0 + 6_000.0 * summer - clouds).max(0.0).round() as i64
 }
 
 /// A plausible Tempo calendar: red and white days on winter weekdays, blue otherwise.

@@ -1,8 +1,306 @@
-//! The add-on's web page (issue 11, in progress): served on the daemon's runtime, inside the
-//! add-on to the Supervisor's ingress proxy alone, outside it on `web_port`.
+//! The add-on's web page: served on the daemon's runtime, inside the add-on to the
+//! Supervisor's ingress proxy alone, outside it on `web_port`.
 //!
-//! So far: the listener that answers only the allowed peer.
+//! Three routes, all relative to wherever the page is opened (under the ingress prefix or
+//! not): `GET /` the page, `GET /panel` the part that refreshes itself, `POST /check` the test
+//! button. Everything is read-only but the test, which is rate-limited. Each request has a
+//! timeout and a bounded body, and a handler that panics answers 500 without taking the
+//! daemon down.
 
+mod charts;
 mod listener;
+mod page;
+mod words;
+
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use tokio::net::TcpListener;
+use tokio::sync::{Mutex, oneshot, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
 
 pub use listener::PeerFilter;
+use page::{Context, Link, PageData};
+
+use crate::clock::Clock;
+use crate::config::{Settings, WebSettings};
+use crate::model::BrokerAddress;
+use crate::mqtt::LinkStatus;
+use crate::store::Store;
+
+/// A request that takes longer is answered 408: a check waits up to 15 s for the broker and
+/// as long for the gateway.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(45);
+/// No route takes a body.
+const MAX_BODY_BYTES: usize = 1024;
+/// Between two runs of the test button: each calls the gateway, and counts against its quota.
+pub const CHECK_INTERVAL: Duration = Duration::from_secs(30);
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct WebState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    settings: Settings,
+    store: Store,
+    clock: Arc<dyn Clock>,
+    /// The broker and its link, once the daemon has them.
+    mqtt: OnceLock<(String, watch::Receiver<LinkStatus>)>,
+    /// When the test button last ran; held while it runs, so that one runs at a time.
+    last_check: Mutex<Option<Instant>>,
+}
+
+impl WebState {
+    pub fn new(settings: Settings, store: Store, clock: Arc<dyn Clock>) -> Self {
+        let inner = Inner {
+            settings,
+            store,
+            clock,
+            mqtt: OnceLock::new(),
+            last_check: Mutex::new(None),
+        };
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// The broker the daemon connects to, and its link (shown on the page).
+    pub fn set_mqtt(&self, broker: &BrokerAddress, status: watch::Receiver<LinkStatus>) {
+        // Set once per daemon; a second call would only repeat the same broker. The
+        // address shows without its password.
+        let _ = self.inner.mqtt.set((broker.to_string(), status));
+    }
+}
+
+/// The routes, with their limits.
+pub fn router(state: WebState) -> Router {
+    let routes = Router::new()
+        .route("/", get(document))
+        .route("/panel", get(panel))
+        .route("/check", post(run_check))
+        .with_state(state);
+    with_limits(routes)
+}
+
+/// A bounded body, a timeout and a 500 for a handler that panics (the release build unwinds
+/// for this: the panic ends the request, never the daemon).
+fn with_limits(routes: Router) -> Router {
+    routes
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        .layer(CatchPanicLayer::new())
+}
+
+/// Listens on `address`, answering only `only_from` when given.
+pub async fn bind(address: SocketAddr, only_from: Option<IpAddr>) -> std::io::Result<PeerFilter> {
+    Ok(PeerFilter::new(
+        TcpListener::bind(address).await?,
+        only_from,
+    ))
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: PeerFilter,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// The page's server, in a task of its own: it never holds up syncing or publishing.
+pub struct Server {
+    pub state: WebState,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl Server {
+    /// Starts the page where `settings` say; `None` when they say nothing or when it cannot
+    /// listen (said in the log: the daemon goes on without its page).
+    pub async fn start(settings: &WebSettings, state: WebState) -> Option<Self> {
+        let address = settings.listen?;
+        let listener = match bind(address, settings.only_from).await {
+            Ok(listener) => listener,
+            Err(error) => {
+                tracing::error!("web page: cannot listen on {address}: {error}");
+                return None;
+            }
+        };
+        tracing::info!("web page on {address}");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let shutdown = async {
+            let _ = stopped.await;
+        };
+        let task = tokio::spawn(serve(listener, router(state.clone()), shutdown));
+        Some(Self { state, stop, task })
+    }
+
+    /// Stops listening and lets the requests in flight finish, for a moment at most.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        match tokio::time::timeout(Duration::from_secs(2), self.task).await {
+            Ok(Ok(Err(error))) => tracing::warn!("web page: {error}"),
+            Ok(_) => {}
+            Err(_) => tracing::debug!("web page: requests still running at exit"),
+        }
+    }
+}
+
+/// The ingress prefix the Supervisor's proxy announces, when it is a plain path.
+fn ingress_path(headers: &HeaderMap) -> Option<&str> {
+    let path = headers.get("x-ingress-path")?.to_str().ok()?;
+    // A path of this origin: not `//host/…`, which a browser reads as another site.
+    let plain = path.starts_with('/')
+        && !path.starts_with("//")
+        && path.len() <= 256
+        && path
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/-_.".contains(&b));
+    plain.then(|| path.trim_end_matches('/'))
+}
+
+/// Reads the store and draws with `draw`; a store error is a 500 with its one line.
+async fn render(
+    state: &WebState,
+    draw: impl FnOnce(&Context, &PageData) -> maud::Markup,
+) -> Response {
+    let inner = &state.inner;
+    let now = inner.clock.now();
+    let data = match PageData::load(&inner.store, &inner.settings, now).await {
+        Ok(data) => data,
+        Err(error) => {
+            tracing::warn!("web page: {error}");
+            return (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response();
+        }
+    };
+    let status = inner
+        .mqtt
+        .get()
+        .map(|(broker, link)| (broker, link.borrow().clone()));
+    let context = Context {
+        settings: &inner.settings,
+        link: status
+            .as_ref()
+            .map(|(broker, status)| Link { broker, status }),
+        now,
+    };
+    let markup = draw(&context, &data);
+    (
+        [(header::CACHE_CONTROL, "no-store")],
+        Html(markup.into_string()),
+    )
+        .into_response()
+}
+
+async fn document(State(state): State<WebState>, headers: HeaderMap) -> Response {
+    let base = ingress_path(&headers).map(str::to_owned);
+    render(&state, |context, data| {
+        page::document(context, data, base.as_deref())
+    })
+    .await
+}
+
+async fn panel(State(state): State<WebState>) -> Response {
+    render(&state, page::panel).await
+}
+
+/// Runs `check` now, unless it ran less than [`CHECK_INTERVAL`] ago or is running.
+async fn run_check(State(state): State<WebState>) -> Response {
+    let inner = &state.inner;
+    let language = inner.settings.language;
+    let Ok(mut last) = inner.last_check.try_lock() else {
+        let wait = CHECK_INTERVAL.as_secs();
+        return refused(page::check_refused(language, wait));
+    };
+    if let Some(at) = *last {
+        let since = at.elapsed();
+        if since < CHECK_INTERVAL {
+            let wait = (CHECK_INTERVAL - since).as_secs().max(1);
+            return refused(page::check_refused(language, wait));
+        }
+    }
+    let lines = crate::check::run(&inner.settings).await;
+    *last = Some(Instant::now());
+    Html(page::check_lines(&lines).into_string()).into_response()
+}
+
+fn refused(markup: maud::Markup) -> Response {
+    (StatusCode::TOO_MANY_REQUESTS, Html(markup.into_string())).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn a_handler_bug() -> &'static str {
+        panic!("a handler bug")
+    }
+
+    #[tokio::test]
+    async fn a_handler_that_panics_answers_500_and_the_server_goes_on() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let routes = Router::new()
+            .route("/panic", get(a_handler_bug))
+            .route("/", get(|| async { "still here" }));
+        let listener = bind("127.0.0.1:0".parse().unwrap(), None).await.unwrap();
+        let address = axum::serve::Listener::local_addr(&listener).unwrap();
+        let server = tokio::spawn(serve(listener, with_limits(routes), std::future::pending()));
+        for (path, expected) in [
+            ("/panic", "500"),
+            ("/", "200"),
+            ("/panic", "500"),
+            ("/", "200"),
+        ] {
+            let mut client = tokio::net::TcpStream::connect(address).await.unwrap();
+            let request = format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+            client.write_all(request.as_bytes()).await.unwrap();
+            let mut answer = String::new();
+            client.read_to_string(&mut answer).await.unwrap();
+            assert!(
+                answer.starts_with(&format!("HTTP/1.1 {expected}")),
+                "{path}: {answer}"
+            );
+        }
+        server.abort();
+    }
+
+    #[test]
+    fn only_a_plain_ingress_path_becomes_the_base() {
+        let with = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert("x-ingress-path", value.parse().unwrap());
+            ingress_path(&headers).map(str::to_owned)
+        };
+        assert_eq!(
+            with("/api/hassio_ingress/AbC-12_x").as_deref(),
+            Some("/api/hassio_ingress/AbC-12_x")
+        );
+        assert_eq!(
+            with("/api/hassio_ingress/t/").as_deref(),
+            Some("/api/hassio_ingress/t")
+        );
+        assert_eq!(with("\"><script>"), None);
+        assert_eq!(with("//evil.example/x"), None);
+        assert_eq!(with("https://evil.example/"), None);
+        assert_eq!(ingress_path(&HeaderMap::new()), None);
+    }
+}

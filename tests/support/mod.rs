@@ -16,6 +16,7 @@ pub mod browser;
 pub mod dropper;
 pub mod gateway;
 pub mod homeassistant;
+pub mod ingress;
 pub mod pipeline;
 pub mod probe;
 pub mod program;

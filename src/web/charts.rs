@@ -1,0 +1,254 @@
+//! The page's charts, drawn on the server as inline SVG (pure): no script, no library, and
+//! colours from CSS classes, so that light and dark mode restyle them.
+
+use std::collections::BTreeMap;
+
+use chrono::{Datelike, NaiveDate};
+use maud::{Markup, html};
+
+use crate::calendar::add_days;
+use crate::model::TempoColor;
+
+/// The drawing's coordinates; the SVG scales to the width of its box.
+const WIDTH: f64 = 600.0;
+const HEIGHT: f64 = 180.0;
+const LEFT: f64 = 44.0;
+const BOTTOM: f64 = 18.0;
+const TOP: f64 = 8.0;
+
+/// One part of a bar: its CSS class, its value, its tooltip.
+pub struct Segment {
+    pub class: &'static str,
+    pub value: f64,
+    pub title: String,
+}
+
+/// One x position: an axis label and bars side by side, each a stack of segments.
+pub struct Column {
+    pub label: String,
+    pub bars: Vec<Vec<Segment>>,
+}
+
+/// The smallest of 1, 2, 2.5, 5 × 10ⁿ at or above `value` (the top of the axis).
+fn axis_top(value: f64) -> f64 {
+    if !value.is_finite() || value <= 0.0 {
+        return 1.0;
+    }
+    let decade = 10f64.powf(value.log10().floor());
+    [1.0, 2.0, 2.5, 5.0, 10.0]
+        .iter()
+        .map(|step| step * decade)
+        .find(|top| *top >= value)
+        .unwrap_or(10.0 * decade)
+}
+
+/// A coordinate to a tenth of a unit: finer would only lengthen the page.
+fn tenth(value: f64) -> f64 {
+    (value * 10.0).round() / 10.0
+}
+
+/// A number for an axis: no decimals from 10 on, one below.
+fn axis_number(value: f64) -> String {
+    match value >= 10.0 || value == 0.0 {
+        true => format!("{value:.0}"),
+        false => format!("{value:.1}"),
+    }
+}
+
+/// Bars over `columns`, an axis label every `label_every` columns.
+pub fn bar_chart(columns: &[Column], label_every: usize, description: &str) -> Markup {
+    let total = |bar: &Vec<Segment>| bar.iter().map(|s| s.value.max(0.0)).sum::<f64>();
+    let highest = columns
+        .iter()
+        .flat_map(|c| c.bars.iter().map(total))
+        .fold(0.0, f64::max);
+    let top = axis_top(highest);
+    let plot_height = HEIGHT - TOP - BOTTOM;
+    let y = |value: f64| HEIGHT - BOTTOM - value / top * plot_height;
+    let slot = (WIDTH - LEFT) / columns.len().max(1) as f64;
+    let bars = layout(columns, y);
+    html! {
+        svg.chart viewBox={ "0 0 " (WIDTH) " " (HEIGHT) } role="img" aria-label=(description) {
+            @for level in [0.0, top / 2.0, top] {
+                line.grid x1=(LEFT) x2=(WIDTH) y1=(y(level)) y2=(y(level)) {}
+                text.axis x=(LEFT - 4.0) y=(y(level) + 4.0) text-anchor="end" { (axis_number(level)) }
+            }
+            @for bar in &bars {
+                rect class=(bar.class) x=(bar.x) width=(bar.width) y=(bar.y) height=(bar.height) {
+                    title { (bar.title) }
+                }
+            }
+            @for (i, column) in columns.iter().enumerate().step_by(label_every.max(1)) {
+                text.axis x=(LEFT + slot * (i as f64 + 0.5)) y=(HEIGHT - 4.0) text-anchor="middle" { (column.label) }
+            }
+        }
+    }
+}
+
+/// A rectangle of a bar chart.
+struct Rect<'a> {
+    class: &'static str,
+    x: f64,
+    y: f64,
+    width: f64,
+    height: f64,
+    title: &'a str,
+}
+
+/// Where each segment goes: bars side by side in the middle 80 % of their column's slot,
+/// segments stacked from the axis up.
+fn layout<'a>(columns: &'a [Column], y: impl Fn(f64) -> f64) -> Vec<Rect<'a>> {
+    let slot = (WIDTH - LEFT) / columns.len().max(1) as f64;
+    let mut rects = Vec::new();
+    for (i, column) in columns.iter().enumerate() {
+        let width = slot * 0.8 / column.bars.len().max(1) as f64;
+        for (j, bar) in column.bars.iter().enumerate() {
+            let x = LEFT + slot * (i as f64 + 0.1) + width * j as f64;
+            let mut base = 0.0;
+            for segment in bar {
+                let value = segment.value.max(0.0);
+                rects.push(Rect {
+                    class: segment.class,
+                    x: tenth(x),
+                    y: tenth(y(base + value)),
+                    width: tenth(width),
+                    height: tenth(y(base) - y(base + value)),
+                    title: &segment.title,
+                });
+                base += value;
+            }
+        }
+    }
+    rects
+}
+
+/// Cell size and gap of the Tempo calendar.
+const CELL: f64 = 14.0;
+const STEP: f64 = 16.0;
+const MONTH_LABEL: f64 = 44.0;
+
+/// The Tempo season from `season_start` (1 September) as a calendar: a row per month, a
+/// cell per day, coloured when known; today outlined.
+pub fn tempo_calendar(
+    season_start: NaiveDate,
+    colours: &BTreeMap<NaiveDate, TempoColor>,
+    today: NaiveDate,
+    month_names: &[&str; 12],
+    colour_names: [&str; 4],
+) -> Markup {
+    let width = MONTH_LABEL + 31.0 * STEP;
+    let height = 12.0 * STEP;
+    let days = (0..366)
+        .map(|n| add_days(season_start, n))
+        .take_while(|d| *d == season_start || !(d.month() == 9 && d.day() == 1));
+    html! {
+        svg.chart.calendar viewBox={ "0 0 " (width) " " (height) } role="img" aria-label="Tempo" {
+            @for row in 0..12u32 {
+                @let month = (8 + row) % 12;
+                text.axis x="0" y=(row as f64 * STEP + CELL - 2.0) { (month_names[month as usize]) }
+            }
+            @for day in days {
+                @let row = (day.month0() + 12 - 8) % 12;
+                @let colour = colours.get(&day).copied();
+                @let (class, name) = match colour {
+                    Some(TempoColor::Blue) => ("t-blue", colour_names[0]),
+                    Some(TempoColor::White) => ("t-white", colour_names[1]),
+                    Some(TempoColor::Red) => ("t-red", colour_names[2]),
+                    None => ("t-none", colour_names[3]),
+                };
+                rect.(class).today[day == today]
+                    x=(MONTH_LABEL + day.day0() as f64 * STEP) y=(row as f64 * STEP)
+                    width=(CELL) height=(CELL) rx="2" {
+                    title { (day.format("%Y-%m-%d")) " " (name) }
+                }
+            }
+        }
+    }
+}
+
+/// EcoWatt's 24 hours as a strip of cells coloured by level; the current hour outlined.
+pub fn ecowatt_strip(hours: &[u8], now_hour: u32, level_names: &[&str; 3]) -> Markup {
+    let step = (WIDTH - LEFT) / 24.0;
+    html! {
+        svg.chart.strip viewBox={ "0 0 " (WIDTH) " 44" } role="img" aria-label="EcoWatt" {
+            @for (hour, level) in hours.iter().take(24).enumerate() {
+                @let x = LEFT + step * hour as f64;
+                @let name = level_names.get(usize::from(level.saturating_sub(1))).copied().unwrap_or("?");
+                rect.{ "e-" (level) }.now[hour as u32 == now_hour]
+                    x=(x + 1.0) y="2" width=(step - 2.0) height="22" rx="2" {
+                    title { (format!("{hour:02}:00")) " " (name) }
+                }
+                @if hour % 3 == 0 {
+                    text.axis x=(x + step / 2.0) y="40" text-anchor="middle" { (format!("{hour}h")) }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn the_axis_tops_at_a_round_number_at_or_above_the_highest_bar() {
+        assert_eq!(axis_top(0.0), 1.0);
+        assert_eq!(axis_top(f64::NAN), 1.0);
+        assert_eq!(axis_top(7.3), 10.0);
+        assert_eq!(axis_top(12.0), 20.0);
+        assert_eq!(axis_top(21.0), 25.0);
+        assert_eq!(axis_top(400.0), 500.0);
+        assert_eq!(axis_top(1000.0), 1000.0);
+    }
+
+    #[test]
+    fn stacked_segments_sit_on_each_other_and_the_highest_reaches_the_top() {
+        let segment = |class, value| Segment {
+            class,
+            value,
+            title: String::new(),
+        };
+        let columns = [Column {
+            label: "1".into(),
+            bars: vec![vec![segment("hc", 5.0), segment("hp", 5.0)]],
+        }];
+        let svg = bar_chart(&columns, 1, "test").into_string();
+        // Axis 0..10 over 154 units: HC from y=162 up to 85, HP from 85 up to the top, 8.
+        assert!(
+            svg.contains(r#"class="hc" x="99.6" width="444.8" y="85" height="77""#),
+            "{svg}"
+        );
+        assert!(
+            svg.contains(r#"class="hp" x="99.6" width="444.8" y="8" height="77""#),
+            "{svg}"
+        );
+    }
+
+    #[test]
+    fn a_season_has_a_cell_per_day_and_today_is_outlined() {
+        let colours = BTreeMap::from([(d("2024-09-02"), TempoColor::Red)]);
+        let names = ["", "", "", "", "", "", "", "", "", "", "", ""];
+        let svg = tempo_calendar(
+            d("2024-09-01"),
+            &colours,
+            d("2024-09-02"),
+            &names,
+            ["b", "w", "r", "?"],
+        )
+        .into_string();
+        assert_eq!(svg.matches("<rect").count(), 365);
+        assert!(svg.contains(r#"class="t-red today""#), "{svg}");
+        let leap = tempo_calendar(
+            d("2023-09-01"),
+            &colours,
+            d("2024-01-01"),
+            &names,
+            ["b", "w", "r", "?"],
+        );
+        assert_eq!(leap.into_string().matches("<rect").count(), 366);
+    }
+}
