@@ -1,9 +1,12 @@
 //! Footprint of the daemon as a Raspberry Pi sees it: the stripped binary's size, resident
-//! memory at the peak of a 3-year backfill of three meters and once idle, and the time from
-//! the broker's ConnAck to the first discovery config.
+//! memory at the peak of a 3-year backfill of three meters and once idle (its web page on,
+//! never opened), the time from the broker's ConnAck to the first discovery config, then the
+//! web page: its load time over HTTP and in headless Chromium, and the idle memory after it
+//! was used and closed.
 //!
 //! Budgets (measured here, never asserted by timed tests): binary ≤ 12 MiB, RSS ≤ 32 MiB at
-//! the backfill peak and ≤ 8 MiB idle, first discovery config ≤ 100 ms after ConnAck.
+//! the backfill peak and ≤ 8 MiB idle, first discovery config ≤ 100 ms after ConnAck, a page
+//! load < 50 ms.
 //!
 //! Everything is local: a private mosquitto and the fake gateway of the integration tests
 //! (3 meters × 3 years of daily consumption and production, the load curve of the last two
@@ -91,11 +94,13 @@ fn main() {
     std::fs::write(&options, json.to_string()).unwrap();
 
     let probe = runtime.block_on(MqttProbe::connect(&broker, &["homeassistant/#"]));
+    let web_port = free_port();
     let started = Instant::now();
     let mut child = Command::new(binary)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("RUST_LOG", "info")
+        .env("WEB_PORT", web_port.to_string())
         .args([
             "--options",
             options.to_str().unwrap(),
@@ -165,6 +170,10 @@ fn main() {
             .ok()
     });
     let calls = find("sync done").map(|(_, l)| l).unwrap_or_default();
+    let page_url = format!("http://127.0.0.1:{web_port}/");
+    let page = runtime.block_on(page_loads(&page_url, if full { 50 } else { 3 }));
+    std::thread::sleep(Duration::from_secs(if full { 10 } else { 1 }));
+    let idle_after_page = proc_kib(pid, "VmRSS:");
 
     Command::new("kill")
         .args(["-TERM", &pid.to_string()])
@@ -216,6 +225,67 @@ fn main() {
         sync_time.as_secs_f64(),
         calls.split("INFO").last().unwrap_or("").trim()
     );
+    println!(
+        "  web page: {} bytes; over HTTP (the server reads the store and draws): median {:.1} ms, max {:.1} ms over {} loads",
+        page.bytes, page.http_median_ms, page.http_max_ms, page.loads
+    );
+    println!(
+        "  web page in headless Chromium (navigation start → load event): median {:.1} ms, max {:.1} ms",
+        page.browser_median_ms, page.browser_max_ms
+    );
+    println!(
+        "  RSS idle after the page was used and closed: {:.2} MiB",
+        idle_after_page as f64 / 1024.0
+    );
+}
+
+/// How the page loaded.
+struct PageLoads {
+    loads: usize,
+    bytes: usize,
+    http_median_ms: f64,
+    http_max_ms: f64,
+    browser_median_ms: f64,
+    browser_max_ms: f64,
+}
+
+/// Median and maximum of `times` (ms).
+fn median_max(mut times: Vec<f64>) -> (f64, f64) {
+    times.sort_by(f64::total_cmp);
+    let median = times.get(times.len() / 2).copied().unwrap_or(f64::NAN);
+    (median, times.last().copied().unwrap_or(f64::NAN))
+}
+
+/// Loads the page `loads` times over HTTP, then in Chromium; the browser is closed after.
+async fn page_loads(url: &str, loads: usize) -> PageLoads {
+    let client = reqwest::Client::new();
+    let mut bytes = 0;
+    let mut http = Vec::new();
+    for _ in 0..loads {
+        let started = Instant::now();
+        let body = client.get(url).send().await.unwrap().text().await.unwrap();
+        http.push(started.elapsed().as_secs_f64() * 1000.0);
+        bytes = body.len();
+    }
+    let mut browser = browser::Browser::start().await;
+    let mut in_browser = Vec::new();
+    for _ in 0..loads {
+        browser.open(url).await;
+        let timing = "performance.getEntriesByType('navigation')[0].loadEventStart";
+        in_browser.push(browser.eval(timing).await.as_f64().unwrap_or(f64::NAN));
+    }
+    assert_eq!(browser.errors(), Vec::<String>::new());
+    drop(browser);
+    let (http_median_ms, http_max_ms) = median_max(http);
+    let (browser_median_ms, browser_max_ms) = median_max(in_browser);
+    PageLoads {
+        loads,
+        bytes,
+        http_median_ms,
+        http_max_ms,
+        browser_median_ms,
+        browser_max_ms,
+    }
 }
 
 /// A `/proc/PID/status` field in KiB (0 when the process is gone).

@@ -1082,6 +1082,33 @@ fn the_image_is_labelled_for_this_version_and_both_architectures() {
 }
 
 #[test]
+fn the_page_is_in_the_sidebar_through_ingress_alone() {
+    let config = addon_config();
+    assert_eq!(config["ingress"], json!(true), "config.yaml: ingress: true");
+    assert_eq!(config["panel_icon"], json!("mdi:flash"));
+    assert!(
+        config["panel_title"]
+            .as_str()
+            .is_some_and(|t| !t.is_empty())
+    );
+    // The program listens where the Supervisor's proxy connects by default.
+    assert_eq!(myelectricaldata_mqtt::config::INGRESS_PORT, 8099);
+    for key in ["ingress_port", "ports", "webui"] {
+        assert!(
+            !config.contains_key(key),
+            "config.yaml: `{key}` (the page goes through ingress only)"
+        );
+    }
+    let dockerfile = read("addon/Dockerfile");
+    assert!(
+        dockerfile
+            .lines()
+            .any(|l| l.trim() == "ENV WEB_INGRESS=true"),
+        "addon/Dockerfile: ENV WEB_INGRESS=true, or the page is not served"
+    );
+}
+
+#[test]
 fn the_image_build_copies_what_cargo_needs() {
     // The image cannot be built here. Cargo refuses a manifest whose explicit targets are
     // missing, even for targets it does not build: the builder must copy their folders

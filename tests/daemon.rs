@@ -250,6 +250,43 @@ async fn sigterm_publishes_offline_and_exits_zero_within_five_seconds() {
 }
 
 #[tokio::test]
+async fn the_daemon_serves_its_page_on_web_port_and_closes_it_on_sigterm() {
+    support::probe::install_crypto_provider();
+    let setup = Setup::new(10);
+    let port = free_port();
+    let probe = MqttProbe::connect(&setup.broker, &["#"]).await;
+    let daemon = setup
+        .command("run")
+        .env("WEB_PORT", port.to_string())
+        .spawn()
+        .unwrap();
+    wait_online_and_discovered(&probe).await;
+    let url = format!("http://127.0.0.1:{port}/");
+    let page = within(WAIT, "the page", async {
+        loop {
+            if let Ok(answer) = reqwest::get(&url).await {
+                let page = answer.text().await.unwrap_or_default();
+                if page.contains("connecté depuis") {
+                    return page;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    assert!(page.contains("Maison") && page.contains(PDL), "{page}");
+    assert!(page.contains("<svg"), "the charts of the days synced");
+    assert!(!page.contains("secret-123"));
+    let log = stop_daemon(daemon).await;
+    assert!(
+        log.contains(&format!("web page on 127.0.0.1:{port}")),
+        "{log}"
+    );
+    let closed = tokio::net::TcpStream::connect(("127.0.0.1", port)).await;
+    assert!(closed.is_err(), "the page is closed with the daemon");
+}
+
+#[tokio::test]
 async fn a_broker_restart_gets_everything_republished() {
     // No persistence: the restarted broker has forgotten every retained message.
     let mut setup = Setup::new(10);
