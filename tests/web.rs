@@ -10,6 +10,7 @@ use axum::serve::Listener;
 use myelectricaldata_mqtt::calendar::sub_days;
 use myelectricaldata_mqtt::gateway::Gateway;
 use myelectricaldata_mqtt::gateway::sample::{SAMPLE_PDL, SampleGateway};
+use myelectricaldata_mqtt::model::{DailyReading, DailySeries, DayRange, Pdl, SeriesKind};
 use myelectricaldata_mqtt::mqtt::LinkStatus;
 use myelectricaldata_mqtt::web::{self, WebState};
 use serde_json::json;
@@ -22,6 +23,7 @@ const SUPERVISOR_TOKEN: &str = "sup-token-NEVER-SHOWN-0d4";
 /// A page on 127.0.0.1 over a store synced from the sample gateway.
 struct Served {
     harness: Harness,
+    pipeline: myelectricaldata_mqtt::pipeline::Pipeline,
     state: WebState,
     url: String,
     _server: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -67,6 +69,7 @@ async fn served(language: &str, broker_url: &str) -> Served {
     let server = tokio::spawn(web::serve(listener, web::router(state.clone()), shutdown));
     Served {
         harness,
+        pipeline,
         state,
         url,
         _server: server,
@@ -138,6 +141,44 @@ async fn the_page_shows_the_status_the_meter_and_its_charts_and_no_secret() {
         assert!(!html.contains(secret), "the page shows a secret");
     }
     assert!(!html.contains("<base"), "no base without the ingress proxy");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_meters_history_is_drawn_again_once_the_store_changes() {
+    let page = served("en", &nowhere()).await;
+    let stored =
+        |html: &str| html.contains("Consumption: 800 days stored (2022-01-05 → 2024-03-14)");
+    let (_, html) = get(&page.url).await;
+    assert!(stored(&html), "{html}");
+    let (_, again) = get(&page.url).await;
+    assert!(stored(&again));
+    // The same day, a corrected value: the store's version changed, the charts follow.
+    let corrected = DailySeries {
+        quality: None,
+        readings: vec![DailyReading {
+            date: day(2024, 3, 14),
+            wh: 99_990,
+        }],
+    };
+    let range = DayRange::new(day(2024, 3, 14), day(2024, 3, 15));
+    let pdl = Pdl::parse(SAMPLE_PDL).unwrap();
+    let saving = page.pipeline.store.save_daily(
+        &pdl,
+        SeriesKind::Production,
+        range,
+        &corrected,
+        page.harness.now(),
+    );
+    saving.await.unwrap();
+    let (_, html) = get(&page.url).await;
+    assert!(html.contains("Production 2024-03-14: 99.99 kWh"), "{html}");
+    page.harness.at("2024-03-16T10:00:00Z");
+    assert_ok(&sync(&page.pipeline).await);
+    let (_, html) = get(&page.url).await;
+    assert!(
+        html.contains("Consumption: 801 days stored (2022-01-05 → 2024-03-15)"),
+        "{html}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

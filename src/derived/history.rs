@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use chrono::{Datelike, NaiveDate};
 
 use super::meter::{MeterInputs, complete_days, daily_costs, split_hchp};
-use crate::calendar::{add_days, month_start, sub_days};
+use crate::calendar::{add_days, sub_days};
 use crate::config::MeterSettings;
 use crate::model::{DayEnergy, SeriesKind, Tariff};
 use crate::store::{MeterStatus, Store, StoreError, StoredDays};
@@ -23,9 +23,9 @@ pub const RECENT_MONTHS: u32 = 24;
 pub struct HistoryInputs {
     /// The meter over the last [`RECENT_DAYS`]: its days, curve, colours and prices.
     pub recent: MeterInputs,
-    /// Known days of each series since the first of [`RECENT_MONTHS`].
-    pub consumption_months: Vec<DayEnergy>,
-    pub production_months: Vec<DayEnergy>,
+    /// The sum of each of the [`RECENT_MONTHS`] (by first day) that has known days.
+    pub consumption_months: BTreeMap<NaiveDate, i64>,
+    pub production_months: BTreeMap<NaiveDate, i64>,
     pub consumption_stored: StoredDays,
     pub production_stored: StoredDays,
 }
@@ -74,58 +74,70 @@ impl HistoryInputs {
     ) -> Result<Self, StoreError> {
         let pdl = &meter.pdl;
         let yesterday = sub_days(today, 1);
-        let recent_from = sub_days(today, RECENT_DAYS);
-        let months_from = months_before(today, RECENT_MONTHS - 1).min(recent_from);
-        let days_of = |enabled: bool, kind| async move {
-            match enabled {
-                true => store.days(pdl, kind, months_from, yesterday).await,
-                false => Ok(Vec::new()),
-            }
-        };
-        let consumption_months = days_of(meter.consumption, SeriesKind::Consumption).await?;
-        let production_months = days_of(meter.production, SeriesKind::Production).await?;
-        let since = |days: &[DayEnergy]| -> Vec<DayEnergy> {
-            days.iter()
-                .filter(|d| d.date >= recent_from)
-                .cloned()
-                .collect()
-        };
-        let tempo = meter.tariff == Tariff::Tempo;
-        let recent = MeterInputs {
-            meter: meter.clone(),
-            consumption: since(&consumption_months),
-            production: since(&production_months),
-            contract: store.contract(pdl).await?.map(|(contract, _)| contract),
-            peak: None,
-            curve: match meter.load_curve && meter.consumption {
+        let months_from = months_before(today, RECENT_MONTHS - 1);
+        let months_of = |enabled: bool, kind| async move {
+            let sums = match enabled {
                 true => {
-                    let kind = SeriesKind::Consumption;
                     store
-                        .load_curve_days(pdl, kind, recent_from, yesterday)
+                        .monthly_sums(pdl, kind, months_from, yesterday)
                         .await?
                 }
-                false => BTreeMap::new(),
-            },
-            // The evening before the first day prices its first night.
-            colours: match tempo {
-                true => store.tempo(sub_days(recent_from, 1), today).await?,
-                false => BTreeMap::new(),
-            },
-            gateway_tempo_prices: match tempo {
-                true => store.tempo_prices().await?.map(|(prices, _)| prices),
-                false => None,
-            },
-            // The page shows the status from the meter's view.
-            status: MeterStatus::default(),
+                false => Vec::new(),
+            };
+            Ok::<_, StoreError>(sums.into_iter().collect())
         };
+        let (consumption, production) = (SeriesKind::Consumption, SeriesKind::Production);
         Ok(Self {
-            recent,
-            consumption_months,
-            production_months,
-            consumption_stored: store.stored_days(pdl, SeriesKind::Consumption).await?,
-            production_stored: store.stored_days(pdl, SeriesKind::Production).await?,
+            recent: recent_inputs(store, meter, today).await?,
+            consumption_months: months_of(meter.consumption, consumption).await?,
+            production_months: months_of(meter.production, production).await?,
+            consumption_stored: store.stored_days(pdl, consumption).await?,
+            production_stored: store.stored_days(pdl, production).await?,
         })
     }
+}
+
+/// The meter over the [`RECENT_DAYS`] before `today`: its days, curve, colours and prices.
+async fn recent_inputs(
+    store: &Store,
+    meter: &MeterSettings,
+    today: NaiveDate,
+) -> Result<MeterInputs, StoreError> {
+    let pdl = &meter.pdl;
+    let yesterday = sub_days(today, 1);
+    let from = sub_days(today, RECENT_DAYS);
+    let days_of = |enabled: bool, kind| async move {
+        match enabled {
+            true => store.days(pdl, kind, from, yesterday).await,
+            false => Ok(Vec::new()),
+        }
+    };
+    let tempo = meter.tariff == Tariff::Tempo;
+    Ok(MeterInputs {
+        meter: meter.clone(),
+        consumption: days_of(meter.consumption, SeriesKind::Consumption).await?,
+        production: days_of(meter.production, SeriesKind::Production).await?,
+        contract: store.contract(pdl).await?.map(|(contract, _)| contract),
+        peak: None,
+        curve: match meter.load_curve && meter.consumption {
+            true => {
+                let kind = SeriesKind::Consumption;
+                store.load_curve_days(pdl, kind, from, yesterday).await?
+            }
+            false => BTreeMap::new(),
+        },
+        // The evening before the first day prices its first night.
+        colours: match tempo {
+            true => store.tempo(sub_days(from, 1), today).await?,
+            false => BTreeMap::new(),
+        },
+        gateway_tempo_prices: match tempo {
+            true => store.tempo_prices().await?.map(|(prices, _)| prices),
+            false => None,
+        },
+        // The history has no status: the page reads it at each load.
+        status: MeterStatus::default(),
+    })
 }
 
 impl HistoryView {
@@ -165,23 +177,13 @@ impl HistoryView {
 
 /// The last [`RECENT_MONTHS`] months to `today`'s, each the sum of its known days.
 fn month_bars(inputs: &HistoryInputs, today: NaiveDate) -> Vec<MonthBar> {
-    let sums = |days: &[DayEnergy]| {
-        let mut sums: BTreeMap<NaiveDate, i64> = BTreeMap::new();
-        for day in days {
-            let sum = sums.entry(month_start(day.date)).or_default();
-            *sum = sum.saturating_add(day.wh);
-        }
-        sums
-    };
-    let consumption = sums(&inputs.consumption_months);
-    let production = sums(&inputs.production_months);
     (0..RECENT_MONTHS)
         .rev()
         .map(|back| months_before(today, back))
         .map(|month| MonthBar {
             month,
-            consumption_wh: consumption.get(&month).copied(),
-            production_wh: production.get(&month).copied(),
+            consumption_wh: inputs.consumption_months.get(&month).copied(),
+            production_wh: inputs.production_months.get(&month).copied(),
         })
         .collect()
 }

@@ -158,6 +158,7 @@ impl Store {
         .bind(fetched_at)
         .execute(&self.pool)
         .await?;
+        self.changed();
         Ok(())
     }
 

@@ -6,6 +6,8 @@
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sqlx::Sqlite;
@@ -45,6 +47,8 @@ type Statement = sqlx::query::Query<'static, Sqlite, SqliteArguments>;
 #[derive(Clone)]
 pub struct Store {
     pool: SqlitePool,
+    /// Counts the writes of this process (see [`Store::version`]).
+    writes: Arc<AtomicU64>,
 }
 
 impl Store {
@@ -77,7 +81,8 @@ impl Store {
             .await
             .map_err(opening)?;
         sqlx::migrate!().run(&pool).await?;
-        Ok(Self { pool })
+        let writes = Arc::new(AtomicU64::new(0));
+        Ok(Self { pool, writes })
     }
 
     /// Writes one gateway answer in one transaction: first what it holds (`items`), then
@@ -93,7 +98,20 @@ impl Store {
             statement.execute(&mut *tx).await?;
         }
         tx.commit().await?;
+        self.changed();
         Ok(())
+    }
+
+    /// Changes whenever something is written: what was read at one version is still what
+    /// the store holds while the version stays the same (the web page keeps its charts so).
+    pub fn version(&self) -> u64 {
+        self.writes.load(Ordering::Acquire)
+    }
+
+    /// Marks a committed write. After the commit, never before: what is read under a version
+    /// is then never older than that version (at worst newer, and read again at the next).
+    fn changed(&self) {
+        self.writes.fetch_add(1, Ordering::Release);
     }
 
     /// Gives the page cache back to the system between syncs.

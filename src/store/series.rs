@@ -206,6 +206,34 @@ impl Store {
         Ok(rows.into_iter().map(DayEnergy::from).collect())
     }
 
+    /// The sum of the known days of each month of `[from, to]`, by first day of the month.
+    pub async fn monthly_sums(
+        &self,
+        pdl: &Pdl,
+        kind: SeriesKind,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<(NaiveDate, i64)>, StoreError> {
+        // Days are stored as `YYYY-MM-DD`: the month is their first seven characters. TOTAL
+        // sums in floating point, where SUM would fail on an overflow.
+        let sums: Vec<(NaiveDate, f64)> = in_series(
+            "SELECT substr(day, 1, 7) || '-01', TOTAL(wh) FROM daily_energy
+             WHERE pdl = ?1 AND series = ?2 AND day BETWEEN ?3 AND ?4 AND wh IS NOT NULL
+             GROUP BY substr(day, 1, 7) ORDER BY 1",
+            pdl,
+            kind,
+            from,
+            to,
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        // `as` saturates: an absurd stored sum shows as the largest value, never wraps.
+        Ok(sums
+            .into_iter()
+            .map(|(month, wh)| (month, wh as i64))
+            .collect())
+    }
+
     /// How many days of a series hold a value, and the first and last of them.
     pub async fn stored_days(&self, pdl: &Pdl, kind: SeriesKind) -> Result<StoredDays, StoreError> {
         let (days, first, last): (i64, Option<NaiveDate>, Option<NaiveDate>) = sqlx::query_as(
@@ -406,6 +434,7 @@ impl Store {
         .bind(fetched_at)
         .execute(&self.pool)
         .await?;
+        self.changed();
         Ok(())
     }
 

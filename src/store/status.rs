@@ -56,6 +56,7 @@ impl Store {
         .bind(at)
         .execute(&self.pool)
         .await?;
+        self.changed();
         Ok(())
     }
 
@@ -88,6 +89,7 @@ impl Store {
         .bind(quota_limit)
         .execute(&self.pool)
         .await?;
+        self.changed();
         Ok(())
     }
 
@@ -106,6 +108,7 @@ impl Store {
         .bind(error)
         .execute(&self.pool)
         .await?;
+        self.changed();
         Ok(())
     }
 
@@ -120,6 +123,7 @@ impl Store {
         .bind(day)
         .fetch_one(&self.pool)
         .await?;
+        self.changed();
         Ok(u32::try_from(calls).unwrap_or(u32::MAX))
     }
 
@@ -140,6 +144,7 @@ impl Store {
         .bind(calls)
         .execute(&self.pool)
         .await?;
+        self.changed();
         Ok(())
     }
 
@@ -181,6 +186,7 @@ impl Store {
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
+        self.changed();
         Ok(removed.iter().filter_map(|text| Pdl::parse(text)).collect())
     }
 }

@@ -260,3 +260,37 @@ async fn meter_info_round_trips() {
         .unwrap();
     assert_eq!(store.meter(&pdl()).await.unwrap(), Some((info, at)));
 }
+
+#[tokio::test]
+async fn the_version_changes_with_each_write_and_not_with_a_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let at = Utc.with_ymd_and_hms(2024, 1, 16, 9, 0, 0).unwrap();
+    let store = Store::open(dir.path()).await.unwrap();
+    let range = DayRange::new(d("2024-01-01"), d("2024-01-03"));
+    let answer = series(&[("2024-01-01", 1000), ("2024-01-02", 2000)]);
+    let kind = SeriesKind::Consumption;
+    let before = store.version();
+    store
+        .save_daily(&pdl(), kind, range, &answer, at)
+        .await
+        .unwrap();
+    let saved = store.version();
+    assert!(saved > before);
+    store
+        .days(&pdl(), kind, d("2024-01-01"), d("2024-01-02"))
+        .await
+        .unwrap();
+    store.meter_status(&pdl()).await.unwrap();
+    assert_eq!(store.version(), saved, "reads change nothing");
+    store
+        .record_outcome(&pdl(), at, Some("down"), (1, 100))
+        .await
+        .unwrap();
+    assert!(store.version() > saved);
+    // Each month's sum of its known days.
+    let months = store
+        .monthly_sums(&pdl(), kind, d("2023-12-01"), d("2024-01-31"))
+        .await
+        .unwrap();
+    assert_eq!(months, vec![(d("2024-01-01"), 3000)]);
+}

@@ -8,6 +8,7 @@
 //! daemon down.
 
 mod charts;
+mod drawn;
 mod listener;
 mod page;
 mod words;
@@ -30,14 +31,18 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
+use chrono::NaiveDate;
+use drawn::DrawnHistory;
 pub use listener::PeerFilter;
 use page::{Context, Link, PageData};
 
+use crate::calendar::paris_date;
 use crate::clock::Clock;
 use crate::config::{Settings, WebSettings};
+use crate::derived::HistoryInputs;
 use crate::model::BrokerAddress;
 use crate::mqtt::LinkStatus;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 /// A request that takes longer is answered 408: a check waits up to 15 s for the broker and
 /// as long for the gateway.
@@ -61,6 +66,15 @@ struct Inner {
     mqtt: OnceLock<(String, watch::Receiver<LinkStatus>)>,
     /// When the test button last ran; held while it runs, so that one runs at a time.
     last_check: Mutex<Option<Instant>>,
+    /// The meters' drawn history, and the store version and day it was drawn at; held while
+    /// it is drawn, so that requests at once draw it once.
+    drawn: Mutex<Option<Drawn>>,
+}
+
+struct Drawn {
+    version: u64,
+    today: NaiveDate,
+    histories: Arc<Vec<DrawnHistory>>,
 }
 
 impl WebState {
@@ -71,10 +85,39 @@ impl WebState {
             clock,
             mqtt: OnceLock::new(),
             last_check: Mutex::new(None),
+            drawn: Mutex::new(None),
         };
         Self {
             inner: Arc::new(inner),
         }
+    }
+
+    /// The meters' history drawn as of the Paris day `today`: the one drawn before while the
+    /// store has not changed, else drawn again (a few hundred rows per meter).
+    async fn histories(&self, today: NaiveDate) -> Result<Arc<Vec<DrawnHistory>>, StoreError> {
+        let inner = &self.inner;
+        let mut drawn = inner.drawn.lock().await;
+        // Read before the store: a write during the drawing makes the next load draw again.
+        let version = inner.store.version();
+        if let Some(kept) = drawn
+            .as_ref()
+            .filter(|d| (d.version, d.today) == (version, today))
+        {
+            return Ok(kept.histories.clone());
+        }
+        let words = words::words(inner.settings.language);
+        let mut histories = Vec::with_capacity(inner.settings.meters.len());
+        for meter in &inner.settings.meters {
+            let history = HistoryInputs::load(&inner.store, meter, today).await?;
+            histories.push(DrawnHistory::draw(words, &history, today));
+        }
+        let histories = Arc::new(histories);
+        *drawn = Some(Drawn {
+            version,
+            today,
+            histories: histories.clone(),
+        });
+        Ok(histories)
     }
 
     /// The broker the daemon connects to, and its link (shown on the page).
@@ -185,7 +228,11 @@ async fn render(
 ) -> Response {
     let inner = &state.inner;
     let now = inner.clock.now();
-    let data = match PageData::load(&inner.store, &inner.settings, now).await {
+    let loaded = match state.histories(paris_date(now)).await {
+        Ok(histories) => PageData::load(&inner.store, &inner.settings, now, histories).await,
+        Err(error) => Err(error),
+    };
+    let data = match loaded {
         Ok(data) => data,
         Err(error) => {
             tracing::warn!("web page: {error}");

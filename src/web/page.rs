@@ -1,46 +1,86 @@
-//! What the page shows: read from the store in one pass ([`PageData::load`]), then drawn by
-//! pure functions of it, the MQTT link and the time. Nothing here reads a secret: the
-//! settings give names, PDLs, tariffs and where things are, never a credential.
+//! What the page shows: the meters' status, Tempo and EcoWatt read from the store at each
+//! load ([`PageData::load`], a few small queries), the meters' drawn history kept while the
+//! store does not change; then drawn by pure functions of it, the MQTT link and the time.
+//! Nothing here reads a secret: the settings give names, PDLs, tariffs and where things
+//! are, never a credential.
 
-use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use std::sync::Arc;
+
+use chrono::{DateTime, Datelike, Utc};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
-use super::charts::{Column, Segment, bar_chart, ecowatt_strip, tempo_calendar};
+use super::charts::{ecowatt_strip, tempo_calendar};
+use super::drawn::DrawnHistory;
 use super::words::{Words, words};
 use crate::calendar::paris_date;
 use crate::check;
-use crate::config::{GatewayGeneration, MeterSettings, Settings};
-use crate::derived::{HistoryInputs, HistoryView, MeterView, Snapshot, Views};
+use crate::config::{GatewayGeneration, Settings};
+use crate::derived::{EcowattInputs, EcowattView, StatusView, TempoInputs, TempoView};
 use crate::model::TempoColor;
 use crate::mqtt::LinkStatus;
-use crate::store::{Store, StoreError, StoredDays};
+use crate::store::{Store, StoreError};
 
 const STYLE: &str = include_str!("page.css");
 const SCRIPT: &str = include_str!("page.js");
 
-/// The store's part of the page, as of one instant.
+/// What the page shows, as of one instant.
 pub struct PageData {
-    pub snapshot: Snapshot,
     /// One per configured meter, in the order of the options.
-    pub histories: Vec<HistoryInputs>,
+    pub statuses: Vec<StatusView>,
+    /// One per configured meter: drawn when the store last changed.
+    pub histories: Arc<Vec<DrawnHistory>>,
+    /// `None` when the Tempo device is off.
+    pub tempo: Option<TempoInputs>,
+    /// `None` when the EcoWatt device is off.
+    pub ecowatt: Option<EcowattInputs>,
 }
 
 impl PageData {
+    /// Reads what changes from one load to the next; `histories` is the drawn history.
     pub async fn load(
         store: &Store,
         settings: &Settings,
         now: DateTime<Utc>,
+        histories: Arc<Vec<DrawnHistory>>,
     ) -> Result<Self, StoreError> {
         let today = paris_date(now);
-        let snapshot = Snapshot::load(store, settings, today).await?;
-        let mut histories = Vec::with_capacity(settings.meters.len());
+        let mut statuses = Vec::with_capacity(settings.meters.len());
         for meter in &settings.meters {
-            histories.push(HistoryInputs::load(store, meter, today).await?);
+            statuses.push(StatusView::from(store.meter_status(&meter.pdl).await?));
         }
+        let tempo = match settings.tempo {
+            true => Some(TempoInputs::load(store, today).await?),
+            false => None,
+        };
+        let ecowatt = match settings.ecowatt {
+            true => Some(EcowattInputs::load(store, today).await?),
+            false => None,
+        };
         Ok(Self {
-            snapshot,
+            statuses,
             histories,
+            tempo,
+            ecowatt,
         })
+    }
+}
+
+/// Tempo and EcoWatt as of now.
+struct GridViews {
+    tempo: Option<TempoView>,
+    ecowatt: Option<EcowattView>,
+}
+
+impl GridViews {
+    fn of(data: &PageData, now: DateTime<Utc>) -> Self {
+        let today = paris_date(now);
+        Self {
+            tempo: data.tempo.as_ref().map(|t| TempoView::compute(t, today)),
+            ecowatt: data
+                .ecowatt
+                .as_ref()
+                .and_then(|e| EcowattView::compute(e, now)),
+        }
     }
 }
 
@@ -105,22 +145,23 @@ pub fn document(context: &Context, data: &PageData, base: Option<&str>) -> Marku
 /// The part that refreshes itself: status, meters, grid.
 pub fn panel(context: &Context, data: &PageData) -> Markup {
     let w = context.words();
-    let views = data.snapshot.views(context.now);
+    let grid = GridViews::of(data, context.now);
+    let meters = context.settings.meters.iter().zip(&data.statuses);
     html! {
         section.cards aria-label=(w.status) {
             (broker_card(context))
-            (gateway_card(context, &views))
-            (home_assistant_card(context, &views))
-            (grid_card(w, &views))
+            (gateway_card(context, &data.statuses))
+            (home_assistant_card(context, &data.statuses))
+            (grid_card(w, &grid))
         }
-        @for ((meter, view), history) in context.settings.meters.iter().zip(&views.meters).zip(&data.histories) {
+        @for ((meter, status), drawn) in meters.zip(data.histories.iter()) {
             section.meter {
-                h2 { (meter.name) " " small { (meter.pdl) " · " (view.tariff) } }
-                (meter_status(context, view, history))
-                (meter_charts(w, history, paris_date(context.now)))
+                h2 { (meter.name) " " small { (meter.pdl) " · " (meter.tariff.as_str()) } }
+                (meter_status(context, status, drawn))
+                (PreEscaped(&drawn.charts))
             }
         }
-        (grid_charts(context, data, &views))
+        (grid_charts(context, data, &grid))
         p.note { (w.refreshed) " " (shown_time(context.now)) }
     }
 }
@@ -168,7 +209,7 @@ fn broker_card(context: &Context) -> Markup {
     )
 }
 
-fn gateway_card(context: &Context, views: &Views) -> Markup {
+fn gateway_card(context: &Context, statuses: &[StatusView]) -> Markup {
     let w = context.words();
     let settings = context.settings;
     let generation = match settings.gateway.generation {
@@ -176,7 +217,7 @@ fn gateway_card(context: &Context, views: &Views) -> Markup {
         GatewayGeneration::V2 => "v2",
     };
     let host = settings.gateway.base_url.host_str().unwrap_or_default();
-    let statuses = views.meters.iter().map(|m| &m.status);
+    let statuses = statuses.iter();
     let last_call = statuses.clone().filter_map(|s| s.last_sync).max();
     let failing = statuses.clone().any(|s| s.error.is_some());
     let quota = statuses
@@ -196,13 +237,13 @@ fn gateway_card(context: &Context, views: &Views) -> Markup {
     )
 }
 
-fn home_assistant_card(context: &Context, views: &Views) -> Markup {
+fn home_assistant_card(context: &Context, statuses: &[StatusView]) -> Markup {
     let w = context.words();
     let settings = context.settings;
     if settings.statistics_websocket().is_none() {
         return card(w.home_assistant, "idle", html! { p { (w.off) } });
     }
-    let statuses = || views.meters.iter().map(|m| &m.status);
+    let statuses = || statuses.iter();
     let error = statuses().find_map(|s| s.statistics_error.as_deref());
     let synced = statuses().any(|s| s.last_sync.is_some());
     let (state, line) = match (error, synced) {
@@ -222,7 +263,7 @@ fn colour_name(w: &Words, colour: Option<TempoColor>) -> (&'static str, &'static
     }
 }
 
-fn grid_card(w: &Words, views: &Views) -> Markup {
+fn grid_card(w: &Words, views: &GridViews) -> Markup {
     if views.tempo.is_none() && views.ecowatt.is_none() {
         return html! {};
     }
@@ -248,17 +289,8 @@ fn grid_card(w: &Words, views: &Views) -> Markup {
     )
 }
 
-fn stored(w: &Words, label: &str, stored: &StoredDays) -> Markup {
-    html! {
-        @if let Some((first, last)) = stored.span {
-            li { (label) ": " (stored.days) " " (w.days_stored) " (" (first) " → " (last) ")" }
-        }
-    }
-}
-
-fn meter_status(context: &Context, view: &MeterView, history: &HistoryInputs) -> Markup {
+fn meter_status(context: &Context, status: &StatusView, drawn: &DrawnHistory) -> Markup {
     let w = context.words();
-    let status = &view.status;
     let (state, word) = match (&status.error, status.last_sync) {
         (Some(_), _) => ("bad", w.meter_error),
         (None, Some(_)) => ("ok", w.meter_ok),
@@ -271,171 +303,19 @@ fn meter_status(context: &Context, view: &MeterView, history: &HistoryInputs) ->
             @if let Some(error) = &status.error {
                 li.error { (error) }
             }
-            (stored(w, w.consumption, &history.consumption_stored))
-            (stored(w, w.production, &history.production_stored))
+            (PreEscaped(&drawn.stored))
             @if let (Some(used), Some(limit)) = (status.quota_used, status.quota_limit) {
                 li { (w.quota) " " (used) "/" (limit) }
             }
-            @if let Some(note) = &status.note {
-                li { (note) }
-            }
         }
     }
 }
 
-fn kwh(wh: f64) -> f64 {
-    wh / 1000.0
-}
-
-/// A segment with its tooltip: `label date: value unit`.
-fn segment(class: &'static str, label: &str, when: &str, value: f64, unit: &str) -> Segment {
-    Segment {
-        class,
-        value,
-        title: format!("{label} {when}: {value:.2} {unit}"),
-    }
-}
-
-/// The 30 days: HC/HP stacked where the curve splits the day, else the day's total;
-/// production beside.
-fn daily_columns(w: &Words, meter: &MeterSettings, view: &HistoryView) -> Vec<Column> {
-    let columns = view.days.iter().map(|day| {
-        let when = day.date.format("%Y-%m-%d").to_string();
-        let consumption = match (day.hchp_wh, day.consumption_wh) {
-            (Some((hc, hp)), _) => vec![
-                segment("hc", w.offpeak, &when, kwh(hc), "kWh"),
-                segment("hp", w.peak, &when, kwh(hp), "kWh"),
-            ],
-            (None, wh) => {
-                bar(wh.map(|wh| segment("use", w.consumption, &when, kwh(wh as f64), "kWh")))
-            }
-        };
-        let production = day
-            .production_wh
-            .map(|wh| segment("prod", w.production, &when, kwh(wh as f64), "kWh"));
-        Column {
-            label: day.date.format("%d/%m").to_string(),
-            bars: bars(meter, consumption, bar(production)),
-        }
-    });
-    columns.collect()
-}
-
-fn cost_columns(w: &Words, view: &HistoryView) -> Vec<Column> {
-    let columns = view.days.iter().map(|day| {
-        let when = day.date.format("%Y-%m-%d").to_string();
-        let cost = day
-            .cost_eur
-            .map(|eur| segment("cost", w.cost, &when, eur, "€"));
-        Column {
-            label: day.date.format("%d/%m").to_string(),
-            bars: vec![bar(cost)],
-        }
-    });
-    columns.collect()
-}
-
-fn month_columns(w: &Words, meter: &MeterSettings, view: &HistoryView) -> Vec<Column> {
-    let columns = view.months.iter().map(|month| {
-        let name = w.months[month.month.month0() as usize];
-        let when = format!("{name} {}", month.month.year());
-        let energy = |class, label, wh: Option<i64>| {
-            bar(wh.map(|wh| segment(class, label, &when, kwh(wh as f64), "kWh")))
-        };
-        Column {
-            label: name.to_string(),
-            bars: bars(
-                meter,
-                energy("use", w.consumption, month.consumption_wh),
-                energy("prod", w.production, month.production_wh),
-            ),
-        }
-    });
-    columns.collect()
-}
-
-/// A bar of one segment, or none.
-fn bar(segment: Option<Segment>) -> Vec<Segment> {
-    segment.into_iter().collect()
-}
-
-/// The bars of the series the meter has.
-fn bars(
-    meter: &MeterSettings,
-    consumption: Vec<Segment>,
-    production: Vec<Segment>,
-) -> Vec<Vec<Segment>> {
-    let mut bars = Vec::with_capacity(2);
-    if meter.consumption {
-        bars.push(consumption);
-    }
-    if meter.production {
-        bars.push(production);
-    }
-    bars
-}
-
-fn meter_charts(w: &Words, history: &HistoryInputs, today: NaiveDate) -> Markup {
-    let view = HistoryView::compute(history, today);
-    let meter = &history.recent.meter;
-    let has_data = view
-        .days
-        .iter()
-        .any(|d| d.consumption_wh.is_some() || d.production_wh.is_some())
-        || view
-            .months
-            .iter()
-            .any(|m| m.consumption_wh.is_some() || m.production_wh.is_some());
-    let has_cost = view.days.iter().any(|d| d.cost_eur.is_some());
-    html! {
-        @if !has_data {
-            p.note { (w.no_data) }
-        } @else {
-            figure {
-                figcaption { (w.last_30_days) }
-                (bar_chart(&daily_columns(w, meter, &view), 7, w.last_30_days))
-                (legend(w, meter.production, &view))
-            }
-            @if has_cost {
-                figure {
-                    figcaption { (w.cost_per_day) }
-                    (bar_chart(&cost_columns(w, &view), 7, w.cost_per_day))
-                }
-            }
-            figure {
-                figcaption { (w.last_24_months) }
-                (bar_chart(&month_columns(w, meter, &view), 3, w.last_24_months))
-            }
-        }
-    }
-}
-
-/// The keys of the daily chart: HC/HP for the days the curve splits, consumption for the
-/// others, production when the meter has it.
-fn legend(w: &Words, production: bool, view: &HistoryView) -> Markup {
-    let consumption = view.days.iter().filter(|d| d.consumption_wh.is_some());
-    let split = consumption.clone().any(|d| d.hchp_wh.is_some());
-    let whole = consumption.clone().any(|d| d.hchp_wh.is_none());
-    html! {
-        p.legend {
-            @if split {
-                span.key.hc {} (w.offpeak) " " span.key.hp {} (w.peak) " "
-            }
-            @if whole {
-                span.key.use {} (w.consumption) " "
-            }
-            @if production {
-                span.key.prod {} (w.production)
-            }
-        }
-    }
-}
-
-fn grid_charts(context: &Context, data: &PageData, views: &Views) -> Markup {
+fn grid_charts(context: &Context, data: &PageData, views: &GridViews) -> Markup {
     let w = context.words();
     let today = paris_date(context.now);
     html! {
-        @if let (Some(tempo), Some(inputs)) = (&views.tempo, &data.snapshot.tempo) {
+        @if let (Some(tempo), Some(inputs)) = (&views.tempo, &data.tempo) {
             section.network {
                 h2 { (w.tempo_season) " " small { (tempo.season_start.year()) "–" (tempo.season_start.year() + 1) } }
                 (tempo_calendar(tempo.season_start, &inputs.season, today, &w.months, [w.blue, w.white, w.red, w.unknown]))

@@ -36,6 +36,16 @@ fn meter(tariff: Tariff, prices: Prices) -> MeterSettings {
     }
 }
 
+/// What the store's monthly sums give for `days`.
+fn monthly(days: &[DayEnergy]) -> BTreeMap<NaiveDate, i64> {
+    let mut sums = BTreeMap::new();
+    for day in days {
+        let month = crate::calendar::month_start(day.date);
+        *sums.entry(month).or_default() += day.wh;
+    }
+    sums
+}
+
 fn inputs(meter: MeterSettings, consumption: Vec<DayEnergy>) -> HistoryInputs {
     HistoryInputs {
         recent: MeterInputs {
@@ -49,8 +59,8 @@ fn inputs(meter: MeterSettings, consumption: Vec<DayEnergy>) -> HistoryInputs {
             gateway_tempo_prices: None,
             status: MeterStatus::default(),
         },
-        consumption_months: consumption,
-        production_months: Vec::new(),
+        consumption_months: monthly(&consumption),
+        production_months: BTreeMap::new(),
         consumption_stored: StoredDays::default(),
         production_stored: StoredDays::default(),
     }
