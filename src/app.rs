@@ -93,7 +93,6 @@ pub async fn run(pipeline: &Pipeline, shutdown: impl Future<Output = ()>) -> any
         }
         let republish_at = pipeline.republish(session.as_ref()).await?;
         pipeline.store.release_memory().await?;
-        release_heap();
         let next = next_sync_after(pipeline, &summary, &mut failures);
         tracing::info!("next sync at {}", format_paris(next));
         let waited = wait_for_sync(
@@ -218,18 +217,6 @@ pub async fn check(settings: &Settings, out: &mut impl std::io::Write) -> std::i
         writeln!(out, "{line}")?;
     }
     Ok(lines.iter().all(crate::check::Line::passed))
-}
-
-/// Gives the heap pages a sync freed back to the system: glibc keeps them for reuse
-/// otherwise, and the daemon then idles for hours with the peak of its last sync. (musl,
-/// the add-on image's libc, returns them by itself.)
-fn release_heap() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim takes no pointer from us; it only walks glibc's own heap metadata
-    // under glibc's locks, so it is sound to call at any time from any thread.
-    unsafe {
-        libc::malloc_trim(0);
-    }
 }
 
 #[cfg(test)]

@@ -129,10 +129,14 @@ async fn the_page_shows_the_status_the_meter_and_its_charts_and_no_secret() {
         );
     }
     // HC/HP stacked for the days of the curve, production beside, a cost each day.
-    for class in ["hc", "hp", "prod", "cost", "t-blue", "e-1"] {
+    for class in ["hc", "hp", "prod", "cost", "e-1"] {
         let rects = html.matches(&format!("<rect class=\"{class}")).count();
         assert!(rects > 0, "no {class} rectangle");
     }
+    assert!(
+        html.contains("<path class=\"t-blue\""),
+        "the Tempo calendar"
+    );
     for secret in [
         BROKER_PASSWORD,
         support::gateway::DEFAULT_SECRET,
@@ -331,7 +335,7 @@ async fn in_chromium_under_the_ingress_prefix_in_light_dark_and_on_a_phone() {
     let meters = "[...document.querySelectorAll('section.meter h2')].map(h => h.textContent)";
     let names = browser.eval(meters).await;
     assert_eq!(names, json!([format!("Maison {SAMPLE_PDL} · HC_HP")]));
-    let drawn = "[...document.querySelectorAll('svg.chart')].filter(s => s.getBoundingClientRect().height > 40 && s.querySelectorAll('rect').length > 20).length";
+    let drawn = "[...document.querySelectorAll('svg.chart')].filter(s => s.getBoundingClientRect().height > 40 && s.querySelectorAll('rect, path').length > 2).length";
     assert!(
         browser.eval(drawn).await.as_u64().unwrap() >= 5,
         "30 days, costs, 24 months, Tempo, EcoWatt"

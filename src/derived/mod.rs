@@ -55,14 +55,7 @@ impl Snapshot {
         for meter in &settings.meters {
             meters.push(MeterInputs::load(store, meter, today).await?);
         }
-        let tempo = match settings.tempo {
-            true => Some(TempoInputs::load(store, today).await?),
-            false => None,
-        };
-        let ecowatt = match settings.ecowatt {
-            true => Some(EcowattInputs::load(store, today).await?),
-            false => None,
-        };
+        let (tempo, ecowatt) = grid_inputs(store, settings, today).await?;
         Ok(Self {
             meters,
             tempo,
@@ -106,6 +99,23 @@ impl Snapshot {
         };
         prices.chain(tariffs::next_wall_clock(&clock, now)).min()
     }
+}
+
+/// The inputs of the Tempo and EcoWatt devices the settings turn on, as of `today`.
+pub async fn grid_inputs(
+    store: &Store,
+    settings: &Settings,
+    today: NaiveDate,
+) -> Result<(Option<TempoInputs>, Option<EcowattInputs>), StoreError> {
+    let tempo = match settings.tempo {
+        true => Some(TempoInputs::load(store, today).await?),
+        false => None,
+    };
+    let ecowatt = match settings.ecowatt {
+        true => Some(EcowattInputs::load(store, today).await?),
+        false => None,
+    };
+    Ok((tempo, ecowatt))
 }
 
 /// Wh → kWh rounded to 3 decimals, as every energy payload carries it.

@@ -114,17 +114,31 @@ impl Store {
         self.writes.fetch_add(1, Ordering::Release);
     }
 
-    /// Gives the page cache back to the system between syncs.
+    /// Gives memory back to the system between syncs (and when the web page is closed):
+    /// SQLite's page cache, then the heap pages freed.
     pub async fn release_memory(&self) -> Result<(), StoreError> {
         sqlx::query("PRAGMA shrink_memory")
             .execute(&self.pool)
             .await?;
+        release_heap();
         Ok(())
     }
 
     /// Closes the pool, checkpointing the WAL.
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+/// Gives the heap pages freed back to the system: glibc keeps them for reuse otherwise, and
+/// the daemon then idles for hours with the peak of its last sync. (musl, the add-on image's
+/// libc, returns them by itself.)
+fn release_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim takes no pointer from us; it only walks glibc's own heap metadata
+    // under glibc's locks, so it is sound to call at any time from any thread.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 

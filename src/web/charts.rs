@@ -128,7 +128,8 @@ const STEP: f64 = 16.0;
 const MONTH_LABEL: f64 = 44.0;
 
 /// The Tempo season from `season_start` (1 September) as a calendar: a row per month, a
-/// cell per day, coloured when known; today outlined.
+/// cell per day, coloured when known; today outlined. One path per colour (a season is 365
+/// cells: as many elements would slow the page down), named by its colour.
 pub fn tempo_calendar(
     season_start: NaiveDate,
     colours: &BTreeMap<NaiveDate, TempoColor>,
@@ -138,30 +139,41 @@ pub fn tempo_calendar(
 ) -> Markup {
     let width = MONTH_LABEL + 31.0 * STEP;
     let height = 12.0 * STEP;
+    let cell = |day: NaiveDate| {
+        let row = (day.month0() + 12 - 8) % 12;
+        (
+            MONTH_LABEL + f64::from(day.day0()) * STEP,
+            f64::from(row) * STEP,
+        )
+    };
+    let mut paths: [String; 4] = Default::default();
     let days = (0..366)
         .map(|n| add_days(season_start, n))
         .take_while(|d| *d == season_start || !(d.month() == 9 && d.day() == 1));
+    for day in days {
+        let index = match colours.get(&day) {
+            Some(TempoColor::Blue) => 0,
+            Some(TempoColor::White) => 1,
+            Some(TempoColor::Red) => 2,
+            None => 3,
+        };
+        let (x, y) = cell(day);
+        paths[index].push_str(&format!("M{x} {y}h{CELL}v{CELL}h-{CELL}z"));
+    }
+    let classes = ["t-blue", "t-white", "t-red", "t-none"];
+    let (today_x, today_y) = cell(today);
     html! {
         svg.chart.calendar viewBox={ "0 0 " (width) " " (height) } role="img" aria-label="Tempo" {
             @for row in 0..12u32 {
                 @let month = (8 + row) % 12;
-                text.axis x="0" y=(row as f64 * STEP + CELL - 2.0) { (month_names[month as usize]) }
+                text.axis x="0" y=(f64::from(row) * STEP + CELL - 2.0) { (month_names[month as usize]) }
             }
-            @for day in days {
-                @let row = (day.month0() + 12 - 8) % 12;
-                @let colour = colours.get(&day).copied();
-                @let (class, name) = match colour {
-                    Some(TempoColor::Blue) => ("t-blue", colour_names[0]),
-                    Some(TempoColor::White) => ("t-white", colour_names[1]),
-                    Some(TempoColor::Red) => ("t-red", colour_names[2]),
-                    None => ("t-none", colour_names[3]),
-                };
-                rect.(class).today[day == today]
-                    x=(MONTH_LABEL + day.day0() as f64 * STEP) y=(row as f64 * STEP)
-                    width=(CELL) height=(CELL) rx="2" {
-                    title { (day.format("%Y-%m-%d")) " " (name) }
+            @for ((class, name), path) in classes.iter().zip(colour_names).zip(&paths) {
+                @if !path.is_empty() {
+                    path.(class) d=(path) { title { (name) } }
                 }
             }
+            rect.today x=(today_x) y=(today_y) width=(CELL) height=(CELL) fill="none" {}
         }
     }
 }
@@ -231,24 +243,17 @@ mod tests {
     #[test]
     fn a_season_has_a_cell_per_day_and_today_is_outlined() {
         let colours = BTreeMap::from([(d("2024-09-02"), TempoColor::Red)]);
-        let names = ["", "", "", "", "", "", "", "", "", "", "", ""];
-        let svg = tempo_calendar(
-            d("2024-09-01"),
-            &colours,
-            d("2024-09-02"),
-            &names,
-            ["b", "w", "r", "?"],
-        )
-        .into_string();
-        assert_eq!(svg.matches("<rect").count(), 365);
-        assert!(svg.contains(r#"class="t-red today""#), "{svg}");
-        let leap = tempo_calendar(
-            d("2023-09-01"),
-            &colours,
-            d("2024-01-01"),
-            &names,
-            ["b", "w", "r", "?"],
-        );
-        assert_eq!(leap.into_string().matches("<rect").count(), 366);
+        let names = [""; 12];
+        let calendar = |start, today| {
+            let svg = tempo_calendar(d(start), &colours, d(today), &names, ["b", "w", "r", "?"]);
+            svg.into_string()
+        };
+        let cells = |svg: &str| svg.matches('z').count();
+        let svg = calendar("2024-09-01", "2024-09-02");
+        assert_eq!(cells(&svg), 365, "{svg}");
+        let red = r#"<path class="t-red" d="M60 0h14v14h-14z"><title>r</title></path>"#;
+        assert!(svg.contains(red), "{svg}");
+        assert!(svg.contains(r#"<rect class="today" x="60" y="0""#), "{svg}");
+        assert_eq!(cells(&calendar("2023-09-01", "2024-01-01")), 366);
     }
 }

@@ -31,7 +31,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use drawn::DrawnHistory;
 pub use listener::PeerFilter;
 use page::{Context, Link, PageData};
@@ -44,6 +44,8 @@ use crate::model::BrokerAddress;
 use crate::mqtt::LinkStatus;
 use crate::store::{Store, StoreError};
 
+/// A page without a request for this long is closed: what it took is given back.
+pub const IDLE_RELEASE: TimeDelta = TimeDelta::seconds(60);
 /// A request that takes longer is answered 408: a check waits up to 15 s for the broker and
 /// as long for the gateway.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(45);
@@ -69,6 +71,8 @@ struct Inner {
     /// The meters' drawn history, and the store version and day it was drawn at; held while
     /// it is drawn, so that requests at once draw it once.
     drawn: Mutex<Option<Drawn>>,
+    /// The last request, until the memory it took is given back.
+    last_request: std::sync::Mutex<Option<DateTime<Utc>>>,
 }
 
 struct Drawn {
@@ -86,6 +90,7 @@ impl WebState {
             mqtt: OnceLock::new(),
             last_check: Mutex::new(None),
             drawn: Mutex::new(None),
+            last_request: std::sync::Mutex::new(None),
         };
         Self {
             inner: Arc::new(inner),
@@ -118,6 +123,37 @@ impl WebState {
             histories: histories.clone(),
         });
         Ok(histories)
+    }
+
+    fn last_request(&self) -> std::sync::MutexGuard<'_, Option<DateTime<Utc>>> {
+        // A panic elsewhere cannot leave an instant half-written.
+        let last = self.inner.last_request.lock();
+        last.unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Once no request came for [`IDLE_RELEASE`]: drops the drawn history and gives the
+    /// store's and the heap's free pages back, so that a page opened then closed leaves the
+    /// daemon's idle memory as it was. Whether it did.
+    async fn release_if_idle(&self) -> bool {
+        let now = self.inner.clock.now();
+        let idle = {
+            let mut last = self.last_request();
+            last.take_if(|at| now - *at >= IDLE_RELEASE).is_some()
+        };
+        if idle {
+            *self.inner.drawn.lock().await = None;
+            if let Err(error) = self.inner.store.release_memory().await {
+                tracing::warn!("web page: {error}");
+            }
+        }
+        idle
+    }
+
+    async fn release_when_idle(self) {
+        loop {
+            self.inner.clock.sleep(Duration::from_secs(15)).await;
+            self.release_if_idle().await;
+        }
     }
 
     /// The broker the daemon connects to, and its link (shown on the page).
@@ -193,7 +229,14 @@ impl Server {
         let shutdown = async {
             let _ = stopped.await;
         };
-        let task = tokio::spawn(serve(listener, router(state.clone()), shutdown));
+        let serving = serve(listener, router(state.clone()), shutdown);
+        let releasing = state.clone().release_when_idle();
+        let task = tokio::spawn(async move {
+            tokio::select! {
+                served = serving => served,
+                () = releasing => Ok(()),
+            }
+        });
         Some(Self { state, stop, task })
     }
 
@@ -228,6 +271,7 @@ async fn render(
 ) -> Response {
     let inner = &state.inner;
     let now = inner.clock.now();
+    *state.last_request() = Some(now);
     let loaded = match state.histories(paris_date(now)).await {
         Ok(histories) => PageData::load(&inner.store, &inner.settings, now, histories).await,
         Err(error) => Err(error),
@@ -297,6 +341,36 @@ fn refused(markup: maud::Markup) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_page_left_for_a_minute_gives_its_drawn_history_back() {
+        use crate::clock::ManualClock;
+        let dir = tempfile::tempdir().unwrap();
+        let sources = crate::config::Sources {
+            options_path: None,
+            data_dir: Some(dir.path().into()),
+            env: Vec::new(),
+            demo: true,
+        };
+        let settings = crate::config::load(&sources).unwrap().settings;
+        let store = Store::open(dir.path()).await.unwrap();
+        let opened = "2024-03-15T10:00:00Z".parse().unwrap();
+        let clock = ManualClock::new(opened);
+        let state = WebState::new(settings, store, Arc::new(clock.clone()));
+        let drawn = || async { state.inner.drawn.lock().await.is_some() };
+        assert_eq!(render(&state, page::panel).await.status(), StatusCode::OK);
+        assert!(drawn().await);
+        clock.set(opened + TimeDelta::seconds(59));
+        assert!(
+            !state.release_if_idle().await,
+            "a page open a minute ago is kept"
+        );
+        assert!(drawn().await);
+        clock.set(opened + IDLE_RELEASE);
+        assert!(state.release_if_idle().await);
+        assert!(!drawn().await);
+        assert!(!state.release_if_idle().await, "released once");
+    }
 
     async fn a_handler_bug() -> &'static str {
         panic!("a handler bug")

@@ -15,7 +15,7 @@ use super::words::{Words, words};
 use crate::calendar::paris_date;
 use crate::check;
 use crate::config::{GatewayGeneration, Settings};
-use crate::derived::{EcowattInputs, EcowattView, StatusView, TempoInputs, TempoView};
+use crate::derived::{EcowattInputs, EcowattView, StatusView, TempoInputs, TempoView, grid_inputs};
 use crate::model::TempoColor;
 use crate::mqtt::LinkStatus;
 use crate::store::{Store, StoreError};
@@ -48,14 +48,7 @@ impl PageData {
         for meter in &settings.meters {
             statuses.push(StatusView::from(store.meter_status(&meter.pdl).await?));
         }
-        let tempo = match settings.tempo {
-            true => Some(TempoInputs::load(store, today).await?),
-            false => None,
-        };
-        let ecowatt = match settings.ecowatt {
-            true => Some(EcowattInputs::load(store, today).await?),
-            false => None,
-        };
+        let (tempo, ecowatt) = grid_inputs(store, settings, today).await?;
         Ok(Self {
             statuses,
             histories,
