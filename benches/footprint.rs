@@ -176,6 +176,7 @@ fn main() {
     let closed_for = if full { 90 } else { 1 };
     std::thread::sleep(Duration::from_secs(closed_for));
     let idle_after_page = proc_kib(pid, "VmRSS:");
+    let (after_anon, after_file) = (proc_kib(pid, "RssAnon:"), proc_kib(pid, "RssFile:"));
 
     Command::new("kill")
         .args(["-TERM", &pid.to_string()])
@@ -236,8 +237,10 @@ fn main() {
         page.browser_median_ms, page.browser_max_ms, page.trivial_median_ms
     );
     println!(
-        "  RSS idle {closed_for} s after the page was closed: {:.2} MiB",
-        idle_after_page as f64 / 1024.0
+        "  RSS idle {closed_for} s after the page was closed: {:.2} MiB ({:.2} MiB anonymous, {:.2} MiB mapped from files)",
+        idle_after_page as f64 / 1024.0,
+        after_anon as f64 / 1024.0,
+        after_file as f64 / 1024.0
     );
 }
 

@@ -68,6 +68,7 @@ fn main() -> ExitCode {
         tracing::warn!("configuration: {warning}");
     }
 
+    one_heap_arena();
     // One thread: the work is I/O-bound and a Raspberry Pi's memory is precious. The few
     // blocking threads (name resolution) go away soon after use instead of idling with
     // their stacks.
@@ -130,6 +131,19 @@ async fn execute(
             app::run(&pipeline, shutdown_signal()).await?;
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// One heap for every thread (glibc gives each thread that allocates an arena of its own):
+/// the runtime, SQLite's thread and the blocking threads allocate little, and what they free
+/// goes back to one heap that the trims after each sync and page give back whole. (musl,
+/// the add-on image's libc, has one heap anyway.)
+fn one_heap_arena() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt takes two integers and only sets glibc's tunable, before any other
+    // thread exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
     }
 }
 

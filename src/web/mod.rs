@@ -11,11 +11,11 @@ mod charts;
 mod drawn;
 mod listener;
 mod page;
+mod state;
 mod words;
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::Router;
@@ -24,28 +24,20 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use tokio::net::TcpListener;
-use tokio::sync::{Mutex, oneshot, watch};
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
-use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
-use drawn::DrawnHistory;
 pub use listener::PeerFilter;
 use page::{Context, Link, PageData};
+pub use state::{IDLE_RELEASE, WebState};
 
 use crate::calendar::paris_date;
-use crate::clock::Clock;
-use crate::config::{Settings, WebSettings};
-use crate::derived::HistoryInputs;
-use crate::model::BrokerAddress;
-use crate::mqtt::LinkStatus;
-use crate::store::{Store, StoreError};
+use crate::config::WebSettings;
 
-/// A page without a request for this long is closed: what it took is given back.
-pub const IDLE_RELEASE: TimeDelta = TimeDelta::seconds(60);
 /// A request that takes longer is answered 408: a check waits up to 15 s for the broker and
 /// as long for the gateway.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(45);
@@ -53,116 +45,6 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(45);
 const MAX_BODY_BYTES: usize = 1024;
 /// Between two runs of the test button: each calls the gateway, and counts against its quota.
 pub const CHECK_INTERVAL: Duration = Duration::from_secs(30);
-
-/// What the handlers share.
-#[derive(Clone)]
-pub struct WebState {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    settings: Settings,
-    store: Store,
-    clock: Arc<dyn Clock>,
-    /// The broker and its link, once the daemon has them.
-    mqtt: OnceLock<(String, watch::Receiver<LinkStatus>)>,
-    /// When the test button last ran; held while it runs, so that one runs at a time.
-    last_check: Mutex<Option<Instant>>,
-    /// The meters' drawn history, and the store version and day it was drawn at; held while
-    /// it is drawn, so that requests at once draw it once.
-    drawn: Mutex<Option<Drawn>>,
-    /// The last request, until the memory it took is given back.
-    last_request: std::sync::Mutex<Option<DateTime<Utc>>>,
-}
-
-struct Drawn {
-    version: u64,
-    today: NaiveDate,
-    histories: Arc<Vec<DrawnHistory>>,
-}
-
-impl WebState {
-    pub fn new(settings: Settings, store: Store, clock: Arc<dyn Clock>) -> Self {
-        let inner = Inner {
-            settings,
-            store,
-            clock,
-            mqtt: OnceLock::new(),
-            last_check: Mutex::new(None),
-            drawn: Mutex::new(None),
-            last_request: std::sync::Mutex::new(None),
-        };
-        Self {
-            inner: Arc::new(inner),
-        }
-    }
-
-    /// The meters' history drawn as of the Paris day `today`: the one drawn before while the
-    /// store has not changed, else drawn again (a few hundred rows per meter).
-    async fn histories(&self, today: NaiveDate) -> Result<Arc<Vec<DrawnHistory>>, StoreError> {
-        let inner = &self.inner;
-        let mut drawn = inner.drawn.lock().await;
-        // Read before the store: a write during the drawing makes the next load draw again.
-        let version = inner.store.version();
-        if let Some(kept) = drawn
-            .as_ref()
-            .filter(|d| (d.version, d.today) == (version, today))
-        {
-            return Ok(kept.histories.clone());
-        }
-        let words = words::words(inner.settings.language);
-        let mut histories = Vec::with_capacity(inner.settings.meters.len());
-        for meter in &inner.settings.meters {
-            let history = HistoryInputs::load(&inner.store, meter, today).await?;
-            histories.push(DrawnHistory::draw(words, &history, today));
-        }
-        let histories = Arc::new(histories);
-        *drawn = Some(Drawn {
-            version,
-            today,
-            histories: histories.clone(),
-        });
-        Ok(histories)
-    }
-
-    fn last_request(&self) -> std::sync::MutexGuard<'_, Option<DateTime<Utc>>> {
-        // A panic elsewhere cannot leave an instant half-written.
-        let last = self.inner.last_request.lock();
-        last.unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Once no request came for [`IDLE_RELEASE`]: drops the drawn history and gives the
-    /// store's and the heap's free pages back, so that a page opened then closed leaves the
-    /// daemon's idle memory as it was. Whether it did.
-    async fn release_if_idle(&self) -> bool {
-        let now = self.inner.clock.now();
-        let idle = {
-            let mut last = self.last_request();
-            last.take_if(|at| now - *at >= IDLE_RELEASE).is_some()
-        };
-        if idle {
-            *self.inner.drawn.lock().await = None;
-            if let Err(error) = self.inner.store.release_memory().await {
-                tracing::warn!("web page: {error}");
-            }
-        }
-        idle
-    }
-
-    async fn release_when_idle(self) {
-        loop {
-            self.inner.clock.sleep(Duration::from_secs(15)).await;
-            self.release_if_idle().await;
-        }
-    }
-
-    /// The broker the daemon connects to, and its link (shown on the page).
-    pub fn set_mqtt(&self, broker: &BrokerAddress, status: watch::Receiver<LinkStatus>) {
-        // Set once per daemon; a second call would only repeat the same broker. The
-        // address shows without its password.
-        let _ = self.inner.mqtt.set((broker.to_string(), status));
-    }
-}
 
 /// The routes, with their limits.
 pub fn router(state: WebState) -> Router {
@@ -345,6 +227,9 @@ mod tests {
     #[tokio::test]
     async fn a_page_left_for_a_minute_gives_its_drawn_history_back() {
         use crate::clock::ManualClock;
+        use crate::store::Store;
+        use chrono::TimeDelta;
+        use std::sync::Arc;
         let dir = tempfile::tempdir().unwrap();
         let sources = crate::config::Sources {
             options_path: None,
