@@ -129,14 +129,13 @@ async fn the_page_shows_the_status_the_meter_and_its_charts_and_no_secret() {
         );
     }
     // HC/HP stacked for the days of the curve, production beside, a cost each day.
-    for class in ["hc", "hp", "prod", "cost", "e-1"] {
-        let rects = html.matches(&format!("<rect class=\"{class}")).count();
-        assert!(rects > 0, "no {class} rectangle");
+    for class in ["hc", "hp", "prod", "cost", "t-blue"] {
+        let path = format!("<path class=\"{class}\" d=\"M");
+        assert!(html.contains(&path), "no {class} bar or cell");
     }
-    assert!(
-        html.contains("<path class=\"t-blue\""),
-        "the Tempo calendar"
-    );
+    assert!(html.contains("<rect class=\"e-1"), "EcoWatt's hours");
+    // Each day's tooltip says its values.
+    assert!(html.contains("<title>2024-03-14: Off-peak "), "a day split into HC/HP");
     for secret in [
         BROKER_PASSWORD,
         support::gateway::DEFAULT_SECRET,
@@ -175,7 +174,7 @@ async fn the_meters_history_is_drawn_again_once_the_store_changes() {
     );
     saving.await.unwrap();
     let (_, html) = get(&page.url).await;
-    assert!(html.contains("Production 2024-03-14: 99.99 kWh"), "{html}");
+    assert!(html.contains("Production 99.99 kWh</title>"), "{html}");
     page.harness.at("2024-03-16T10:00:00Z");
     assert_ok(&sync(&page.pipeline).await);
     let (_, html) = get(&page.url).await;

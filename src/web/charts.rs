@@ -16,16 +16,17 @@ const LEFT: f64 = 44.0;
 const BOTTOM: f64 = 18.0;
 const TOP: f64 = 8.0;
 
-/// One part of a bar: its CSS class, its value, its tooltip.
+/// One part of a bar: its CSS class and its value.
 pub struct Segment {
     pub class: &'static str,
     pub value: f64,
-    pub title: String,
 }
 
-/// One x position: an axis label and bars side by side, each a stack of segments.
+/// One x position: an axis label, a tooltip, and bars side by side, each a stack of
+/// segments.
 pub struct Column {
     pub label: String,
+    pub tip: String,
     pub bars: Vec<Vec<Segment>>,
 }
 
@@ -66,16 +67,21 @@ pub fn bar_chart(columns: &[Column], label_every: usize, description: &str) -> M
     let plot_height = HEIGHT - TOP - BOTTOM;
     let y = |value: f64| HEIGHT - BOTTOM - value / top * plot_height;
     let slot = (WIDTH - LEFT) / columns.len().max(1) as f64;
-    let bars = layout(columns, y);
+    // One path per class, not an element per bar: a page of three meters would otherwise
+    // hold a thousand of them. The tooltips are one transparent strip per column.
+    let paths = layout(columns, y);
     html! {
         svg.chart viewBox={ "0 0 " (WIDTH) " " (HEIGHT) } role="img" aria-label=(description) {
             @for level in [0.0, top / 2.0, top] {
                 line.grid x1=(LEFT) x2=(WIDTH) y1=(y(level)) y2=(y(level)) {}
                 text.axis x=(LEFT - 4.0) y=(y(level) + 4.0) text-anchor="end" { (axis_number(level)) }
             }
-            @for bar in &bars {
-                rect class=(bar.class) x=(bar.x) width=(bar.width) y=(bar.y) height=(bar.height) {
-                    title { (bar.title) }
+            @for (class, path) in &paths {
+                path.(class) d=(path) {}
+            }
+            @for (i, column) in columns.iter().enumerate() {
+                rect.hit x=(tenth(LEFT + slot * i as f64)) y=(TOP) width=(tenth(slot)) height=(plot_height) {
+                    title { (column.tip) }
                 }
             }
             @for (i, column) in columns.iter().enumerate().step_by(label_every.max(1)) {
@@ -85,41 +91,25 @@ pub fn bar_chart(columns: &[Column], label_every: usize, description: &str) -> M
     }
 }
 
-/// A rectangle of a bar chart.
-struct Rect<'a> {
-    class: &'static str,
-    x: f64,
-    y: f64,
-    width: f64,
-    height: f64,
-    title: &'a str,
-}
-
-/// Where each segment goes: bars side by side in the middle 80 % of their column's slot,
-/// segments stacked from the axis up.
-fn layout<'a>(columns: &'a [Column], y: impl Fn(f64) -> f64) -> Vec<Rect<'a>> {
+/// The outline of every segment, by class: bars side by side in the middle 80 % of their
+/// column's slot, segments stacked from the axis up.
+fn layout(columns: &[Column], y: impl Fn(f64) -> f64) -> BTreeMap<&'static str, String> {
     let slot = (WIDTH - LEFT) / columns.len().max(1) as f64;
-    let mut rects = Vec::new();
+    let mut paths: BTreeMap<&str, String> = BTreeMap::new();
     for (i, column) in columns.iter().enumerate() {
-        let width = slot * 0.8 / column.bars.len().max(1) as f64;
+        let width = tenth(slot * 0.8 / column.bars.len().max(1) as f64);
         for (j, bar) in column.bars.iter().enumerate() {
-            let x = LEFT + slot * (i as f64 + 0.1) + width * j as f64;
+            let x = tenth(LEFT + slot * (i as f64 + 0.1) + width * j as f64);
             let mut base = 0.0;
-            for segment in bar {
-                let value = segment.value.max(0.0);
-                rects.push(Rect {
-                    class: segment.class,
-                    x: tenth(x),
-                    y: tenth(y(base + value)),
-                    width: tenth(width),
-                    height: tenth(y(base) - y(base + value)),
-                    title: &segment.title,
-                });
-                base += value;
+            for segment in bar.iter().filter(|s| s.value > 0.0) {
+                let (bottom, top) = (tenth(y(base)), tenth(y(base + segment.value)));
+                let path = paths.entry(segment.class).or_default();
+                path.push_str(&format!("M{x} {top}h{width}V{bottom}h-{width}z"));
+                base += segment.value;
             }
         }
     }
-    rects
+    paths
 }
 
 /// Cell size and gap of the Tempo calendar.
@@ -219,25 +209,23 @@ mod tests {
 
     #[test]
     fn stacked_segments_sit_on_each_other_and_the_highest_reaches_the_top() {
-        let segment = |class, value| Segment {
-            class,
-            value,
-            title: String::new(),
-        };
+        let segment = |class, value| Segment { class, value };
         let columns = [Column {
             label: "1".into(),
+            tip: "the day".into(),
             bars: vec![vec![segment("hc", 5.0), segment("hp", 5.0)]],
         }];
         let svg = bar_chart(&columns, 1, "test").into_string();
         // Axis 0..10 over 154 units: HC from y=162 up to 85, HP from 85 up to the top, 8.
         assert!(
-            svg.contains(r#"class="hc" x="99.6" width="444.8" y="85" height="77""#),
+            svg.contains(r#"<path class="hc" d="M99.6 85h444.8V162h-444.8z">"#),
             "{svg}"
         );
         assert!(
-            svg.contains(r#"class="hp" x="99.6" width="444.8" y="8" height="77""#),
+            svg.contains(r#"<path class="hp" d="M99.6 8h444.8V85h-444.8z">"#),
             "{svg}"
         );
+        assert!(svg.contains("<title>the day</title>"), "{svg}");
     }
 
     #[test]

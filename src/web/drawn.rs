@@ -44,50 +44,72 @@ fn kwh(wh: f64) -> f64 {
     wh / 1000.0
 }
 
-/// A segment with its tooltip: `label date: value unit`.
-fn segment(class: &'static str, label: &str, when: &str, value: f64, unit: &str) -> Segment {
-    Segment {
-        class,
-        value,
-        title: format!("{label} {when}: {value:.2} {unit}"),
-    }
+/// One value of a column: its class, what it is, its value and unit.
+struct Part<'a> {
+    class: &'static str,
+    label: &'a str,
+    value: f64,
+    unit: &'static str,
+}
+
+/// A column of bars of `parts`; its tooltip says every value: `when: label value unit · …`.
+fn column(label: String, when: &str, bars: Vec<Vec<Part>>) -> Column {
+    let values: Vec<String> = bars
+        .iter()
+        .flatten()
+        .map(|p| format!("{} {:.2} {}", p.label, p.value, p.unit))
+        .collect();
+    let tip = match values.is_empty() {
+        true => when.to_string(),
+        false => format!("{when}: {}", values.join(" · ")),
+    };
+    let bars = bars
+        .into_iter()
+        .map(|bar| {
+            let segments = bar.into_iter().map(|p| Segment {
+                class: p.class,
+                value: p.value,
+            });
+            segments.collect()
+        })
+        .collect();
+    Column { label, tip, bars }
 }
 
 /// The 30 days: HC/HP stacked where the curve splits the day, else the day's total;
 /// production beside.
 fn daily_columns(w: &Words, meter: &MeterSettings, view: &HistoryView) -> Vec<Column> {
+    let energy = |class, label, wh: f64| Part {
+        class,
+        label,
+        value: kwh(wh),
+        unit: "kWh",
+    };
     let columns = view.days.iter().map(|day| {
-        let when = day.date.format("%Y-%m-%d").to_string();
         let consumption = match (day.hchp_wh, day.consumption_wh) {
-            (Some((hc, hp)), _) => vec![
-                segment("hc", w.offpeak, &when, kwh(hc), "kWh"),
-                segment("hp", w.peak, &when, kwh(hp), "kWh"),
-            ],
-            (None, wh) => {
-                bar(wh.map(|wh| segment("use", w.consumption, &when, kwh(wh as f64), "kWh")))
-            }
+            (Some((hc, hp)), _) => vec![energy("hc", w.offpeak, hc), energy("hp", w.peak, hp)],
+            (None, wh) => bar(wh.map(|wh| energy("use", w.consumption, wh as f64))),
         };
         let production = day
             .production_wh
-            .map(|wh| segment("prod", w.production, &when, kwh(wh as f64), "kWh"));
-        Column {
-            label: day.date.format("%d/%m").to_string(),
-            bars: bars(meter, consumption, bar(production)),
-        }
+            .map(|wh| energy("prod", w.production, wh as f64));
+        let when = day.date.format("%Y-%m-%d").to_string();
+        let bars = bars(meter, consumption, bar(production));
+        column(day.date.format("%d/%m").to_string(), &when, bars)
     });
     columns.collect()
 }
 
 fn cost_columns(w: &Words, view: &HistoryView) -> Vec<Column> {
     let columns = view.days.iter().map(|day| {
+        let cost = day.cost_eur.map(|eur| Part {
+            class: "cost",
+            label: w.cost,
+            value: eur,
+            unit: "€",
+        });
         let when = day.date.format("%Y-%m-%d").to_string();
-        let cost = day
-            .cost_eur
-            .map(|eur| segment("cost", w.cost, &when, eur, "€"));
-        Column {
-            label: day.date.format("%d/%m").to_string(),
-            bars: vec![bar(cost)],
-        }
+        column(day.date.format("%d/%m").to_string(), &when, vec![bar(cost)])
     });
     columns.collect()
 }
@@ -95,33 +117,36 @@ fn cost_columns(w: &Words, view: &HistoryView) -> Vec<Column> {
 fn month_columns(w: &Words, meter: &MeterSettings, view: &HistoryView) -> Vec<Column> {
     let columns = view.months.iter().map(|month| {
         let name = w.months[month.month.month0() as usize];
-        let when = format!("{name} {}", month.month.year());
         let energy = |class, label, wh: Option<i64>| {
-            bar(wh.map(|wh| segment(class, label, &when, kwh(wh as f64), "kWh")))
+            bar(wh.map(|wh| Part {
+                class,
+                label,
+                value: kwh(wh as f64),
+                unit: "kWh",
+            }))
         };
-        Column {
-            label: name.to_string(),
-            bars: bars(
-                meter,
-                energy("use", w.consumption, month.consumption_wh),
-                energy("prod", w.production, month.production_wh),
-            ),
-        }
+        let bars = bars(
+            meter,
+            energy("use", w.consumption, month.consumption_wh),
+            energy("prod", w.production, month.production_wh),
+        );
+        let when = format!("{name} {}", month.month.year());
+        column(name.to_string(), &when, bars)
     });
     columns.collect()
 }
 
-/// A bar of one segment, or none.
-fn bar(segment: Option<Segment>) -> Vec<Segment> {
-    segment.into_iter().collect()
+/// A bar of one part, or none.
+fn bar(part: Option<Part>) -> Vec<Part> {
+    part.into_iter().collect()
 }
 
 /// The bars of the series the meter has.
-fn bars(
+fn bars<'a>(
     meter: &MeterSettings,
-    consumption: Vec<Segment>,
-    production: Vec<Segment>,
-) -> Vec<Vec<Segment>> {
+    consumption: Vec<Part<'a>>,
+    production: Vec<Part<'a>>,
+) -> Vec<Vec<Part<'a>>> {
     let mut bars = Vec::with_capacity(2);
     if meter.consumption {
         bars.push(consumption);
