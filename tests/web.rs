@@ -135,7 +135,10 @@ async fn the_page_shows_the_status_the_meter_and_its_charts_and_no_secret() {
     }
     assert!(html.contains("<rect class=\"e-1"), "EcoWatt's hours");
     // Each day's tooltip says its values.
-    assert!(html.contains("<title>2024-03-14: Off-peak "), "a day split into HC/HP");
+    assert!(
+        html.contains("<title>2024-03-14: Off-peak "),
+        "a day split into HC/HP"
+    );
     for secret in [
         BROKER_PASSWORD,
         support::gateway::DEFAULT_SECRET,

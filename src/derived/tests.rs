@@ -29,7 +29,7 @@ fn night() -> Vec<TimeRange> {
     }]
 }
 
-fn meter(tariff: Tariff, prices: Prices) -> MeterSettings {
+pub(super) fn meter(tariff: Tariff, prices: Prices) -> MeterSettings {
     MeterSettings {
         pdl: Pdl::parse("12345678901234").unwrap(),
         name: "Maison".into(),
@@ -241,7 +241,7 @@ fn known(date: &str, wh: i64) -> DayEnergy {
 }
 
 /// A meter's inputs with nothing stored.
-fn inputs(meter: MeterSettings) -> MeterInputs {
+pub(super) fn inputs(meter: MeterSettings) -> MeterInputs {
     MeterInputs {
         meter,
         consumption: Vec::new(),

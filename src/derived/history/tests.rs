@@ -1,8 +1,9 @@
-use chrono::{NaiveTime, Utc};
+use chrono::Utc;
 
 use super::*;
 use crate::calendar::half_hourly_curve;
-use crate::model::{Pdl, Prices, TimeRange};
+use crate::derived::tests::meter;
+use crate::model::Prices;
 
 fn d(s: &str) -> NaiveDate {
     s.parse().unwrap()
@@ -14,25 +15,6 @@ fn day(date: &str, wh: i64) -> DayEnergy {
         wh,
         quality: None,
         fetched_at: Utc::now(),
-    }
-}
-
-fn meter(tariff: Tariff, prices: Prices) -> MeterSettings {
-    let night = TimeRange {
-        start: NaiveTime::from_hms_opt(22, 0, 0).unwrap(),
-        end: NaiveTime::from_hms_opt(6, 0, 0).unwrap(),
-    };
-    MeterSettings {
-        pdl: Pdl::parse("12345678901234").unwrap(),
-        name: "Maison".into(),
-        token: None,
-        consumption: true,
-        production: true,
-        load_curve: true,
-        tariff,
-        prices,
-        offpeak_hours: Some(vec![night]),
-        tempo_prices_from_gateway: false,
     }
 }
 
@@ -49,15 +31,8 @@ fn monthly(days: &[DayEnergy]) -> BTreeMap<NaiveDate, i64> {
 fn inputs(meter: MeterSettings, consumption: Vec<DayEnergy>) -> HistoryInputs {
     HistoryInputs {
         recent: MeterInputs {
-            meter,
             consumption: consumption.clone(),
-            production: Vec::new(),
-            contract: None,
-            peak: None,
-            curve: BTreeMap::new(),
-            colours: BTreeMap::new(),
-            gateway_tempo_prices: None,
-            status: MeterStatus::default(),
+            ..crate::derived::tests::inputs(meter)
         },
         consumption_months: monthly(&consumption),
         production_months: BTreeMap::new(),
