@@ -80,7 +80,7 @@ impl Store {
             .connect_with(options)
             .await
             .map_err(opening)?;
-        sqlx::migrate!().run(&pool).await?;
+        sqlx::migrate!("migrations/sqlite").run(&pool).await?;
         let writes = Arc::new(AtomicU64::new(0));
         Ok(Self { pool, writes })
     }

@@ -18,6 +18,7 @@ pub mod gateway;
 pub mod homeassistant;
 pub mod ingress;
 pub mod pipeline;
+pub mod postgres;
 pub mod probe;
 pub mod program;
 pub mod real_home_assistant;
@@ -41,6 +42,7 @@ pub use pipeline::{
     GENERATIONS, Generation, Harness, NO_RETRY, PDL_B, Published, T, TOKEN_B, assert_ok, day,
     error_lines, grid_error, instant, merge, meter, paris_day, stored_day, stored_total, sync,
 };
+pub use postgres::Postgres;
 pub use probe::{MqttProbe, ProbeTarget, Received};
 pub use real_home_assistant::{HaRow, RealHomeAssistant};
 pub use supervisor::{FakeSupervisor, SupervisorMode};

@@ -1,0 +1,152 @@
+//! A PostgreSQL server of its own for a test: `initdb` into a temporary directory, then
+//! `pg_ctl start` on a free port of 127.0.0.1 with trust authentication, stopped and removed
+//! on `Drop`. Never the machine's shared server on 5432. PostgreSQL refuses to run as root:
+//! as root, the server runs as the `postgres` user.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+pub struct Postgres {
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+/// Where Debian puts the server's programs (`initdb`, `pg_ctl` are not on the PATH).
+fn program(name: &str) -> PathBuf {
+    let on_path = Command::new(name).arg("--version").output().is_ok();
+    if on_path {
+        return PathBuf::from(name);
+    }
+    let versions = std::fs::read_dir("/usr/lib/postgresql")
+        .expect("PostgreSQL is installed (scripts/bootstrap)");
+    let mut found: Vec<PathBuf> = versions
+        .filter_map(Result::ok)
+        .map(|v| v.path().join("bin").join(name))
+        .filter(|p| p.exists())
+        .collect();
+    found.sort();
+    found.pop().expect("a PostgreSQL server program")
+}
+
+fn as_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout == b"0\n")
+        .unwrap_or(false)
+}
+
+/// Runs `program args` as the server's user; panics with its output when it fails.
+fn run(dir: &Path, name: &str, args: &[&str]) -> Output {
+    let program = program(name);
+    let output = if as_root() {
+        Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(&program)
+            .args(args)
+            .current_dir(dir)
+            .output()
+    } else {
+        Command::new(&program).args(args).current_dir(dir).output()
+    }
+    .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
+    assert!(
+        output.status.success(),
+        "{name} {args:?} failed:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+impl Postgres {
+    /// A new cluster, started and accepting connections.
+    pub fn start() -> Postgres {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        if as_root() {
+            // The server's user owns its directory (and may reach it).
+            let chown = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(dir.path())
+                .status();
+            assert!(
+                chown.is_ok_and(|s| s.success()),
+                "chown the cluster directory"
+            );
+            let _ = Command::new("chmod").arg("755").arg(dir.path()).status();
+        }
+        let data = dir.path().join("data");
+        let data = data.to_str().expect("a UTF-8 path");
+        run(
+            dir.path(),
+            "initdb",
+            &[
+                "-D",
+                data,
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
+        );
+        let port = super::free_port();
+        let socket = dir.path().to_str().expect("a UTF-8 path");
+        let options = format!("-p {port} -k {socket} -c listen_addresses=127.0.0.1 -c fsync=off");
+        let log = dir.path().join("server.log");
+        let log = log.to_str().expect("a UTF-8 path");
+        run(
+            dir.path(),
+            "pg_ctl",
+            &[
+                "-D", data, "-o", &options, "-l", log, "-w", "-t", "30", "start",
+            ],
+        );
+        let server = Postgres { dir, port };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "PostgreSQL did not listen: {}",
+                server.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `postgres://postgres@127.0.0.1:PORT/postgres`.
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// The server's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let data = self.dir.path().join("data");
+        if let Some(data) = data.to_str() {
+            let program = program("pg_ctl");
+            let args = ["-D", data, "-m", "immediate", "-w", "stop"];
+            let _ = if as_root() {
+                Command::new("runuser")
+                    .args(["-u", "postgres", "--"])
+                    .arg(&program)
+                    .args(args)
+                    .output()
+            } else {
+                Command::new(&program).args(args).output()
+            };
+        }
+    }
+}
