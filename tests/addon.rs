@@ -41,6 +41,10 @@ const NOT_IN_PANEL: &[(&str, &str)] = &[
     ),
     ("web_bind", "WEB_BIND, the address of that page"),
     ("web_ingress", "WEB_INGRESS=true, set by the add-on image"),
+    (
+        "database_url",
+        "DATABASE_URL; refused until the PostgreSQL store works, then in the panel",
+    ),
 ];
 
 /// Keys the add-on linter (frenck/action-addon-linter, `config.schema.json`) knows: it
@@ -580,7 +584,11 @@ fn the_program_s_option_lists_are_what_it_accepts() {
     let file = tempfile::NamedTempFile::new().unwrap();
     let data_dir = tempfile::tempdir().unwrap();
     let mut options = every_panel_option(&panel, file.path());
-    for key in program_options() {
+    // A PostgreSQL address is refused until that store works (issue 12, in progress).
+    for key in program_options()
+        .into_iter()
+        .filter(|k| k != "database_url")
+    {
         let value = match key.as_str() {
             "mqtt_enabled" => json!(false),
             "supervisor_api" => json!("http://127.0.0.1:9/"),

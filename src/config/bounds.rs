@@ -16,7 +16,7 @@ pub fn max_chars(key: &str) -> usize {
         "mqtt_topic_prefix" | "mqtt_ha_discovery_prefix" => 128,
         "gateway" | "language" | "log_level" | "tariff" | "pdl" => 32,
         "offpeak_hours" => 256,
-        "gateway_url" | "mqtt_broker" | "ha_url" | "supervisor_api" => 2048,
+        "gateway_url" | "mqtt_broker" | "ha_url" | "supervisor_api" | "database_url" => 2048,
         // Tokens, secrets, paths, prices and flags.
         _ => 4096,
     }

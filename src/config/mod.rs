@@ -41,6 +41,7 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ("HA_URL", "ha_url"),
     ("HA_TOKEN", "ha_token"),
     ("WEB_PORT", "web_port"),
+    ("DATABASE_URL", "database_url"),
     ("WEB_BIND", "web_bind"),
     ("WEB_INGRESS", "web_ingress"),
 ];

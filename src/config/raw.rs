@@ -57,6 +57,7 @@ pub const OPTION_KEYS: &[&str] = &[
     "supervisor_api",
     "data_dir",
     "web_port",
+    "database_url",
     "web_bind",
     "web_ingress",
 ];
@@ -112,6 +113,7 @@ pub struct RawOptions {
     pub supervisor_api: Option<Scalar>,
     pub data_dir: Option<Scalar>,
     pub web_port: Option<Scalar>,
+    pub database_url: Option<Scalar>,
     pub web_bind: Option<Scalar>,
     pub web_ingress: Option<Scalar>,
     /// Keys we do not know: reported as warnings (a typo must not pass unnoticed).

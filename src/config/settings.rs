@@ -21,6 +21,9 @@ pub struct Settings {
     pub supervisor: SupervisorSettings,
     pub statistics: StatisticsSettings,
     pub web: WebSettings,
+    /// `database_url`: a PostgreSQL to keep the store in (a secret: it may carry a
+    /// password); `None`, the SQLite file in the data directory.
+    pub database: Option<Secret>,
     pub tempo: bool,
     pub ecowatt: bool,
     pub language: Language,

@@ -576,3 +576,31 @@ fn bad_web_options_are_one_line_each() {
         loaded.warnings
     );
 }
+
+#[test]
+fn a_database_url_is_checked_and_never_shown() {
+    let problems = |url: &str| {
+        let error = load(&sources(&options_file(MINIMAL), &[("DATABASE_URL", url)]));
+        error.unwrap_err().problems
+    };
+    let mysql = problems("mysql://me:db-pw-NEVER-1f2@host/linky");
+    assert_eq!(
+        mysql,
+        ["database_url: expected postgres://… or postgresql://…, got a \"mysql\" URL"]
+    );
+    assert!(problems("not a url")[0].starts_with("database_url: not a URL ("));
+    // Until the PostgreSQL store exists, a PostgreSQL address is refused, not ignored.
+    let postgres = problems("postgresql://me:p%40ss-NEVER-9a7@db:5432/linky?sslmode=require");
+    assert_eq!(
+        postgres,
+        [
+            "database_url: PostgreSQL is not supported by this version yet: remove it to keep the store in SQLite"
+        ]
+    );
+    let shown =
+        crate::model::redact("failed: p@ss-NEVER-9a7 and p%40ss-NEVER-9a7 and db-pw-NEVER-1f2");
+    assert_eq!(shown.matches("NEVER").count(), 0, "{shown}");
+    // Without it, the store is SQLite's.
+    let loaded = load(&sources(&options_file(MINIMAL), &[])).unwrap();
+    assert!(loaded.settings.database.is_none());
+}

@@ -43,6 +43,7 @@ impl Validator<'_> {
         };
         let statistics = self.statistics(raw);
         let web = self.web(raw);
+        let database = self.database(raw);
         let language = self.language(raw);
         let log_level = self.log_level(raw);
         let data_dir = text(&raw.data_dir)
@@ -55,6 +56,7 @@ impl Validator<'_> {
             supervisor,
             statistics,
             web,
+            database,
             tempo: self.bool(&raw.tempo, "tempo", true),
             ecowatt: self.bool(&raw.ecowatt, "ecowatt", true),
             language,
@@ -391,6 +393,43 @@ impl Validator<'_> {
             tempo_white_hp: price(&m.price_tempo_white_hp, "price_tempo_white_hp"),
             tempo_red_hc: price(&m.price_tempo_red_hc, "price_tempo_red_hc"),
             tempo_red_hp: price(&m.price_tempo_red_hp, "price_tempo_red_hp"),
+        }
+    }
+
+    /// `database_url`: `postgres://` or `postgresql://`. Its password is a secret on its
+    /// own too, as written and decoded, so that no error quoting it shows it.
+    fn database(&mut self, raw: &RawOptions) -> Option<Secret> {
+        let text = text(&raw.database_url)?;
+        // The whole URL is a secret: making it one registers it for redaction.
+        self.secret(&raw.database_url)?;
+        let parsed = match Url::parse(text.trim()) {
+            Ok(parsed) => parsed,
+            Err(error) => {
+                self.problem("database_url", format!("not a URL ({error})"));
+                return None;
+            }
+        };
+        if let Some(password) = parsed.password() {
+            Secret::new(password);
+            let decoded = percent_encoding::percent_decode_str(password).decode_utf8_lossy();
+            Secret::new(decoded.into_owned());
+        }
+        match parsed.scheme() {
+            "postgres" | "postgresql" => {
+                // The PostgreSQL store is not there yet: say so rather than keep the data
+                // somewhere the user did not ask for.
+                let why = "PostgreSQL is not supported by this version yet: remove it to keep the store in SQLite";
+                self.problem("database_url", why);
+                None
+            }
+            other => {
+                let why = format!(
+                    "expected postgres://… or postgresql://…, got a {} URL",
+                    quoted(other)
+                );
+                self.problem("database_url", why);
+                None
+            }
         }
     }
 
