@@ -5,7 +5,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::config::{GatewayGeneration, Settings};
+use crate::config::Settings;
 use crate::gateway::{Gateway, GatewayError};
 use crate::model::{Pdl, redact};
 use crate::mqtt::{ConnectError, Session, SessionConfig, SessionError};
@@ -80,10 +80,7 @@ impl fmt::Display for Line {
 
 /// Checks every part now, one after the other.
 pub async fn run(settings: &Settings) -> Vec<Line> {
-    let generation = match settings.gateway.generation {
-        GatewayGeneration::V1 => "v1",
-        GatewayGeneration::V2 => "v2",
-    };
+    let generation = settings.gateway.generation.as_str();
     let config = format!(
         "{} meter(s), gateway {generation} at {}",
         settings.meters.len(),

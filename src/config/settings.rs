@@ -37,6 +37,16 @@ pub enum GatewayGeneration {
     V2,
 }
 
+impl GatewayGeneration {
+    /// `v1` or `v2`, as the option says it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GatewayGeneration::V1 => "v1",
+            GatewayGeneration::V2 => "v2",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct GatewaySettings {
     pub generation: GatewayGeneration,

@@ -154,11 +154,11 @@ async fn render(
     let inner = &state.inner;
     let now = inner.clock.now();
     *state.last_request() = Some(now);
-    let loaded = match state.histories(paris_date(now)).await {
-        Ok(histories) => PageData::load(&inner.store, &inner.settings, now, histories).await,
-        Err(error) => Err(error),
+    let loaded = async {
+        let histories = state.histories(paris_date(now)).await?;
+        PageData::load(&inner.store, &inner.settings, now, histories).await
     };
-    let data = match loaded {
+    let data = match loaded.await {
         Ok(data) => data,
         Err(error) => {
             tracing::warn!("web page: {error}");

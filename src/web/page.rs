@@ -14,7 +14,7 @@ use super::drawn::DrawnHistory;
 use super::words::{Words, words};
 use crate::calendar::paris_date;
 use crate::check;
-use crate::config::{GatewayGeneration, Settings};
+use crate::config::Settings;
 use crate::derived::{EcowattInputs, EcowattView, StatusView, TempoInputs, TempoView, grid_inputs};
 use crate::model::TempoColor;
 use crate::mqtt::LinkStatus;
@@ -205,10 +205,7 @@ fn broker_card(context: &Context) -> Markup {
 fn gateway_card(context: &Context, statuses: &[StatusView]) -> Markup {
     let w = context.words();
     let settings = context.settings;
-    let generation = match settings.gateway.generation {
-        GatewayGeneration::V1 => "v1",
-        GatewayGeneration::V2 => "v2",
-    };
+    let generation = settings.gateway.generation.as_str();
     let host = settings.gateway.base_url.host_str().unwrap_or_default();
     let statuses = statuses.iter();
     let last_call = statuses.clone().filter_map(|s| s.last_sync).max();

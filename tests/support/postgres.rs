@@ -30,27 +30,34 @@ fn program(name: &str) -> PathBuf {
 }
 
 fn as_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout == b"0\n")
-        .unwrap_or(false)
+    static ROOT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ROOT.get_or_init(|| {
+        let id = Command::new("id").arg("-u").output();
+        id.map(|o| o.stdout == b"0\n").unwrap_or(false)
+    })
 }
 
-/// Runs `program args` as the server's user; panics with its output when it fails.
-fn run(dir: &Path, name: &str, args: &[&str]) -> Output {
+/// `name args`, as the server's user (`postgres` when we are root).
+fn command(name: &str, args: &[&str]) -> Command {
     let program = program(name);
-    let output = if as_root() {
-        Command::new("runuser")
-            .args(["-u", "postgres", "--"])
-            .arg(&program)
-            .args(args)
-            .current_dir(dir)
-            .output()
-    } else {
-        Command::new(&program).args(args).current_dir(dir).output()
-    }
-    .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
+    let mut command = match as_root() {
+        true => {
+            let mut runuser = Command::new("runuser");
+            runuser.args(["-u", "postgres", "--"]).arg(program);
+            runuser
+        }
+        false => Command::new(program),
+    };
+    command.args(args);
+    command
+}
+
+/// Runs `name args` in `dir`; panics with its output when it fails.
+fn run(dir: &Path, name: &str, args: &[&str]) -> Output {
+    let output = command(name, args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {name}: {e}"));
     assert!(
         output.status.success(),
         "{name} {args:?} failed:\n{}{}",
@@ -136,17 +143,8 @@ impl Drop for Postgres {
     fn drop(&mut self) {
         let data = self.dir.path().join("data");
         if let Some(data) = data.to_str() {
-            let program = program("pg_ctl");
-            let args = ["-D", data, "-m", "immediate", "-w", "stop"];
-            let _ = if as_root() {
-                Command::new("runuser")
-                    .args(["-u", "postgres", "--"])
-                    .arg(&program)
-                    .args(args)
-                    .output()
-            } else {
-                Command::new(&program).args(args).output()
-            };
+            let stop = ["-D", data, "-m", "immediate", "-w", "stop"];
+            let _ = command("pg_ctl", &stop).output();
         }
     }
 }
