@@ -43,7 +43,7 @@ impl Pipeline {
         gateway: Gateway,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StoreError> {
-        let store = Store::open(&settings.data_dir).await?;
+        let store = Store::open_configured(&settings.data_dir, settings.database.as_ref()).await?;
         // The configuration is fixed for the life of the process: compare it once.
         let configured: Vec<Pdl> = settings.meters.iter().map(|m| m.pdl.clone()).collect();
         let removed_meters = store

@@ -21,7 +21,7 @@ CREATE TABLE load_curve (
     end_at      TIMESTAMPTZ NOT NULL,
     day         DATE        NOT NULL,
     start_local TIMESTAMP   NOT NULL,
-    minutes     INTEGER     NOT NULL,
+    minutes     BIGINT      NOT NULL,
     watts       BIGINT      NOT NULL,
     fetched_at  TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (pdl, series, end_at)
@@ -38,7 +38,7 @@ CREATE TABLE load_curve_asked (
 
 CREATE TABLE contract (
     pdl                 TEXT PRIMARY KEY,
-    subscribed_kva      INTEGER,
+    subscribed_kva      BIGINT,
     distribution_tariff TEXT,
     offpeak_hours       TEXT,
     activation_date     DATE,
@@ -52,15 +52,15 @@ CREATE TABLE meter_status (
     last_error         TEXT,
     last_error_at      TIMESTAMPTZ,
     consent_expiration TIMESTAMP,
-    quota_used         INTEGER,
-    quota_limit        INTEGER,
+    quota_used         BIGINT,
+    quota_limit        BIGINT,
     access_checked_at  TIMESTAMPTZ
 );
 
 CREATE TABLE gateway_calls (
     scope TEXT    NOT NULL,
     day   DATE    NOT NULL,
-    calls INTEGER NOT NULL,
+    calls BIGINT NOT NULL,
     PRIMARY KEY (scope, day)
 );
 

@@ -7,14 +7,14 @@ CREATE TABLE tempo_day (
 
 CREATE TABLE ecowatt_day (
     day        DATE PRIMARY KEY,
-    level      INTEGER NOT NULL,
+    level      BIGINT NOT NULL,
     message    TEXT,
     hours      TEXT NOT NULL,
     fetched_at TIMESTAMPTZ NOT NULL
 );
 
 CREATE TABLE tempo_prices (
-    id         INTEGER PRIMARY KEY CHECK (id = 1),
+    id         BIGINT PRIMARY KEY CHECK (id = 1),
     blue_hc    DOUBLE PRECISION,
     blue_hp    DOUBLE PRECISION,
     white_hc   DOUBLE PRECISION,

@@ -589,14 +589,17 @@ fn a_database_url_is_checked_and_never_shown() {
         ["database_url: expected postgres://… or postgresql://…, got a \"mysql\" URL"]
     );
     assert!(problems("not a url")[0].starts_with("database_url: not a URL ("));
-    // Until the PostgreSQL store exists, a PostgreSQL address is refused, not ignored.
-    let postgres = problems("postgresql://me:p%40ss-NEVER-9a7@db:5432/linky?sslmode=require");
+    // `sslmode` is read as libpq reads it: an unknown mode is a configuration error.
+    let unknown = problems("postgresql://me:p%40ss-NEVER-9a7@db/linky?sslmode=sometimes");
+    assert_eq!(unknown.len(), 1);
+    assert!(unknown[0].starts_with("database_url: ") && unknown[0].contains("sometimes"));
+    let url = "postgresql://me:p%40ss-NEVER-9a7@db:5432/linky?sslmode=require";
+    let loaded = load(&sources(&options_file(MINIMAL), &[("DATABASE_URL", url)])).unwrap();
     assert_eq!(
-        postgres,
-        [
-            "database_url: PostgreSQL is not supported by this version yet: remove it to keep the store in SQLite"
-        ]
+        loaded.settings.database.as_ref().map(|url| url.expose()),
+        Some(url)
     );
+    assert!(!format!("{:?}", loaded.settings).contains("NEVER"));
     let shown =
         crate::model::redact("failed: p@ss-NEVER-9a7 and p%40ss-NEVER-9a7 and db-pw-NEVER-1f2");
     assert_eq!(shown.matches("NEVER").count(), 0, "{shown}");

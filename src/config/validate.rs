@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::str::FromStr;
 
 use url::Url;
 
@@ -11,7 +12,7 @@ use super::raw::{RawMeter, RawOptions, Scalar};
 use super::settings::*;
 use super::{DEFAULT_DATA_DIR, readable_file, text};
 use crate::calendar::parse_offpeak_hours;
-use crate::model::{BrokerAddress, Pdl, Prices, Secret, Tariff, TimeRange, TlsFiles};
+use crate::model::{BrokerAddress, Pdl, Prices, Secret, Tariff, TimeRange, TlsFiles, redact};
 
 /// Collects the problems and remarks of one validation.
 pub(super) struct Validator<'w> {
@@ -416,11 +417,15 @@ impl Validator<'_> {
         }
         match parsed.scheme() {
             "postgres" | "postgresql" => {
-                // The PostgreSQL store is not there yet: say so rather than keep the data
-                // somewhere the user did not ask for.
-                let why = "PostgreSQL is not supported by this version yet: remove it to keep the store in SQLite";
-                self.problem("database_url", why);
-                None
+                // Read as the store will read it (`sslmode` and the rest, like libpq), so a
+                // mistake is a configuration error now, not a failure at every connection.
+                match sqlx::postgres::PgConnectOptions::from_str(text.trim()) {
+                    Ok(_) => Some(Secret::new(text.trim())),
+                    Err(error) => {
+                        self.problem("database_url", redact(&error.to_string()).into_owned());
+                        None
+                    }
+                }
             }
             other => {
                 let why = format!(

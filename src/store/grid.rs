@@ -4,12 +4,13 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::{Statement, Store, StoreError};
+use super::backend::{Sql, Text};
+use super::{Store, StoreError};
 use crate::model::{DayRange, EcowattDay, TempoColor, TempoDay, TempoPrices};
 
 #[derive(sqlx::FromRow)]
 struct EcowattRow {
-    level: u8,
+    level: i64,
     message: Option<String>,
     /// Each hour's level as `1,1,2,…`.
     hours: String,
@@ -36,23 +37,23 @@ impl Store {
         days: &[TempoDay],
         fetched_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        const COLOUR: Text = Text::both(
+            "INSERT INTO tempo_day (day, color, fetched_at) VALUES ($1, $2, $3)
+             ON CONFLICT (day) DO UPDATE SET color = excluded.color, fetched_at = excluded.fetched_at",
+        );
+        const ASKED: Text = Text::both(
+            "INSERT INTO tempo_day (day, color, fetched_at) VALUES ($1, NULL, $2)
+             ON CONFLICT (day) DO UPDATE SET fetched_at = excluded.fetched_at WHERE tempo_day.color IS NULL",
+        );
         let colours = days.iter().map(|day| {
-            sqlx::query(
-                "INSERT INTO tempo_day (day, color, fetched_at) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (day) DO UPDATE SET color = excluded.color, fetched_at = excluded.fetched_at",
-            )
-            .bind(day.date)
-            .bind(day.color.as_str())
-            .bind(fetched_at)
+            Sql::new(COLOUR)
+                .bind(day.date)
+                .bind(day.color.as_str())
+                .bind(fetched_at)
         });
-        let asked = range.days().map(|day| {
-            sqlx::query(
-                "INSERT INTO tempo_day (day, color, fetched_at) VALUES (?1, NULL, ?2)
-                 ON CONFLICT (day) DO UPDATE SET fetched_at = excluded.fetched_at WHERE tempo_day.color IS NULL",
-            )
-            .bind(day)
-            .bind(fetched_at)
-        });
+        let asked = range
+            .days()
+            .map(|day| Sql::new(ASKED).bind(day).bind(fetched_at));
         self.save_answer(colours, asked).await
     }
 
@@ -62,12 +63,12 @@ impl Store {
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<BTreeMap<NaiveDate, Option<TempoColor>>, StoreError> {
-        let rows: Vec<(NaiveDate, Option<String>)> =
-            sqlx::query_as("SELECT day, color FROM tempo_day WHERE day BETWEEN ?1 AND ?2")
-                .bind(from)
-                .bind(to)
-                .fetch_all(&self.pool)
-                .await?;
+        const SELECT: Text =
+            Text::both("SELECT day, color FROM tempo_day WHERE day BETWEEN $1 AND $2");
+        let rows: Vec<(NaiveDate, Option<String>)> = self
+            .pool
+            .fetch_all(Sql::new(SELECT).bind(from).bind(to))
+            .await?;
         Ok(rows
             .into_iter()
             .map(|(day, color)| (day, color.as_deref().and_then(TempoColor::parse)))
@@ -93,21 +94,21 @@ impl Store {
         days: &[EcowattDay],
         fetched_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        const SIGNAL: Text = Text::both(
+            "INSERT INTO ecowatt_day (day, level, message, hours, fetched_at) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (day) DO UPDATE SET level = excluded.level, message = excluded.message,
+               hours = excluded.hours, fetched_at = excluded.fetched_at",
+        );
         let signals = days.iter().map(|day| {
             let hours: Vec<String> = day.hours.iter().map(u8::to_string).collect();
-            sqlx::query(
-                "INSERT INTO ecowatt_day (day, level, message, hours, fetched_at) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (day) DO UPDATE SET level = excluded.level, message = excluded.message,
-                   hours = excluded.hours, fetched_at = excluded.fetched_at",
-            )
-            .bind(day.date)
-            .bind(day.level)
-            .bind(day.message.clone())
-            .bind(hours.join(","))
-            .bind(fetched_at)
+            Sql::new(SIGNAL)
+                .bind(day.date)
+                .bind(day.level)
+                .bind(day.message.clone())
+                .bind(hours.join(","))
+                .bind(fetched_at)
         });
-        self.save_answer(signals, std::iter::empty::<Statement>())
-            .await
+        self.save_answer(signals, std::iter::empty()).await
     }
 
     /// The signal of `day` and when it was fetched.
@@ -115,12 +116,9 @@ impl Store {
         &self,
         day: NaiveDate,
     ) -> Result<Option<(EcowattDay, DateTime<Utc>)>, StoreError> {
-        let row: Option<EcowattRow> = sqlx::query_as(
-            "SELECT level, message, hours, fetched_at FROM ecowatt_day WHERE day = ?1",
-        )
-        .bind(day)
-        .fetch_optional(&self.pool)
-        .await?;
+        const SELECT: Text =
+            Text::both("SELECT level, message, hours, fetched_at FROM ecowatt_day WHERE day = $1");
+        let row: Option<EcowattRow> = self.pool.fetch_optional(Sql::new(SELECT).bind(day)).await?;
         Ok(row.map(|row| {
             let hours = row
                 .hours
@@ -129,7 +127,8 @@ impl Store {
                 .collect();
             let signal = EcowattDay {
                 date: day,
-                level: row.level,
+                // Levels are 1–3 when written; one out of range reads as the worst.
+                level: u8::try_from(row.level).unwrap_or(u8::MAX),
                 message: row.message,
                 hours,
             };
@@ -142,33 +141,30 @@ impl Store {
         prices: &TempoPrices,
         fetched_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        const UPSERT: Text = Text::both(
             "INSERT INTO tempo_prices (id, blue_hc, blue_hp, white_hc, white_hp, red_hc, red_hp, fetched_at)
-             VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             VALUES (1, $1, $2, $3, $4, $5, $6, $7)
              ON CONFLICT (id) DO UPDATE SET blue_hc = excluded.blue_hc, blue_hp = excluded.blue_hp,
                white_hc = excluded.white_hc, white_hp = excluded.white_hp, red_hc = excluded.red_hc,
                red_hp = excluded.red_hp, fetched_at = excluded.fetched_at",
-        )
-        .bind(prices.blue_hc)
-        .bind(prices.blue_hp)
-        .bind(prices.white_hc)
-        .bind(prices.white_hp)
-        .bind(prices.red_hc)
-        .bind(prices.red_hp)
-        .bind(fetched_at)
-        .execute(&self.pool)
-        .await?;
-        self.changed();
-        Ok(())
+        );
+        let upsert = Sql::new(UPSERT)
+            .bind(prices.blue_hc)
+            .bind(prices.blue_hp)
+            .bind(prices.white_hc)
+            .bind(prices.white_hp)
+            .bind(prices.red_hc)
+            .bind(prices.red_hp)
+            .bind(fetched_at);
+        self.write(upsert).await
     }
 
     /// The Tempo prices the gateway last published, and when.
     pub async fn tempo_prices(&self) -> Result<Option<(TempoPrices, DateTime<Utc>)>, StoreError> {
-        let row: Option<TempoPricesRow> = sqlx::query_as(
+        const SELECT: Text = Text::both(
             "SELECT blue_hc, blue_hp, white_hc, white_hp, red_hc, red_hp, fetched_at FROM tempo_prices WHERE id = 1",
-        )
-        .fetch_optional(&self.pool)
-        .await?;
+        );
+        let row: Option<TempoPricesRow> = self.pool.fetch_optional(Sql::new(SELECT)).await?;
         Ok(row.map(|row| {
             let prices = TempoPrices {
                 blue_hc: row.blue_hc,

@@ -1,30 +1,65 @@
-//! The local SQLite store (sqlx): migrations at start, WAL, one writer, and every gateway
-//! answer written in one transaction so an interrupted sync leaves nothing half-written.
+//! The store (sqlx): SQLite in the data directory by default, or the PostgreSQL of
+//! `database_url`. Migrations at start, one writer, and every gateway answer written in one
+//! transaction so an interrupted sync leaves nothing half-written.
 //!
 //! It only reads and writes rows; the jobs above (sync, derived values) assemble the
 //! snapshots they decide on from these reads.
 
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
-use sqlx::Sqlite;
-use sqlx::sqlite::{
-    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteSynchronous,
-};
+use sqlx::migrate::MigrateError;
+use sqlx::postgres::PgConnectOptions;
 
+mod backend;
 mod grid;
 mod series;
 mod status;
 
+use backend::{Pool, Sql};
 pub use series::StoredDays;
 pub use status::MeterStatus;
 
 /// File name of the database inside the data directory.
 pub const DATABASE_FILE: &str = "myelectricaldata.sqlite";
+
+/// Where the store keeps its data, said without a secret (for logs, `check` and the page).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    Sqlite(PathBuf),
+    /// Host, port and database: never the user or the password.
+    Postgres {
+        host: String,
+        port: u16,
+        database: String,
+    },
+}
+
+impl Location {
+    fn postgres(options: &PgConnectOptions) -> Self {
+        Self::Postgres {
+            host: options.get_host().to_owned(),
+            port: options.get_port(),
+            database: options.get_database().unwrap_or_default().to_owned(),
+        }
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Sqlite(path) => write!(f, "SQLite {}", path.display()),
+            Self::Postgres {
+                host,
+                port,
+                database,
+            } => write!(f, "PostgreSQL {host}:{port}/{database}"),
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -33,56 +68,100 @@ pub enum StoreError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot open the store {path}: {source}")]
-    Open { path: PathBuf, source: sqlx::Error },
-    #[error("cannot migrate the store: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("cannot open the store ({location}): {source}")]
+    Open {
+        location: Location,
+        source: sqlx::Error,
+    },
+    #[error(
+        "the store ({location}) holds schema version {found}, written by a newer version of this add-on (this one knows up to {known}): it will not downgrade it; update the add-on, or point it at another store"
+    )]
+    NewerSchema {
+        location: Location,
+        found: i64,
+        known: i64,
+    },
+    #[error("cannot migrate the store ({location}): {source}")]
+    Migrate {
+        location: Location,
+        source: MigrateError,
+    },
+    #[error("database_url: {0}")]
+    Url(sqlx::Error),
     #[error("store query failed: {0}")]
     Query(#[from] sqlx::Error),
 }
 
-/// A statement with its arguments bound, ready to run in a transaction.
-type Statement = sqlx::query::Query<'static, Sqlite, SqliteArguments>;
-
 #[derive(Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: Pool,
+    location: Location,
     /// Counts the writes of this process (see [`Store::version`]).
     writes: Arc<AtomicU64>,
 }
 
 impl Store {
-    /// Opens (creating if needed) the store in `data_dir` and brings its schema up to date.
+    /// Opens the store the settings name: the PostgreSQL of `database` (a `postgres://` URL)
+    /// when there is one, else the SQLite file in `data_dir`.
+    pub async fn open_configured(
+        data_dir: &Path,
+        database: Option<&crate::model::Secret>,
+    ) -> Result<Self, StoreError> {
+        match database {
+            Some(url) => Self::open_postgres(url.expose()).await,
+            None => Self::open(data_dir).await,
+        }
+    }
+
+    /// Opens (creating if needed) the SQLite store in `data_dir` and brings its schema up to
+    /// date.
     pub async fn open(data_dir: &Path) -> Result<Self, StoreError> {
         std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
             path: data_dir.to_path_buf(),
             source,
         })?;
+        let location = Location::Sqlite(data_dir.join(DATABASE_FILE));
         let path = data_dir.join(DATABASE_FILE);
-        let opening = |source| StoreError::Open {
-            path: path.clone(),
-            source,
-        };
-        let options = SqliteConnectOptions::from_str("sqlite:")
-            .map_err(opening)?
-            .filename(&path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(5))
-            // A small page cache and statement cache: the whole store of three meters is a
-            // few MiB, and a Raspberry Pi's memory is shared by a dozen add-ons.
-            .pragma("cache_size", "-512")
-            .statement_cache_capacity(32);
-        // One connection: the single writer, and small enough for a Raspberry Pi.
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options)
-            .await
-            .map_err(opening)?;
-        sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+        match Pool::sqlite(&path).await {
+            Ok(pool) => Self::migrated(pool, location).await,
+            Err(source) => Err(StoreError::Open { location, source }),
+        }
+    }
+
+    /// Connects to the PostgreSQL at `url` (TLS as its `sslmode` asks, as libpq reads it)
+    /// and brings its schema up to date.
+    pub async fn open_postgres(url: &str) -> Result<Self, StoreError> {
+        let options = PgConnectOptions::from_str(url).map_err(StoreError::Url)?;
+        let location = Location::postgres(&options);
+        match Pool::postgres(options).await {
+            Ok(pool) => Self::migrated(pool, location).await,
+            Err(source) => Err(StoreError::Open { location, source }),
+        }
+    }
+
+    async fn migrated(pool: Pool, location: Location) -> Result<Self, StoreError> {
+        if let Err(error) = pool.migrate().await {
+            pool.close().await;
+            return Err(match error {
+                MigrateError::VersionMissing(found) => StoreError::NewerSchema {
+                    location,
+                    found,
+                    known: pool.known_schema(),
+                },
+                source => StoreError::Migrate { location, source },
+            });
+        }
         let writes = Arc::new(AtomicU64::new(0));
-        Ok(Self { pool, writes })
+        Ok(Self {
+            pool,
+            location,
+            writes,
+        })
+    }
+
+    /// Where the data is kept.
+    pub fn location(&self) -> &Location {
+        &self.location
     }
 
     /// Writes one gateway answer in one transaction: first what it holds (`items`), then
@@ -90,14 +169,19 @@ impl Store {
     /// answer lacked is "not yet", never zero).
     async fn save_answer(
         &self,
-        items: impl IntoIterator<Item = Statement>,
-        asked: impl IntoIterator<Item = Statement>,
+        items: impl IntoIterator<Item = Sql>,
+        asked: impl IntoIterator<Item = Sql>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        for statement in items.into_iter().chain(asked) {
-            statement.execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
+        self.pool
+            .transaction(items.into_iter().chain(asked))
+            .await?;
+        self.changed();
+        Ok(())
+    }
+
+    /// Runs one write on its own.
+    async fn write(&self, sql: Sql) -> Result<(), StoreError> {
+        self.pool.execute(sql).await?;
         self.changed();
         Ok(())
     }
@@ -117,14 +201,12 @@ impl Store {
     /// Gives memory back to the system between syncs (and when the web page is closed):
     /// SQLite's page cache, then the heap pages freed.
     pub async fn release_memory(&self) -> Result<(), StoreError> {
-        sqlx::query("PRAGMA shrink_memory")
-            .execute(&self.pool)
-            .await?;
+        self.pool.shrink().await?;
         release_heap();
         Ok(())
     }
 
-    /// Closes the pool, checkpointing the WAL.
+    /// Closes the pool (for SQLite, checkpointing the WAL).
     pub async fn close(&self) {
         self.pool.close().await;
     }

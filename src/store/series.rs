@@ -6,10 +6,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Utc};
 use chrono_tz::Europe::Paris;
 
-use sqlx::Sqlite;
-use sqlx::query::QueryAs;
-use sqlx::sqlite::SqliteArguments;
-
+use super::backend::{Sql, Text};
 use super::{Store, StoreError};
 use crate::calendar::sequence_instants;
 use crate::model::{
@@ -60,13 +57,13 @@ struct CurveRow {
     end_at: DateTime<Utc>,
     day: NaiveDate,
     start_local: NaiveDateTime,
-    minutes: u32,
+    minutes: i64,
     watts: i64,
 }
 
 #[derive(sqlx::FromRow)]
 struct ContractRow {
-    subscribed_kva: Option<u32>,
+    subscribed_kva: Option<i64>,
     distribution_tariff: Option<String>,
     offpeak_hours: Option<String>,
     activation_date: Option<NaiveDate>,
@@ -81,8 +78,6 @@ struct MeterRow {
     fetched_at: DateTime<Utc>,
 }
 
-/// A query over the days `[from, to]` of a meter's series: the SQL names the PDL `?1`, the
-/// series `?2` and the days `?3`–`?4`.
 /// The days of a series the store holds a value for.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StoredDays {
@@ -91,15 +86,11 @@ pub struct StoredDays {
     pub span: Option<(NaiveDate, NaiveDate)>,
 }
 
-fn in_series<O: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>>(
-    sql: &'static str,
-    pdl: &Pdl,
-    kind: SeriesKind,
-    from: NaiveDate,
-    to: NaiveDate,
-) -> QueryAs<'static, Sqlite, O, SqliteArguments> {
-    sqlx::query_as(sql)
-        .bind(pdl.to_string())
+/// A query over the days `[from, to]` of a meter's series: the SQL names the PDL `$1`, the
+/// series `$2` and the days `$3`–`$4`.
+fn in_series(text: Text, pdl: &Pdl, kind: SeriesKind, from: NaiveDate, to: NaiveDate) -> Sql {
+    Sql::new(text)
+        .bind(pdl.as_str())
         .bind(kind.as_str())
         .bind(from)
         .bind(to)
@@ -117,12 +108,10 @@ impl Store {
         fetched_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let values = series.readings.iter().map(|reading| {
-            sqlx::query(
-                "INSERT INTO daily_energy (pdl, series, day, wh, quality, fetched_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+            Sql::new(Text::both("INSERT INTO daily_energy (pdl, series, day, wh, quality, fetched_at)
+                 VALUES ($1, $2, $3, $4, $5, $6)
                  ON CONFLICT (pdl, series, day) DO UPDATE
-                 SET wh = excluded.wh, quality = excluded.quality, fetched_at = excluded.fetched_at",
-            )
+                 SET wh = excluded.wh, quality = excluded.quality, fetched_at = excluded.fetched_at"))
             .bind(pdl.to_string())
             .bind(kind.as_str())
             .bind(reading.date)
@@ -131,12 +120,12 @@ impl Store {
             .bind(fetched_at)
         });
         let asked = range.days().map(|day| {
-            sqlx::query(
+            Sql::new(Text::both(
                 "INSERT INTO daily_energy (pdl, series, day, wh, quality, fetched_at)
-                 VALUES (?1, ?2, ?3, NULL, NULL, ?4)
+                 VALUES ($1, $2, $3, NULL, NULL, $4)
                  ON CONFLICT (pdl, series, day) DO UPDATE SET fetched_at = excluded.fetched_at
                  WHERE daily_energy.wh IS NULL",
-            )
+            ))
             .bind(pdl.to_string())
             .bind(kind.as_str())
             .bind(day)
@@ -154,8 +143,10 @@ impl Store {
         to: NaiveDate,
     ) -> Result<BTreeMap<NaiveDate, Option<i64>>, StoreError> {
         let rows = in_series(
-            "SELECT day, wh FROM daily_energy
-             WHERE pdl = ?1 AND series = ?2 AND day BETWEEN ?3 AND ?4",
+            Text::both(
+                "SELECT day, wh FROM daily_energy
+             WHERE pdl = $1 AND series = $2 AND day BETWEEN $3 AND $4",
+            ),
             pdl,
             kind,
             from,
@@ -172,11 +163,11 @@ impl Store {
         pdl: &Pdl,
         kind: SeriesKind,
     ) -> Result<Option<DayEnergy>, StoreError> {
-        let row: Option<DayRow> = sqlx::query_as(
+        let row: Option<DayRow> = Sql::new(Text::both(
             "SELECT day, wh, quality, fetched_at FROM daily_energy
-             WHERE pdl = ?1 AND series = ?2 AND wh IS NOT NULL
+             WHERE pdl = $1 AND series = $2 AND wh IS NOT NULL
              ORDER BY day DESC LIMIT 1",
-        )
+        ))
         .bind(pdl.as_str())
         .bind(kind.as_str())
         .fetch_optional(&self.pool)
@@ -193,9 +184,11 @@ impl Store {
         to: NaiveDate,
     ) -> Result<Vec<DayEnergy>, StoreError> {
         let rows: Vec<DayRow> = in_series(
-            "SELECT day, wh, quality, fetched_at FROM daily_energy
-             WHERE pdl = ?1 AND series = ?2 AND day BETWEEN ?3 AND ?4 AND wh IS NOT NULL
+            Text::both(
+                "SELECT day, wh, quality, fetched_at FROM daily_energy
+             WHERE pdl = $1 AND series = $2 AND day BETWEEN $3 AND $4 AND wh IS NOT NULL
              ORDER BY day",
+            ),
             pdl,
             kind,
             from,
@@ -214,19 +207,20 @@ impl Store {
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<Vec<(NaiveDate, i64)>, StoreError> {
-        // Days are stored as `YYYY-MM-DD`: the month is their first seven characters. TOTAL
-        // sums in floating point, where SUM would fail on an overflow.
-        let sums: Vec<(NaiveDate, f64)> = in_series(
+        // SQLite keeps days as `YYYY-MM-DD` (the month is their first seven characters) and
+        // its TOTAL sums in floating point, where SUM would fail on an overflow; PostgreSQL's
+        // SUM of BIGINT is exact (NUMERIC), read as a float the same way.
+        const SUMS: Text = Text::each(
             "SELECT substr(day, 1, 7) || '-01', TOTAL(wh) FROM daily_energy
-             WHERE pdl = ?1 AND series = ?2 AND day BETWEEN ?3 AND ?4 AND wh IS NOT NULL
+             WHERE pdl = $1 AND series = $2 AND day BETWEEN $3 AND $4 AND wh IS NOT NULL
              GROUP BY substr(day, 1, 7) ORDER BY 1",
-            pdl,
-            kind,
-            from,
-            to,
-        )
-        .fetch_all(&self.pool)
-        .await?;
+            "SELECT date_trunc('month', day::timestamp)::date, SUM(wh)::float8 FROM daily_energy
+             WHERE pdl = $1 AND series = $2 AND day BETWEEN $3 AND $4 AND wh IS NOT NULL
+             GROUP BY 1 ORDER BY 1",
+        );
+        let sums: Vec<(NaiveDate, f64)> = in_series(SUMS, pdl, kind, from, to)
+            .fetch_all(&self.pool)
+            .await?;
         // `as` saturates: an absurd stored sum shows as the largest value, never wraps.
         Ok(sums
             .into_iter()
@@ -236,14 +230,15 @@ impl Store {
 
     /// How many days of a series hold a value, and the first and last of them.
     pub async fn stored_days(&self, pdl: &Pdl, kind: SeriesKind) -> Result<StoredDays, StoreError> {
-        let (days, first, last): (i64, Option<NaiveDate>, Option<NaiveDate>) = sqlx::query_as(
-            "SELECT COUNT(*), MIN(day), MAX(day) FROM daily_energy
-             WHERE pdl = ?1 AND series = ?2 AND wh IS NOT NULL",
-        )
-        .bind(pdl.as_str())
-        .bind(kind.as_str())
-        .fetch_one(&self.pool)
-        .await?;
+        let (days, first, last): (i64, Option<NaiveDate>, Option<NaiveDate>) =
+            Sql::new(Text::both(
+                "SELECT COUNT(*), MIN(day), MAX(day) FROM daily_energy
+             WHERE pdl = $1 AND series = $2 AND wh IS NOT NULL",
+            ))
+            .bind(pdl.as_str())
+            .bind(kind.as_str())
+            .fetch_one(&self.pool)
+            .await?;
         let span = first.zip(last);
         let days = u32::try_from(days).unwrap_or(u32::MAX);
         Ok(StoredDays { days, span })
@@ -259,11 +254,9 @@ impl Store {
         fetched_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let values = peaks.iter().map(|peak| {
-            sqlx::query(
-                "INSERT INTO max_power (pdl, day, va, peak_at, fetched_at) VALUES (?1, ?2, ?3, ?4, ?5)
+            Sql::new(Text::both("INSERT INTO max_power (pdl, day, va, peak_at, fetched_at) VALUES ($1, $2, $3, $4, $5)
                  ON CONFLICT (pdl, day) DO UPDATE
-                 SET va = excluded.va, peak_at = excluded.peak_at, fetched_at = excluded.fetched_at",
-            )
+                 SET va = excluded.va, peak_at = excluded.peak_at, fetched_at = excluded.fetched_at"))
             .bind(pdl.to_string())
             .bind(peak.date)
             .bind(peak.va)
@@ -271,10 +264,8 @@ impl Store {
             .bind(fetched_at)
         });
         let asked = range.days().map(|day| {
-            sqlx::query(
-                "INSERT INTO max_power (pdl, day, va, peak_at, fetched_at) VALUES (?1, ?2, NULL, NULL, ?3)
-                 ON CONFLICT (pdl, day) DO NOTHING",
-            )
+            Sql::new(Text::both("INSERT INTO max_power (pdl, day, va, peak_at, fetched_at) VALUES ($1, $2, NULL, NULL, $3)
+                 ON CONFLICT (pdl, day) DO NOTHING"))
             .bind(pdl.to_string())
             .bind(day)
             .bind(fetched_at)
@@ -289,9 +280,9 @@ impl Store {
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<BTreeMap<NaiveDate, Option<i64>>, StoreError> {
-        let rows = sqlx::query_as(
-            "SELECT day, va FROM max_power WHERE pdl = ?1 AND day BETWEEN ?2 AND ?3",
-        )
+        let rows = Sql::new(Text::both(
+            "SELECT day, va FROM max_power WHERE pdl = $1 AND day BETWEEN $2 AND $3",
+        ))
         .bind(pdl.as_str())
         .bind(from)
         .bind(to)
@@ -301,10 +292,10 @@ impl Store {
     }
 
     pub async fn latest_peak(&self, pdl: &Pdl) -> Result<Option<DayPeak>, StoreError> {
-        let row: Option<PeakRow> = sqlx::query_as(
+        let row: Option<PeakRow> = Sql::new(Text::both(
             "SELECT day, va, peak_at, fetched_at FROM max_power
-             WHERE pdl = ?1 AND va IS NOT NULL ORDER BY day DESC LIMIT 1",
-        )
+             WHERE pdl = $1 AND va IS NOT NULL ORDER BY day DESC LIMIT 1",
+        ))
         .bind(pdl.as_str())
         .fetch_optional(&self.pool)
         .await?;
@@ -326,12 +317,10 @@ impl Store {
             let start_local = (end_at - Duration::minutes(i64::from(point.interval_minutes)))
                 .with_timezone(&Paris)
                 .naive_local();
-            sqlx::query(
-                "INSERT INTO load_curve (pdl, series, end_at, day, start_local, minutes, watts, fetched_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+            Sql::new(Text::both("INSERT INTO load_curve (pdl, series, end_at, day, start_local, minutes, watts, fetched_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
                  ON CONFLICT (pdl, series, end_at) DO UPDATE
-                 SET minutes = excluded.minutes, watts = excluded.watts, fetched_at = excluded.fetched_at",
-            )
+                 SET minutes = excluded.minutes, watts = excluded.watts, fetched_at = excluded.fetched_at"))
             .bind(pdl.to_string())
             .bind(kind.as_str())
             .bind(end_at)
@@ -342,10 +331,10 @@ impl Store {
             .bind(fetched_at)
         });
         let asked = range.days().map(|day| {
-            sqlx::query(
-                "INSERT INTO load_curve_asked (pdl, series, day, asked_at) VALUES (?1, ?2, ?3, ?4)
+            Sql::new(Text::both(
+                "INSERT INTO load_curve_asked (pdl, series, day, asked_at) VALUES ($1, $2, $3, $4)
                  ON CONFLICT (pdl, series, day) DO UPDATE SET asked_at = excluded.asked_at",
-            )
+            ))
             .bind(pdl.to_string())
             .bind(kind.as_str())
             .bind(day)
@@ -362,23 +351,27 @@ impl Store {
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<BTreeMap<NaiveDate, i64>, StoreError> {
-        // `total()` adds in floating point and never fails, where `SUM` over integers stops
-        // the query with "integer overflow"; the cast back saturates. A store written before
-        // the gateway's answers were bounded may hold any value (the day sums are saturating
-        // in `derived`, floats in `statistics`), and reading it must never fail.
-        let rows = in_series(
+        // SQLite's `total()` adds in floating point and never fails, where `SUM` over
+        // integers stops the query with "integer overflow"; the cast back saturates.
+        // PostgreSQL's SUM is exact and LEAST bounds it before the cast. A store written
+        // before the gateway's answers were bounded may hold any value (the day sums are
+        // saturating in `derived`, floats in `statistics`), and reading it must never fail.
+        const COVERAGE: Text = Text::each(
             "SELECT a.day AS day, CAST(total(c.minutes) AS INTEGER) AS minutes
              FROM load_curve_asked a
              LEFT JOIN load_curve c ON c.pdl = a.pdl AND c.series = a.series AND c.day = a.day
-             WHERE a.pdl = ?1 AND a.series = ?2 AND a.day BETWEEN ?3 AND ?4
+             WHERE a.pdl = $1 AND a.series = $2 AND a.day BETWEEN $3 AND $4
              GROUP BY a.day",
-            pdl,
-            kind,
-            from,
-            to,
-        )
-        .fetch_all(&self.pool)
-        .await?;
+            "SELECT a.day AS day,
+               LEAST(COALESCE(SUM(c.minutes), 0), 9223372036854775807)::BIGINT AS minutes
+             FROM load_curve_asked a
+             LEFT JOIN load_curve c ON c.pdl = a.pdl AND c.series = a.series AND c.day = a.day
+             WHERE a.pdl = $1 AND a.series = $2 AND a.day BETWEEN $3 AND $4
+             GROUP BY a.day",
+        );
+        let rows = in_series(COVERAGE, pdl, kind, from, to)
+            .fetch_all(&self.pool)
+            .await?;
         Ok(rows.into_iter().collect())
     }
 
@@ -391,8 +384,10 @@ impl Store {
         to: NaiveDate,
     ) -> Result<BTreeMap<NaiveDate, Vec<CurveInterval>>, StoreError> {
         let rows: Vec<CurveRow> = in_series(
-            "SELECT end_at, day, start_local, minutes, watts FROM load_curve
-             WHERE pdl = ?1 AND series = ?2 AND day BETWEEN ?3 AND ?4 ORDER BY end_at",
+            Text::both(
+                "SELECT end_at, day, start_local, minutes, watts FROM load_curve
+             WHERE pdl = $1 AND series = $2 AND day BETWEEN $3 AND $4 ORDER BY end_at",
+            ),
             pdl,
             kind,
             from,
@@ -403,9 +398,10 @@ impl Store {
         let mut days: BTreeMap<NaiveDate, Vec<CurveInterval>> = BTreeMap::new();
         for row in rows {
             days.entry(row.day).or_default().push(CurveInterval {
-                start: row.end_at - Duration::minutes(i64::from(row.minutes)),
+                start: row.end_at - Duration::minutes(row.minutes),
                 start_local: row.start_local,
-                minutes: row.minutes,
+                // Written from a u32; a value out of range reads as 0 (no interval).
+                minutes: u32::try_from(row.minutes).unwrap_or(0),
                 watts: row.watts,
             });
         }
@@ -418,13 +414,11 @@ impl Store {
         contract: &Contract,
         fetched_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO contract (pdl, subscribed_kva, distribution_tariff, offpeak_hours, activation_date, status, fetched_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+        Sql::new(Text::both("INSERT INTO contract (pdl, subscribed_kva, distribution_tariff, offpeak_hours, activation_date, status, fetched_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
              ON CONFLICT (pdl) DO UPDATE SET subscribed_kva = excluded.subscribed_kva,
                distribution_tariff = excluded.distribution_tariff, offpeak_hours = excluded.offpeak_hours,
-               activation_date = excluded.activation_date, status = excluded.status, fetched_at = excluded.fetched_at",
-        )
+               activation_date = excluded.activation_date, status = excluded.status, fetched_at = excluded.fetched_at"))
         .bind(pdl.as_str())
         .bind(contract.subscribed_kva)
         .bind(contract.distribution_tariff.as_deref())
@@ -443,16 +437,14 @@ impl Store {
         &self,
         pdl: &Pdl,
     ) -> Result<Option<(Contract, DateTime<Utc>)>, StoreError> {
-        let row: Option<ContractRow> = sqlx::query_as(
-            "SELECT subscribed_kva, distribution_tariff, offpeak_hours, activation_date, status, fetched_at
-             FROM contract WHERE pdl = ?1",
-        )
+        let row: Option<ContractRow> = Sql::new(Text::both("SELECT subscribed_kva, distribution_tariff, offpeak_hours, activation_date, status, fetched_at
+             FROM contract WHERE pdl = $1"))
         .bind(pdl.as_str())
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.map(|row| {
             let contract = Contract {
-                subscribed_kva: row.subscribed_kva,
+                subscribed_kva: row.subscribed_kva.and_then(|kva| u32::try_from(kva).ok()),
                 distribution_tariff: row.distribution_tariff,
                 offpeak_hours: row.offpeak_hours,
                 activation_date: row.activation_date,
@@ -470,26 +462,24 @@ impl Store {
         fetched_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let listed = infos.iter().map(|info| {
-            sqlx::query(
-                "INSERT INTO meter (pdl, activation_date, oldest_available_date, fetched_at)
-                 VALUES (?1, ?2, ?3, ?4)
+            Sql::new(Text::both("INSERT INTO meter (pdl, activation_date, oldest_available_date, fetched_at)
+                 VALUES ($1, $2, $3, $4)
                  ON CONFLICT (pdl) DO UPDATE SET activation_date = excluded.activation_date,
-                   oldest_available_date = excluded.oldest_available_date, fetched_at = excluded.fetched_at",
-            )
+                   oldest_available_date = excluded.oldest_available_date, fetched_at = excluded.fetched_at"))
             .bind(info.pdl.to_string())
             .bind(info.activation_date)
             .bind(info.oldest_available_date)
             .bind(fetched_at)
         });
-        let forget = std::iter::once(sqlx::query("DELETE FROM meter"));
+        let forget = std::iter::once(Sql::new(Text::both("DELETE FROM meter")));
         self.save_answer(forget, listed).await
     }
 
     /// What the account last said about `pdl`, and when.
     pub async fn meter(&self, pdl: &Pdl) -> Result<Option<(MeterInfo, DateTime<Utc>)>, StoreError> {
-        let row: Option<MeterRow> = sqlx::query_as(
-            "SELECT activation_date, oldest_available_date, fetched_at FROM meter WHERE pdl = ?1",
-        )
+        let row: Option<MeterRow> = Sql::new(Text::both(
+            "SELECT activation_date, oldest_available_date, fetched_at FROM meter WHERE pdl = $1",
+        ))
         .bind(pdl.as_str())
         .fetch_optional(&self.pool)
         .await?;

@@ -3,11 +3,12 @@
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 
+use super::backend::{Sql, Text};
 use super::{Store, StoreError};
 use crate::model::{AccessInfo, Pdl, redact};
 
 /// What `P/{pdl}/status` reports.
-#[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MeterStatus {
     pub last_success_at: Option<DateTime<Utc>>,
     /// The last failure, in one line; cleared by the next success.
@@ -22,17 +23,51 @@ pub struct MeterStatus {
     pub statistics_error: Option<String>,
 }
 
+/// [`MeterStatus`] as stored: counts are 64-bit integers on both back ends.
+#[derive(sqlx::FromRow)]
+struct StatusRow {
+    last_success_at: Option<DateTime<Utc>>,
+    last_error: Option<String>,
+    last_error_at: Option<DateTime<Utc>>,
+    consent_expiration: Option<NaiveDateTime>,
+    quota_used: Option<i64>,
+    quota_limit: Option<i64>,
+    access_checked_at: Option<DateTime<Utc>>,
+    statistics_error: Option<String>,
+}
+
+impl From<StatusRow> for MeterStatus {
+    fn from(row: StatusRow) -> Self {
+        Self {
+            last_success_at: row.last_success_at,
+            last_error: row.last_error,
+            last_error_at: row.last_error_at,
+            consent_expiration: row.consent_expiration,
+            quota_used: row.quota_used.map(saturating_u32),
+            quota_limit: row.quota_limit.map(saturating_u32),
+            access_checked_at: row.access_checked_at,
+            statistics_error: row.statistics_error,
+        }
+    }
+}
+
+/// A stored count as a `u32`: a negative one reads as 0, one too large as the largest.
+fn saturating_u32(count: i64) -> u32 {
+    u32::try_from(count.max(0)).unwrap_or(u32::MAX)
+}
+
 impl Store {
     pub async fn meter_status(&self, pdl: &Pdl) -> Result<MeterStatus, StoreError> {
-        let status = sqlx::query_as(
+        const SELECT: Text = Text::both(
             "SELECT last_success_at, last_error, last_error_at, consent_expiration, quota_used, quota_limit,
                access_checked_at, statistics_error
-             FROM meter_status WHERE pdl = ?1",
-        )
-        .bind(pdl.as_str())
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(status.unwrap_or_default())
+             FROM meter_status WHERE pdl = $1",
+        );
+        let row: Option<StatusRow> = self
+            .pool
+            .fetch_optional(Sql::new(SELECT).bind(pdl.as_str()))
+            .await?;
+        Ok(row.map(MeterStatus::from).unwrap_or_default())
     }
 
     /// Records what the gateway said of the consent and quota (v1); what it left out stays.
@@ -42,22 +77,20 @@ impl Store {
         access: &AccessInfo,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        const UPSERT: Text = Text::both(
             "INSERT INTO meter_status (pdl, consent_expiration, quota_limit, access_checked_at)
-             VALUES (?1, ?2, ?3, ?4)
+             VALUES ($1, $2, $3, $4)
              ON CONFLICT (pdl) DO UPDATE SET
-               consent_expiration = COALESCE(excluded.consent_expiration, consent_expiration),
-               quota_limit = COALESCE(excluded.quota_limit, quota_limit),
+               consent_expiration = COALESCE(excluded.consent_expiration, meter_status.consent_expiration),
+               quota_limit = COALESCE(excluded.quota_limit, meter_status.quota_limit),
                access_checked_at = excluded.access_checked_at",
-        )
-        .bind(pdl.as_str())
-        .bind(access.consent_expiration)
-        .bind(access.quota_limit)
-        .bind(at)
-        .execute(&self.pool)
-        .await?;
-        self.changed();
-        Ok(())
+        );
+        let upsert = Sql::new(UPSERT)
+            .bind(pdl.as_str())
+            .bind(access.consent_expiration)
+            .bind(access.quota_limit)
+            .bind(at);
+        self.write(upsert).await
     }
 
     /// Records how a sync of `pdl` ended: a success, or the error in one line (the values
@@ -69,28 +102,26 @@ impl Store {
         error: Option<&str>,
         (quota_used, quota_limit): (u32, u32),
     ) -> Result<(), StoreError> {
+        const UPSERT: Text = Text::both(
+            "INSERT INTO meter_status (pdl, last_success_at, last_error, last_error_at, quota_used, quota_limit)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (pdl) DO UPDATE SET
+               last_success_at = COALESCE(excluded.last_success_at, meter_status.last_success_at),
+               last_error = excluded.last_error, last_error_at = excluded.last_error_at,
+               quota_used = excluded.quota_used, quota_limit = excluded.quota_limit",
+        );
         let success_at = error.is_none().then_some(at);
         let error_at = error.is_some().then_some(at);
         // An error text may quote what a server echoed: never keep a credential from it.
-        let error = error.map(redact);
-        sqlx::query(
-            "INSERT INTO meter_status (pdl, last_success_at, last_error, last_error_at, quota_used, quota_limit)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT (pdl) DO UPDATE SET
-               last_success_at = COALESCE(excluded.last_success_at, last_success_at),
-               last_error = excluded.last_error, last_error_at = excluded.last_error_at,
-               quota_used = excluded.quota_used, quota_limit = excluded.quota_limit",
-        )
-        .bind(pdl.as_str())
-        .bind(success_at)
-        .bind(error)
-        .bind(error_at)
-        .bind(quota_used)
-        .bind(quota_limit)
-        .execute(&self.pool)
-        .await?;
-        self.changed();
-        Ok(())
+        let error = error.map(|error| redact(error).into_owned());
+        let upsert = Sql::new(UPSERT)
+            .bind(pdl.as_str())
+            .bind(success_at)
+            .bind(error)
+            .bind(error_at)
+            .bind(quota_used)
+            .bind(quota_limit);
+        self.write(upsert).await
     }
 
     /// Records how the last import of the meter's statistics went: `None` for a success.
@@ -99,32 +130,28 @@ impl Store {
         pdl: &Pdl,
         error: Option<&str>,
     ) -> Result<(), StoreError> {
-        let error = error.map(redact);
-        sqlx::query(
-            "INSERT INTO meter_status (pdl, statistics_error) VALUES (?1, ?2)
+        const UPSERT: Text = Text::both(
+            "INSERT INTO meter_status (pdl, statistics_error) VALUES ($1, $2)
              ON CONFLICT (pdl) DO UPDATE SET statistics_error = excluded.statistics_error",
-        )
-        .bind(pdl.as_str())
-        .bind(error)
-        .execute(&self.pool)
-        .await?;
-        self.changed();
-        Ok(())
+        );
+        let error = error.map(|error| redact(error).into_owned());
+        self.write(Sql::new(UPSERT).bind(pdl.as_str()).bind(error))
+            .await
     }
 
     /// Counts one gateway call against `scope` on `day`; returns the day's count.
     pub async fn count_call(&self, scope: &str, day: NaiveDate) -> Result<u32, StoreError> {
-        let calls: i64 = sqlx::query_scalar(
-            "INSERT INTO gateway_calls (scope, day, calls) VALUES (?1, ?2, 1)
-             ON CONFLICT (scope, day) DO UPDATE SET calls = calls + 1
+        const COUNT: Text = Text::both(
+            "INSERT INTO gateway_calls (scope, day, calls) VALUES ($1, $2, 1)
+             ON CONFLICT (scope, day) DO UPDATE SET calls = gateway_calls.calls + 1
              RETURNING calls",
-        )
-        .bind(scope)
-        .bind(day)
-        .fetch_one(&self.pool)
-        .await?;
+        );
+        let (calls,): (i64,) = self
+            .pool
+            .fetch_one(Sql::new(COUNT).bind(scope).bind(day))
+            .await?;
         self.changed();
-        Ok(u32::try_from(calls).unwrap_or(u32::MAX))
+        Ok(saturating_u32(calls))
     }
 
     /// Raises the day's count of `scope` to at least `calls` (what the gateway reports, or
@@ -135,27 +162,24 @@ impl Store {
         day: NaiveDate,
         calls: u32,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO gateway_calls (scope, day, calls) VALUES (?1, ?2, ?3)
-             ON CONFLICT (scope, day) DO UPDATE SET calls = MAX(calls, excluded.calls)",
-        )
-        .bind(scope)
-        .bind(day)
-        .bind(calls)
-        .execute(&self.pool)
-        .await?;
-        self.changed();
-        Ok(())
+        // CASE rather than SQLite's two-argument MAX or PostgreSQL's GREATEST: both read it.
+        const RAISE: Text = Text::both(
+            "INSERT INTO gateway_calls (scope, day, calls) VALUES ($1, $2, $3)
+             ON CONFLICT (scope, day) DO UPDATE SET calls =
+               CASE WHEN excluded.calls > gateway_calls.calls THEN excluded.calls ELSE gateway_calls.calls END",
+        );
+        self.write(Sql::new(RAISE).bind(scope).bind(day).bind(calls))
+            .await
     }
 
     pub async fn calls(&self, scope: &str, day: NaiveDate) -> Result<u32, StoreError> {
-        let calls: Option<i64> =
-            sqlx::query_scalar("SELECT calls FROM gateway_calls WHERE scope = ?1 AND day = ?2")
-                .bind(scope)
-                .bind(day)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(calls.map_or(0, |c| u32::try_from(c).unwrap_or(u32::MAX)))
+        const SELECT: Text =
+            Text::both("SELECT calls FROM gateway_calls WHERE scope = $1 AND day = $2");
+        let calls: Option<(i64,)> = self
+            .pool
+            .fetch_optional(Sql::new(SELECT).bind(scope).bind(day))
+            .await?;
+        Ok(calls.map_or(0, |(calls,)| saturating_u32(calls)))
     }
 
     /// Records the configured meters; returns those configured before and not any more.
@@ -164,29 +188,26 @@ impl Store {
         configured: &[Pdl],
         now: DateTime<Utc>,
     ) -> Result<Vec<Pdl>, StoreError> {
-        let mut tx = self.pool.begin().await?;
         // Every meter counts as removed (earlier removals keep their date), then the
-        // configured ones come back.
-        sqlx::query("UPDATE configured_meter SET removed_at = ?1 WHERE removed_at IS NULL")
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        for pdl in configured {
-            sqlx::query(
-                "INSERT INTO configured_meter (pdl, removed_at) VALUES (?1, NULL)
-                 ON CONFLICT (pdl) DO UPDATE SET removed_at = NULL",
-            )
-            .bind(pdl.as_str())
-            .execute(&mut *tx)
-            .await?;
-        }
-        let removed: Vec<String> = sqlx::query_scalar(
+        // configured ones come back: in one transaction.
+        const REMOVE_ALL: Text =
+            Text::both("UPDATE configured_meter SET removed_at = $1 WHERE removed_at IS NULL");
+        const KEEP: Text = Text::both(
+            "INSERT INTO configured_meter (pdl, removed_at) VALUES ($1, NULL)
+             ON CONFLICT (pdl) DO UPDATE SET removed_at = NULL",
+        );
+        const REMOVED: Text = Text::both(
             "SELECT pdl FROM configured_meter WHERE removed_at IS NOT NULL ORDER BY pdl",
-        )
-        .fetch_all(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        self.changed();
-        Ok(removed.iter().filter_map(|text| Pdl::parse(text)).collect())
+        );
+        let keep = configured
+            .iter()
+            .map(|pdl| Sql::new(KEEP).bind(pdl.as_str()));
+        let remove_all = std::iter::once(Sql::new(REMOVE_ALL).bind(now));
+        self.save_answer(remove_all, keep).await?;
+        let removed: Vec<(String,)> = self.pool.fetch_all(Sql::new(REMOVED)).await?;
+        Ok(removed
+            .iter()
+            .filter_map(|(text,)| Pdl::parse(text))
+            .collect())
     }
 }
