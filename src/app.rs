@@ -2,7 +2,9 @@
 //! gateway → store → derived values → entities → MQTT.
 
 use std::future::Future;
+use std::ops::ControlFlow;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -10,10 +12,15 @@ use chrono::{DateTime, Utc};
 
 use crate::calendar::format_paris;
 use crate::check::CONNECT_TIMEOUT;
+use crate::clock::Clock;
 use crate::config::Settings;
+use crate::gateway::Gateway;
+use crate::model::BrokerAddress;
 use crate::mqtt::Session;
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Pipeline, start_session};
+use crate::retry::Backoff;
 use crate::scheduler::{SyncOutcome, next_sync, next_tempo_poll};
+use crate::store::{Store, StoreError};
 use crate::supervisor::resolve_broker;
 use crate::sync::SyncSummary;
 use crate::web;
@@ -55,25 +62,135 @@ pub async fn once(pipeline: &Pipeline) -> anyhow::Result<bool> {
 
 type Shutdown<'a> = Pin<&'a mut dyn Future<Output = ()>>;
 
+/// How `run` tries again to open a store it could not open at start (a PostgreSQL that is
+/// down or still starting): 5 s, 10 s, 20 s… up to 5 minutes.
+pub const STORE_RETRY: Backoff = Backoff {
+    first: Duration::from_secs(5),
+    factor: 2,
+    max: Duration::from_secs(300),
+    jitter: 0.2,
+};
+
+/// The MQTT session of the daemon, and the broker it talks to.
+struct Mqtt {
+    broker: BrokerAddress,
+    session: Session,
+}
+
+/// `run` as the command starts it: opens the store, then as [`run`]. A store that cannot be
+/// opened (a PostgreSQL down at start) is one line per attempt and another attempt with
+/// backoff, while the MQTT session is up: `online`, answering Home Assistant, and the values
+/// published before still shown.
+pub async fn run_daemon(
+    settings: Settings,
+    gateway: Gateway,
+    clock: Arc<dyn Clock>,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let mut shutdown = std::pin::pin!(shutdown);
+    let database = settings.database.as_ref();
+    let (store, mqtt) = match Store::open_configured(&settings.data_dir, database).await {
+        Ok(store) => (store, None),
+        Err(error) => {
+            // Up before the store, when there is MQTT at all (else `serve` says it is off).
+            let mut mqtt = None;
+            if settings.mqtt.enabled {
+                let ControlFlow::Continue(up) = connect(&settings, None, shutdown.as_mut()).await?
+                else {
+                    return Ok(());
+                };
+                mqtt = up;
+            }
+            let reopened = reopen_store(&settings, error, clock.as_ref(), shutdown.as_mut());
+            let Some(store) = reopened.await else {
+                if let Some(mqtt) = mqtt {
+                    stop_session(mqtt).await;
+                }
+                return Ok(());
+            };
+            (store, mqtt)
+        }
+    };
+    let pipeline = Pipeline::with_store(settings, store, gateway, clock).await?;
+    serve(&pipeline, mqtt, shutdown).await
+}
+
+/// Tries to open the store again until it opens (`None` when `shutdown` came first).
+async fn reopen_store(
+    settings: &Settings,
+    mut error: StoreError,
+    clock: &dyn Clock,
+    mut shutdown: Shutdown<'_>,
+) -> Option<Store> {
+    for attempt in 0.. {
+        let wait = STORE_RETRY.delay(attempt, fastrand::f64());
+        tracing::error!("{error}; trying again in {} s", wait.as_secs());
+        tokio::select! {
+            _ = clock.sleep(wait) => {}
+            _ = &mut shutdown => return None,
+        }
+        let database = settings.database.as_ref();
+        match Store::open_configured(&settings.data_dir, database).await {
+            Ok(store) => {
+                tracing::info!("store: {} open", store.location());
+                return Some(store);
+            }
+            Err(again) => error = again,
+        }
+    }
+    None
+}
+
 /// `run`: sync at start, then on the schedule, until `shutdown` resolves.
 pub async fn run(pipeline: &Pipeline, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-    let mut shutdown = std::pin::pin!(shutdown);
-    let web = web::Server::start(&pipeline.settings.web, web_state(pipeline)).await;
-    let session = if pipeline.settings.mqtt.enabled {
-        let broker = tokio::select! {
-            broker = resolve_broker(&pipeline.settings) => broker?,
-            _ = &mut shutdown => return Ok(()),
-        };
-        tracing::info!("MQTT broker: {broker}");
-        let session = pipeline.start_session(broker.clone(), true).await?;
-        if let Some(web) = &web {
-            web.state.set_mqtt(&broker, session.status());
-        }
-        Some(session)
-    } else {
+    serve(pipeline, None, std::pin::pin!(shutdown)).await
+}
+
+/// Resolves the broker and starts the daemon's session, handing it `pipeline`'s messages
+/// when there is one: `None` without MQTT, `Break` when `shutdown` came first.
+async fn connect(
+    settings: &Settings,
+    pipeline: Option<&Pipeline>,
+    mut shutdown: Shutdown<'_>,
+) -> anyhow::Result<ControlFlow<(), Option<Mqtt>>> {
+    if !settings.mqtt.enabled {
         tracing::info!("MQTT disabled (MQTT_ENABLED=false): syncing only");
-        None
+        return Ok(ControlFlow::Continue(None));
+    }
+    let broker = tokio::select! {
+        broker = resolve_broker(settings) => broker?,
+        _ = &mut shutdown => return Ok(ControlFlow::Break(())),
     };
+    tracing::info!("MQTT broker: {broker}");
+    let session = match pipeline {
+        Some(pipeline) => pipeline.start_session(broker.clone(), true).await?,
+        None => start_session(settings, broker.clone(), true)?,
+    };
+    Ok(ControlFlow::Continue(Some(Mqtt { broker, session })))
+}
+
+/// The daemon's loop on an open store; `mqtt`: a session already started (without the
+/// store's messages yet), else one is started here.
+async fn serve(
+    pipeline: &Pipeline,
+    mqtt: Option<Mqtt>,
+    mut shutdown: Shutdown<'_>,
+) -> anyhow::Result<()> {
+    let web = web::Server::start(&pipeline.settings.web, web_state(pipeline)).await;
+    let mqtt = match mqtt {
+        Some(mqtt) => {
+            mqtt.session.publish(pipeline.messages().await?).await?;
+            Some(mqtt)
+        }
+        None => match connect(&pipeline.settings, Some(pipeline), shutdown.as_mut()).await? {
+            ControlFlow::Continue(mqtt) => mqtt,
+            ControlFlow::Break(()) => return Ok(()),
+        },
+    };
+    if let (Some(web), Some(mqtt)) = (&web, &mqtt) {
+        web.state.set_mqtt(&mqtt.broker, mqtt.session.status());
+    }
+    let session = mqtt.as_ref().map(|mqtt| &mqtt.session);
     let mut failures = 0;
     // The first sync imports whatever Home Assistant lacks; later ones what they bring (and
     // what a failed import left).
@@ -91,38 +208,55 @@ pub async fn run(pipeline: &Pipeline, shutdown: impl Future<Output = ()>) -> any
                 _ = &mut shutdown => break,
             };
         }
-        let republish_at = pipeline.republish(session.as_ref()).await?;
-        pipeline.store.release_memory().await?;
+        let republish_at = republish(pipeline, session).await?;
+        if let Err(error) = pipeline.store.release_memory().await {
+            tracing::warn!("{error}");
+        }
         let next = next_sync_after(pipeline, &summary, &mut failures);
         tracing::info!("next sync at {}", format_paris(next));
-        let waited = wait_for_sync(
-            pipeline,
-            session.as_ref(),
-            republish_at,
-            next,
-            shutdown.as_mut(),
-        );
+        let waited = wait_for_sync(pipeline, session, republish_at, next, shutdown.as_mut());
         if !waited.await? {
             break;
         }
     }
     tracing::info!("stopping");
-    stop(pipeline, session, web).await;
-    Ok(())
-}
-
-/// The daemon's exit: the page stops, the session says `offline`, the store closes.
-async fn stop(pipeline: &Pipeline, session: Option<Session>, web: Option<web::Server>) {
     if let Some(web) = web {
         web.stop().await;
     }
-    if let Some(session) = session {
-        let stopped = tokio::time::timeout(SHUTDOWN_TIMEOUT, session.shutdown(true)).await;
-        if stopped.is_err() {
-            tracing::warn!("MQTT: the broker did not confirm the disconnection in time");
-        }
+    if let Some(mqtt) = mqtt {
+        stop_session(mqtt).await;
     }
     pipeline.store.close().await;
+    Ok(())
+}
+
+/// Publishes what the store holds now; returns when that changes next. A store that cannot
+/// be read (a PostgreSQL restarting) is one line and another try in a minute, and what was
+/// published stays as it was.
+async fn republish(
+    pipeline: &Pipeline,
+    session: Option<&Session>,
+) -> anyhow::Result<Option<DateTime<Utc>>> {
+    match pipeline.publication().await {
+        Ok(publication) => {
+            if let Some(session) = session {
+                session.publish(publication.messages).await?;
+            }
+            Ok(publication.next_change)
+        }
+        Err(error) => {
+            tracing::warn!("{error}; publishing again in a minute");
+            Ok(Some(pipeline.clock.now() + chrono::Duration::minutes(1)))
+        }
+    }
+}
+
+/// The session says `offline` and disconnects, within [`SHUTDOWN_TIMEOUT`].
+async fn stop_session(mqtt: Mqtt) {
+    let stopped = tokio::time::timeout(SHUTDOWN_TIMEOUT, mqtt.session.shutdown(true)).await;
+    if stopped.is_err() {
+        tracing::warn!("MQTT: the broker did not confirm the disconnection in time");
+    }
 }
 
 /// What the web page reads: the daemon's settings, store and clock.
@@ -171,7 +305,7 @@ async fn wait_for_sync(
         let now = pipeline.clock.now();
         match wait_step(now, next, republish_at, session.is_some()) {
             WaitStep::Sync => return Ok(true),
-            WaitStep::Republish => republish_at = pipeline.republish(session).await?,
+            WaitStep::Republish => republish_at = republish(pipeline, session).await?,
             WaitStep::Sleep(wait) => tokio::select! {
                 _ = pipeline.clock.sleep(wait) => {}
                 _ = &mut shutdown => return Ok(false),

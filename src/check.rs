@@ -1,5 +1,5 @@
 //! `check`, the "Tester la connexion" of the original web UI: one line per part — config,
-//! broker, gateway, Home Assistant — each ok, skipped, or the one-line reason it fails. The
+//! store, broker, gateway, Home Assistant — each ok, skipped, or the one-line reason it fails. The
 //! command prints the report; the web page's button shows the same lines.
 
 use std::fmt;
@@ -10,6 +10,7 @@ use crate::gateway::{Gateway, GatewayError};
 use crate::model::{Pdl, redact};
 use crate::mqtt::{ConnectError, Session, SessionConfig, SessionError};
 use crate::statistics::{HaError, HomeAssistant};
+use crate::store::{Store, StoreError};
 use crate::supervisor::{SupervisorError, resolve_broker};
 
 /// How long `once` and `check` wait for the broker's first answer.
@@ -19,6 +20,7 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Part {
     Config,
+    Store,
     Broker,
     Gateway,
     HomeAssistant,
@@ -29,6 +31,7 @@ impl Part {
     pub fn label(self) -> &'static str {
         match self {
             Part::Config => "config:  ",
+            Part::Store => "store:   ",
             Part::Broker => "broker:  ",
             Part::Gateway => "gateway: ",
             Part::HomeAssistant => "ha:      ",
@@ -95,6 +98,7 @@ pub async fn run(settings: &Settings) -> Vec<Line> {
     };
     vec![
         Line::from_result(Part::Config, Ok::<_, String>(config)),
+        Line::from_result(Part::Store, check_store(settings).await),
         broker,
         Line::from_result(Part::Gateway, check_gateway(settings).await),
         check_home_assistant(settings).await,
@@ -130,6 +134,15 @@ pub enum GatewayCheckError {
 fn pdl_list(pdls: &[Pdl]) -> String {
     let texts: Vec<&str> = pdls.iter().map(Pdl::as_str).collect();
     texts.join(", ")
+}
+
+/// Opens the store the settings name — reaching the PostgreSQL, migrating the schema (SQLite's
+/// file is created if missing) — and says which it is.
+pub async fn check_store(settings: &Settings) -> Result<String, StoreError> {
+    let store = Store::open_configured(&settings.data_dir, settings.database.as_ref()).await?;
+    let location = store.location().to_string();
+    store.close().await;
+    Ok(format!("{location}, schema up to date"))
 }
 
 /// Connects to the broker without announcing anything, and says how it went.

@@ -127,8 +127,7 @@ async fn execute(
         }
         Command::Run => {
             let gateway = Gateway::from_settings(&settings.gateway, &settings.meters)?;
-            let pipeline = Pipeline::open(settings, gateway, clock).await?;
-            app::run(&pipeline, shutdown_signal()).await?;
+            app::run_daemon(settings, gateway, clock, shutdown_signal()).await?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -37,13 +37,23 @@ pub struct Publication {
 }
 
 impl Pipeline {
-    /// Opens the store (migrating it) and compares the configured meters with the last run's.
+    /// Opens the store the settings name (migrating it), then as [`Pipeline::with_store`].
     pub async fn open(
         settings: Settings,
         gateway: Gateway,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StoreError> {
         let store = Store::open_configured(&settings.data_dir, settings.database.as_ref()).await?;
+        Self::with_store(settings, store, gateway, clock).await
+    }
+
+    /// The pipeline on an open store: compares the configured meters with the last run's.
+    pub async fn with_store(
+        settings: Settings,
+        store: Store,
+        gateway: Gateway,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, StoreError> {
         // The configuration is fixed for the life of the process: compare it once.
         let configured: Vec<Pdl> = settings.meters.iter().map(|m| m.pdl.clone()).collect();
         let removed_meters = store
@@ -153,38 +163,35 @@ impl Pipeline {
     }
 
     /// Starts the MQTT session and hands it what the store already knows, so discovery goes
-    /// out right after the ConnAck. `daemon`: the session outlives connection failures and
-    /// logs each one.
+    /// out right after the ConnAck.
     pub async fn start_session(
         &self,
         broker: BrokerAddress,
         daemon: bool,
     ) -> anyhow::Result<Session> {
-        let mqtt = &self.settings.mqtt;
-        let ha_status = mqtt
-            .discovery
-            .then(|| format!("{}/status", mqtt.discovery_prefix));
-        let mut config = SessionConfig::new(
-            broker,
-            mqtt.tls_files.clone(),
-            &mqtt.topic_prefix,
-            ha_status,
-        );
-        config.log_failures = daemon;
-        let session = Session::start(config)?;
+        let session = start_session(&self.settings, broker, daemon)?;
         session.publish(self.messages().await?).await?;
         Ok(session)
     }
+}
 
-    /// Publishes what the store holds now; returns when that changes next.
-    pub async fn republish(
-        &self,
-        session: Option<&Session>,
-    ) -> anyhow::Result<Option<DateTime<Utc>>> {
-        let publication = self.publication().await?;
-        if let Some(session) = session {
-            session.publish(publication.messages).await?;
-        }
-        Ok(publication.next_change)
-    }
+/// Starts the MQTT session of `settings`, with nothing to publish yet. `daemon`: the session
+/// outlives connection failures and logs each one.
+pub fn start_session(
+    settings: &Settings,
+    broker: BrokerAddress,
+    daemon: bool,
+) -> anyhow::Result<Session> {
+    let mqtt = &settings.mqtt;
+    let ha_status = mqtt
+        .discovery
+        .then(|| format!("{}/status", mqtt.discovery_prefix));
+    let mut config = SessionConfig::new(
+        broker,
+        mqtt.tls_files.clone(),
+        &mqtt.topic_prefix,
+        ha_status,
+    );
+    config.log_failures = daemon;
+    Ok(Session::start(config)?)
 }

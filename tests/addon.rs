@@ -41,10 +41,6 @@ const NOT_IN_PANEL: &[(&str, &str)] = &[
     ),
     ("web_bind", "WEB_BIND, the address of that page"),
     ("web_ingress", "WEB_INGRESS=true, set by the add-on image"),
-    (
-        "database_url",
-        "DATABASE_URL; refused until the PostgreSQL store works, then in the panel",
-    ),
 ];
 
 /// Keys the add-on linter (frenck/action-addon-linter, `config.schema.json`) knows: it
@@ -486,6 +482,10 @@ fn sample(key: &str, field: &Field, file: &Path) -> Value {
         Type::List(choices) => json!(choices[0]),
         Type::Url => json!("http://127.0.0.1:9/"),
         Type::Email => json!("someone@example.org"),
+        // A PostgreSQL address: read and checked, never connected to by `config::load`.
+        Type::Password if key == "database_url" => {
+            json!("postgres://med:a-secret@127.0.0.1:9/myelectricaldata?sslmode=disable")
+        }
         Type::Password => json!("a-secret"),
         Type::Match(_) if key == "pdl" => json!("12345678901234"),
         Type::Match(re) => panic!("no sample value for `{key}` (match({re})): add one here"),
@@ -584,11 +584,7 @@ fn the_program_s_option_lists_are_what_it_accepts() {
     let file = tempfile::NamedTempFile::new().unwrap();
     let data_dir = tempfile::tempdir().unwrap();
     let mut options = every_panel_option(&panel, file.path());
-    // A PostgreSQL address is refused until that store works (issue 12, in progress).
-    for key in program_options()
-        .into_iter()
-        .filter(|k| k != "database_url")
-    {
+    for key in program_options() {
         let value = match key.as_str() {
             "mqtt_enabled" => json!(false),
             "supervisor_api" => json!("http://127.0.0.1:9/"),
@@ -841,7 +837,7 @@ fn secrets_are_password_fields_and_the_pdl_is_fourteen_digits() {
     for (key, field) in &panel.top {
         assert_eq!(
             field.ty == Type::Password,
-            ["client_secret", "ha_token"].contains(&key.as_str()),
+            ["client_secret", "ha_token", "database_url"].contains(&key.as_str()),
             "`{key}`: only secrets are password fields, and every secret is one"
         );
     }

@@ -245,17 +245,24 @@ impl Outcome {
         self.stderr.lines().collect()
     }
 
-    /// The first three lines of a `check` report (`config:`, `broker:`, `gateway:`), in order;
-    /// the fourth (`ha:`) is skipped, since these options turn the statistics off.
+    /// The `config:`, `broker:` and `gateway:` lines of a `check` report; the `store:` line
+    /// between them says the SQLite store is fine, and the last (`ha:`) is skipped, since
+    /// these options turn the statistics off.
     fn check_report(&self) -> [&str; 3] {
         let lines = self.stdout_lines();
         assert_eq!(
             lines.len(),
-            4,
-            "check prints exactly four lines\n{}",
+            5,
+            "check prints exactly five lines\n{}",
             self.context()
         );
-        let parts = ["config:  ", "broker:  ", "gateway: ", "ha:      skipped — "];
+        let parts = [
+            "config:  ",
+            "store:   ok — SQLite ",
+            "broker:  ",
+            "gateway: ",
+            "ha:      skipped — ",
+        ];
         for (line, prefix) in lines.iter().zip(parts) {
             assert!(
                 line.starts_with(prefix),
@@ -263,7 +270,7 @@ impl Outcome {
                 self.context()
             );
         }
-        [lines[0], lines[1], lines[2]]
+        [lines[0], lines[2], lines[3]]
     }
 
     /// `check` passed: exit 0 and three `ok` lines; returns the broker line.
@@ -592,8 +599,8 @@ async fn check_logs_in_to_home_assistant_and_says_why_it_cannot() {
         async move {
             let out = Cli::new("check").options(&opts).run().await;
             let lines = out.stdout_lines();
-            assert_eq!(lines.len(), 4, "{}", out.context());
-            (lines[3].to_string(), out.code)
+            assert_eq!(lines.len(), 5, "{}", out.context());
+            (lines[4].to_string(), out.code)
         }
     };
     let (line, code) = ha_line("good-ha-token").await;

@@ -10,7 +10,7 @@ use axum::serve::Listener;
 use myelectricaldata_mqtt::calendar::sub_days;
 use myelectricaldata_mqtt::gateway::Gateway;
 use myelectricaldata_mqtt::gateway::sample::{SAMPLE_PDL, SampleGateway};
-use myelectricaldata_mqtt::model::{DailyReading, DailySeries, DayRange, Pdl, SeriesKind};
+use myelectricaldata_mqtt::model::{DailyReading, DailySeries, DayRange, Pdl, Secret, SeriesKind};
 use myelectricaldata_mqtt::mqtt::LinkStatus;
 use myelectricaldata_mqtt::web::{self, WebState};
 use serde_json::json;
@@ -37,6 +37,11 @@ fn nowhere() -> String {
 /// The sample meter (HC/HP with its load curve, production too), Tempo and EcoWatt on,
 /// `language`, the broker at `broker_url`, synced at 2024-03-15 10:00.
 async fn served(language: &str, broker_url: &str) -> Served {
+    served_from(language, broker_url, None).await
+}
+
+/// As [`served`], with the store in the PostgreSQL at `database_url` when there is one.
+async fn served_from(language: &str, broker_url: &str, database_url: Option<String>) -> Served {
     let options = json!({
         "name": "Maison", "tariff": "HC_HP", "load_curve": true, "production": true,
         "price_hc": 0.2068, "price_hp": 0.27,
@@ -47,12 +52,13 @@ async fn served(language: &str, broker_url: &str) -> Served {
         "mqtt_broker": broker_url,
         "energy_statistics": false,
     });
-    let harness = Harness::grid(
+    let mut harness = Harness::grid(
         Generation::V2,
         "2024-03-15T10:00:00Z",
         meter(SAMPLE_PDL, options),
         top,
     );
+    harness.settings.database = database_url.map(Secret::new);
     harness.gw.set_pdls(&[(SAMPLE_PDL, None)]);
     let activation = sub_days(paris_day(harness.now()), 800);
     let pipeline = harness
@@ -122,6 +128,7 @@ async fn the_page_shows_the_status_the_meter_and_its_charts_and_no_secret() {
         "Tempo season",
         "EcoWatt today",
         "days stored",
+        "<h3>Store</h3><p>SQLite ",
     ] {
         assert!(
             html.contains(expected),
@@ -147,6 +154,29 @@ async fn the_page_shows_the_status_the_meter_and_its_charts_and_no_secret() {
         assert!(!html.contains(secret), "the page shows a secret");
     }
     assert!(!html.contains("<base"), "no base without the ingress proxy");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_page_names_a_postgres_store_never_its_password() {
+    let server = Postgres::start();
+    let password = "db-pw-NEVER-SHOWN-3c";
+    let url = format!(
+        "postgres://postgres:{password}@127.0.0.1:{}/postgres",
+        server.port()
+    );
+    let page = served_from("fr", &nowhere(), Some(url)).await;
+    let (status, html) = get(&page.url).await;
+    assert_eq!(status, 200);
+    let shown = format!(
+        "<h3>Stockage</h3><p>PostgreSQL 127.0.0.1:{}/postgres</p>",
+        server.port()
+    );
+    assert!(html.contains(&shown), "{html}");
+    assert!(
+        html.contains("800 jours en base"),
+        "the history, read from PostgreSQL"
+    );
+    assert!(!html.contains(password));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -239,6 +269,7 @@ async fn the_test_button_runs_check_then_waits_before_calling_the_gateway_again(
     assert_eq!(status, 200, "{lines}");
     for part in [
         "config:  ok — ",
+        "store:   ok — SQLite ",
         "broker:  ok — connected to mqtt://ha:",
         "gateway: ok — ",
         "ha:      skipped — ",
@@ -314,7 +345,7 @@ async fn test_button_lines(browser: &mut browser::Browser) -> String {
         .await;
     until(
         browser,
-        "document.querySelectorAll('#test-result li').length == 4",
+        "document.querySelectorAll('#test-result li').length == 5",
     )
     .await;
     let text = browser

@@ -92,6 +92,47 @@ pub enum StoreError {
     Query(#[from] sqlx::Error),
 }
 
+impl StoreError {
+    /// Worth retrying soon without any change from the user: the database could not be
+    /// reached, dropped the connection, or is starting, shutting down or busy. A query the
+    /// database refuses for what it is (a constraint, a type) is not.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Open { source, .. } | StoreError::Query(source) => transient(source),
+            StoreError::Migrate { source, .. } => match source {
+                MigrateError::Execute(source) => transient(source),
+                _ => false,
+            },
+            StoreError::DataDir { .. } | StoreError::NewerSchema { .. } | StoreError::Url(_) => {
+                false
+            }
+        }
+    }
+}
+
+fn transient(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::BeginFailed => true,
+        sqlx::Error::Database(error) => error.code().is_some_and(|code| {
+            // PostgreSQL's classes: 08 connection, 57P admin or crash shutdown and "starting
+            // up", 53 out of resources (too many connections), 40 a transaction to run again,
+            // 28 authentication (a server being reconfigured). SQLite: 5 busy, 6 locked.
+            ["08", "57P", "53", "40", "28"]
+                .iter()
+                .any(|class| code.starts_with(class))
+                || code == "5"
+                || code == "6"
+        }),
+        _ => false,
+    }
+}
+
 #[derive(Clone)]
 pub struct Store {
     pool: Pool,

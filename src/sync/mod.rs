@@ -69,7 +69,9 @@ impl SyncError {
     pub fn is_transient(&self) -> bool {
         match self {
             SyncError::Gateway(e) => e.is_transient(),
-            SyncError::Store(_) | SyncError::UnknownMeter(_) => false,
+            // A PostgreSQL restarted mid-sync: the next attempt finds it back.
+            SyncError::Store(e) => e.is_transient(),
+            SyncError::UnknownMeter(_) => false,
         }
     }
 }

@@ -18,7 +18,7 @@ use crate::config::Settings;
 use crate::derived::{EcowattInputs, EcowattView, StatusView, TempoInputs, TempoView, grid_inputs};
 use crate::model::TempoColor;
 use crate::mqtt::LinkStatus;
-use crate::store::{Store, StoreError};
+use crate::store::{Location, Store, StoreError};
 
 const STYLE: &str = include_str!("page.css");
 const SCRIPT: &str = include_str!("page.js");
@@ -33,6 +33,8 @@ pub struct PageData {
     pub tempo: Option<TempoInputs>,
     /// `None` when the EcoWatt device is off.
     pub ecowatt: Option<EcowattInputs>,
+    /// Where the data is kept (SQLite or PostgreSQL).
+    pub store: Location,
 }
 
 impl PageData {
@@ -54,6 +56,7 @@ impl PageData {
             histories,
             tempo,
             ecowatt,
+            store: store.location().clone(),
         })
     }
 }
@@ -144,6 +147,7 @@ pub fn panel(context: &Context, data: &PageData) -> Markup {
         section.cards aria-label=(w.status) {
             (broker_card(context))
             (gateway_card(context, &data.statuses))
+            (card(w.store, "ok", html! { p { (data.store) } }))
             (home_assistant_card(context, &data.statuses))
             (grid_card(w, &grid))
         }

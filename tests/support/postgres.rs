@@ -1,6 +1,6 @@
 //! A PostgreSQL server of its own for a test: `initdb` into a temporary directory, then
 //! `pg_ctl start` on a free port of 127.0.0.1 with trust authentication, stopped and removed
-//! on `Drop`. Never the machine's shared server on 5432. PostgreSQL refuses to run as root:
+//! on `Drop`; it can be killed and started again on the same port with the same data. Never the machine's shared server on 5432. PostgreSQL refuses to run as root:
 //! as root, the server runs as the `postgres` user.
 
 use std::path::{Path, PathBuf};
@@ -68,8 +68,13 @@ fn run(dir: &Path, name: &str, args: &[&str]) -> Output {
 }
 
 impl Postgres {
-    /// A new cluster, started and accepting connections.
+    /// A new cluster on a free port, started and accepting connections.
     pub fn start() -> Postgres {
+        Postgres::start_on(super::free_port())
+    }
+
+    /// A new cluster on `port`, started and accepting connections.
+    pub fn start_on(port: u16) -> Postgres {
         let dir = tempfile::tempdir().expect("a temporary directory");
         if as_root() {
             // The server's user owns its directory (and may reach it).
@@ -99,29 +104,47 @@ impl Postgres {
                 "--no-sync",
             ],
         );
-        let port = super::free_port();
-        let socket = dir.path().to_str().expect("a UTF-8 path");
+        let server = Postgres { dir, port };
+        server.resume();
+        server
+    }
+
+    /// Starts the (stopped) server again, on its port with its data, and waits until it
+    /// accepts connections.
+    pub fn resume(&self) {
+        let data = self.dir.path().join("data");
+        let data = data.to_str().expect("a UTF-8 path");
+        let socket = self.dir.path().to_str().expect("a UTF-8 path");
+        let port = self.port;
         let options = format!("-p {port} -k {socket} -c listen_addresses=127.0.0.1 -c fsync=off");
-        let log = dir.path().join("server.log");
+        let log = self.dir.path().join("server.log");
         let log = log.to_str().expect("a UTF-8 path");
         run(
-            dir.path(),
+            self.dir.path(),
             "pg_ctl",
             &[
                 "-D", data, "-o", &options, "-l", log, "-w", "-t", "30", "start",
             ],
         );
-        let server = Postgres { dir, port };
         let deadline = Instant::now() + Duration::from_secs(30);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(
                 Instant::now() < deadline,
                 "PostgreSQL did not listen: {}",
-                server.log()
+                self.log()
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        server
+    }
+
+    /// Stops the server at once, as a crash would (`pg_ctl stop -m immediate`): the
+    /// connections drop, and what was not committed is lost.
+    pub fn kill(&self) {
+        let data = self.dir.path().join("data");
+        if let Some(data) = data.to_str() {
+            let stop = ["-D", data, "-m", "immediate", "-w", "stop"];
+            let _ = command("pg_ctl", &stop).output();
+        }
     }
 
     pub fn port(&self) -> u16 {
@@ -141,10 +164,6 @@ impl Postgres {
 
 impl Drop for Postgres {
     fn drop(&mut self) {
-        let data = self.dir.path().join("data");
-        if let Some(data) = data.to_str() {
-            let stop = ["-D", data, "-m", "immediate", "-w", "stop"];
-            let _ = command("pg_ctl", &stop).output();
-        }
+        self.kill();
     }
 }
