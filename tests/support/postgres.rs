@@ -75,6 +75,16 @@ impl Postgres {
 
     /// A new cluster on `port`, started and accepting connections.
     pub fn start_on(port: u16) -> Postgres {
+        Postgres::init(port, None)
+    }
+
+    /// A new cluster on a free port whose user `postgres` must give `password` over TCP
+    /// (SCRAM), as a real server asks.
+    pub fn with_password(password: &str) -> Postgres {
+        Postgres::init(super::free_port(), Some(password))
+    }
+
+    fn init(port: u16, password: Option<&str>) -> Postgres {
         let dir = tempfile::tempdir().expect("a temporary directory");
         if as_root() {
             // The server's user owns its directory (and may reach it).
@@ -90,20 +100,22 @@ impl Postgres {
         }
         let data = dir.path().join("data");
         let data = data.to_str().expect("a UTF-8 path");
-        run(
-            dir.path(),
-            "initdb",
-            &[
-                "-D",
-                data,
-                "-U",
-                "postgres",
-                "--auth=trust",
-                "-E",
-                "UTF8",
-                "--no-sync",
-            ],
-        );
+        let mut args = vec!["-D", data, "-U", "postgres", "-E", "UTF8", "--no-sync"];
+        let password_file = dir.path().join("password");
+        let password_file = password_file.to_str().expect("a UTF-8 path");
+        let with_password = format!("--pwfile={password_file}");
+        match password {
+            None => args.push("--auth=trust"),
+            Some(password) => {
+                std::fs::write(password_file, password).expect("write the password file");
+                args.extend([
+                    "--auth-local=trust",
+                    "--auth-host=scram-sha-256",
+                    &with_password,
+                ]);
+            }
+        }
+        run(dir.path(), "initdb", &args);
         let server = Postgres { dir, port };
         server.resume();
         server
