@@ -122,7 +122,8 @@ async fn reopen_store(
     clock: &dyn Clock,
     mut shutdown: Shutdown<'_>,
 ) -> Option<Store> {
-    for attempt in 0.. {
+    let mut attempt = 0;
+    loop {
         let wait = STORE_RETRY.delay(attempt, fastrand::f64());
         tracing::error!("{error}; trying again in {} s", wait.as_secs());
         tokio::select! {
@@ -137,8 +138,8 @@ async fn reopen_store(
             }
             Err(again) => error = again,
         }
+        attempt = attempt.saturating_add(1);
     }
-    None
 }
 
 /// `run`: sync at start, then on the schedule, until `shutdown` resolves.

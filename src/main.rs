@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::{Parser, Subcommand};
 use myelectricaldata_mqtt::app;
 use myelectricaldata_mqtt::clock::SystemClock;
 use myelectricaldata_mqtt::config::{self, Sources};
@@ -14,30 +13,78 @@ use myelectricaldata_mqtt::gateway::Gateway;
 use myelectricaldata_mqtt::model::RedactedLines;
 use myelectricaldata_mqtt::pipeline::Pipeline;
 
-/// MyElectricalData (Linky, Tempo, EcoWatt) to MQTT, with Home Assistant discovery.
-#[derive(Parser)]
-#[command(version, about)]
+const USAGE: &str = "\
+MyElectricalData (Linky, Tempo, EcoWatt) to MQTT, with Home Assistant discovery.
+
+Usage: myelectricaldata-mqtt [OPTIONS] [COMMAND]
+
+Commands:
+  run    Daemon: sync on schedule, publish, stay connected (default)
+  once   One sync and publish cycle, then exit
+  check  Validate the configuration, test the store, the broker and the gateway credentials
+  demo   Offline demo on built-in sample data: no account, no network
+
+Options (before or after the command):
+      --options <PATH>  Options file (JSON), as the Supervisor writes it
+      --data-dir <DIR>  Persistent folder for the store
+  -h, --help            Print help
+  -V, --version         Print version
+";
+
+const SHORT_USAGE: &str =
+    "Usage: myelectricaldata-mqtt [--options PATH] [--data-dir DIR] [run|once|check|demo]";
+
+/// The command line: the two global options, before or after the command.
+#[derive(Default)]
 struct Cli {
-    /// Options file (JSON), as the Supervisor writes it.
-    #[arg(long, global = true, value_name = "PATH")]
     options: Option<PathBuf>,
-    /// Persistent folder for the store.
-    #[arg(long, global = true, value_name = "DIR")]
     data_dir: Option<PathBuf>,
-    #[command(subcommand)]
     command: Option<Command>,
 }
 
-#[derive(Subcommand, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Command {
-    /// Daemon: sync on schedule, publish, stay connected (default).
     Run,
-    /// One sync and publish cycle, then exit.
     Once,
-    /// Validate the configuration, test the broker and the gateway credentials.
     Check,
-    /// Offline demo on built-in sample data: no account, no network.
     Demo,
+}
+
+/// What the command line asks for.
+enum Parsed {
+    Work(Cli),
+    /// `--help` or `--version`: this text on standard output, exit 0.
+    Print(String),
+}
+
+impl Cli {
+    fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Parsed, lexopt::Error> {
+        use lexopt::prelude::*;
+        let mut parser = lexopt::Parser::from_args(args);
+        let mut cli = Cli::default();
+        while let Some(arg) = parser.next()? {
+            match arg {
+                Long("options") => cli.options = Some(parser.value()?.into()),
+                Long("data-dir") => cli.data_dir = Some(parser.value()?.into()),
+                Short('h') | Long("help") => return Ok(Parsed::Print(USAGE.into())),
+                Short('V') | Long("version") => {
+                    let version = concat!("myelectricaldata-mqtt ", env!("CARGO_PKG_VERSION"));
+                    return Ok(Parsed::Print(format!("{version}\n")));
+                }
+                Value(word) if cli.command.is_none() => {
+                    cli.command = Some(match word.to_str() {
+                        Some("run") => Command::Run,
+                        Some("once") => Command::Once,
+                        Some("check") => Command::Check,
+                        Some("demo") => Command::Demo,
+                        _ => return Err(format!("unknown command {word:?}").into()),
+                    });
+                }
+                _ => return Err(arg.unexpected()),
+            }
+        }
+        Ok(Parsed::Work(cli))
+    }
 }
 
 /// Exit status for a configuration that cannot work.
@@ -48,7 +95,17 @@ fn main() -> ExitCode {
     std::panic::set_hook(Box::new(|info| {
         let _ = writeln!(RedactedLines::new(std::io::stderr()), "{info}");
     }));
-    let cli = Cli::parse();
+    let cli = match Cli::parse(std::env::args_os().skip(1)) {
+        Ok(Parsed::Work(cli)) => cli,
+        Ok(Parsed::Print(text)) => {
+            print!("{text}");
+            return ExitCode::SUCCESS;
+        }
+        Err(error) => {
+            eprintln!("error: {error}\n{SHORT_USAGE} (--help for more)");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
     let command = cli.command.unwrap_or(Command::Run);
     // One crypto provider for both reqwest and rumqttc. Installing fails only when one is
     // already installed, which is just as good.
@@ -192,4 +249,58 @@ fn init_logging(level: &str) {
         )
         .with(filter)
         .init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Parsed, lexopt::Error> {
+        Cli::parse(args.iter().map(std::ffi::OsString::from))
+    }
+
+    fn work(args: &[&str]) -> Cli {
+        match parse(args) {
+            Ok(Parsed::Work(cli)) => cli,
+            _ => panic!("{args:?} should parse"),
+        }
+    }
+
+    #[test]
+    fn the_global_options_go_before_or_after_the_command() {
+        for args in [
+            &["--options", "o.json", "--data-dir", "d", "check"][..],
+            &["check", "--options=o.json", "--data-dir", "d"][..],
+            &["--options", "o.json", "check", "--data-dir", "d"][..],
+        ] {
+            let cli = work(args);
+            assert!(cli.command == Some(Command::Check), "{args:?}");
+            assert_eq!(cli.options, Some(PathBuf::from("o.json")), "{args:?}");
+            assert_eq!(cli.data_dir, Some(PathBuf::from("d")), "{args:?}");
+        }
+        let default = work(&[]);
+        assert!(default.command.is_none() && default.options.is_none());
+    }
+
+    #[test]
+    fn help_and_version_print_and_mistakes_are_errors() {
+        for args in [&["--help"][..], &["once", "-h"][..]] {
+            assert!(matches!(parse(args), Ok(Parsed::Print(text)) if text == USAGE));
+        }
+        let Ok(Parsed::Print(version)) = parse(&["-V"]) else {
+            panic!("a version");
+        };
+        assert_eq!(
+            version,
+            format!("myelectricaldata-mqtt {}\n", env!("CARGO_PKG_VERSION"))
+        );
+        for wrong in [
+            &["bogus"][..],
+            &["run", "once"][..],
+            &["--nope"][..],
+            &["--options"][..],
+        ] {
+            assert!(parse(wrong).is_err(), "{wrong:?}");
+        }
+    }
 }

@@ -105,6 +105,12 @@ impl Sql {
     }
 }
 
+/// The rows of a query, as the back end returned them.
+enum Rows {
+    Sqlite(Vec<SqliteRow>),
+    Postgres(Vec<PgRow>),
+}
+
 /// A row both back ends can decode into.
 pub(super) trait Row:
     for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin
@@ -199,34 +205,34 @@ impl Pool {
         Ok(())
     }
 
+    /// The rows of `sql`, each decoded as `O`. The query itself runs in [`Pool::rows`], the
+    /// same code for every row type: only the decoding is generic (a copy of the whole
+    /// fetch per row type and back end would cost the binary, and a Raspberry Pi's memory).
     pub(super) async fn fetch_all<O: Row>(&self, sql: Sql) -> Result<Vec<O>, sqlx::Error> {
-        match self {
-            Pool::Sqlite(pool) => {
-                bound!(sqlx::query_as(sql.text.sqlite), sql.args)
-                    .fetch_all(pool)
-                    .await
-            }
-            Pool::Postgres(pool) => {
-                bound!(sqlx::query_as(sql.text.postgres), sql.args)
-                    .fetch_all(pool)
-                    .await
-            }
+        match self.rows(sql).await? {
+            Rows::Sqlite(rows) => rows.iter().map(O::from_row).collect(),
+            Rows::Postgres(rows) => rows.iter().map(O::from_row).collect(),
         }
     }
 
+    /// The first row of `sql` (a query by key, or with `LIMIT 1`: one row at most).
     pub(super) async fn fetch_optional<O: Row>(&self, sql: Sql) -> Result<Option<O>, sqlx::Error> {
-        match self {
-            Pool::Sqlite(pool) => {
-                bound!(sqlx::query_as(sql.text.sqlite), sql.args)
-                    .fetch_optional(pool)
-                    .await
-            }
-            Pool::Postgres(pool) => {
-                bound!(sqlx::query_as(sql.text.postgres), sql.args)
-                    .fetch_optional(pool)
-                    .await
-            }
-        }
+        Ok(self.fetch_all(sql).await?.into_iter().next())
+    }
+
+    async fn rows(&self, sql: Sql) -> Result<Rows, sqlx::Error> {
+        Ok(match self {
+            Pool::Sqlite(pool) => Rows::Sqlite(
+                bound!(sqlx::query(sql.text.sqlite), sql.args)
+                    .fetch_all(pool)
+                    .await?,
+            ),
+            Pool::Postgres(pool) => Rows::Postgres(
+                bound!(sqlx::query(sql.text.postgres), sql.args)
+                    .fetch_all(pool)
+                    .await?,
+            ),
+        })
     }
 
     pub(super) async fn fetch_one<O: Row>(&self, sql: Sql) -> Result<O, sqlx::Error> {
