@@ -4,8 +4,7 @@
 //! Three routes, all relative to wherever the page is opened (under the ingress prefix or
 //! not): `GET /` the page, `GET /panel` the part that refreshes itself, `POST /check` the test
 //! button. Everything is read-only but the test, which is rate-limited. Each request has a
-//! timeout and a bounded body, and a handler that panics answers 500 without taking the
-//! daemon down.
+//! timeout and a bounded body.
 
 mod charts;
 mod drawn;
@@ -27,7 +26,6 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
@@ -56,8 +54,7 @@ pub fn router(state: WebState) -> Router {
     with_limits(routes)
 }
 
-/// A bounded body, a timeout and a 500 for a handler that panics (the release build unwinds
-/// for this: the panic ends the request, never the daemon).
+/// A bounded body and a timeout.
 fn with_limits(routes: Router) -> Router {
     routes
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
@@ -65,7 +62,6 @@ fn with_limits(routes: Router) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
         ))
-        .layer(CatchPanicLayer::new())
 }
 
 /// Listens on `address`, answering only `only_from` when given.
@@ -255,38 +251,6 @@ mod tests {
         assert!(state.release_if_idle().await);
         assert!(!drawn().await);
         assert!(!state.release_if_idle().await, "released once");
-    }
-
-    async fn a_handler_bug() -> &'static str {
-        panic!("a handler bug")
-    }
-
-    #[tokio::test]
-    async fn a_handler_that_panics_answers_500_and_the_server_goes_on() {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let routes = Router::new()
-            .route("/panic", get(a_handler_bug))
-            .route("/", get(|| async { "still here" }));
-        let listener = bind("127.0.0.1:0".parse().unwrap(), None).await.unwrap();
-        let address = axum::serve::Listener::local_addr(&listener).unwrap();
-        let server = tokio::spawn(serve(listener, with_limits(routes), std::future::pending()));
-        for (path, expected) in [
-            ("/panic", "500"),
-            ("/", "200"),
-            ("/panic", "500"),
-            ("/", "200"),
-        ] {
-            let mut client = tokio::net::TcpStream::connect(address).await.unwrap();
-            let request = format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
-            client.write_all(request.as_bytes()).await.unwrap();
-            let mut answer = String::new();
-            client.read_to_string(&mut answer).await.unwrap();
-            assert!(
-                answer.starts_with(&format!("HTTP/1.1 {expected}")),
-                "{path}: {answer}"
-            );
-        }
-        server.abort();
     }
 
     #[test]
