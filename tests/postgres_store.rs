@@ -299,6 +299,26 @@ async fn run_keeps_mqtt_up_while_postgres_is_down_and_publishes_once_it_is_back(
     drop(server);
 }
 
+/// The day of [`backfill_into`]'s harness, and 36 months before it: the first day asked.
+const TODAY: NaiveDate = NaiveDate::from_ymd_opt(2024, 1, 16).unwrap();
+const FIRST: NaiveDate = NaiveDate::from_ymd_opt(2021, 1, 16).unwrap();
+
+/// A harness keeping its store in `server`, the gateway with a meter activated long ago:
+/// a 3-year backfill in three yearly ranges, the second answered after `second_delay`.
+fn backfill_into(server: &Postgres, second_delay: Duration) -> Harness {
+    let mut h = Harness::linky(
+        Generation::V2,
+        "2024-01-16T09:00:00Z",
+        &[json!({ "pdl": DEFAULT_PDL })],
+    );
+    h.settings.database = Some(Secret::new(server.url()));
+    h.gw.set_pdls(&[(DEFAULT_PDL, Some(day(2015, 5, 24)))]);
+    h.gw.fill(DEFAULT_PDL, Series::Consumption, day(2020, 1, 1), TODAY, wh);
+    h.gw.push_fault_on(FaultOn::Daily, Fault::Delay(Duration::ZERO));
+    h.gw.push_fault_on(FaultOn::Daily, Fault::Delay(second_delay));
+    h
+}
+
 /// Days of `[from, to)` the store has a row for (a value or "not yet").
 async fn recorded(pipeline: &Pipeline, from: NaiveDate, to: NaiveDate) -> usize {
     let pdl = Pdl::parse(DEFAULT_PDL).unwrap();
@@ -315,18 +335,8 @@ async fn recorded(pipeline: &Pipeline, from: NaiveDate, to: NaiveDate) -> usize 
 #[tokio::test]
 async fn a_postgres_killed_mid_sync_leaves_whole_ranges_and_the_next_sync_completes() {
     let server = Postgres::start();
-    let mut h = Harness::linky(
-        Generation::V2,
-        "2024-01-16T09:00:00Z",
-        &[json!({ "pdl": DEFAULT_PDL })],
-    );
-    h.settings.database = Some(Secret::new(server.url()));
-    h.gw.set_pdls(&[(DEFAULT_PDL, Some(day(2015, 5, 24)))]);
-    let (first, today) = (day(2021, 1, 16), day(2024, 1, 16));
-    h.gw.fill(DEFAULT_PDL, Series::Consumption, day(2020, 1, 1), today, wh);
     // The first yearly range goes through; the second waits, and the server dies meanwhile.
-    h.gw.push_fault_on(FaultOn::Daily, Fault::Delay(Duration::ZERO));
-    h.gw.push_fault_on(FaultOn::Daily, Fault::Delay(Duration::from_secs(2)));
+    let h = backfill_into(&server, Duration::from_secs(2));
     let pipeline = h.open().await;
     let kill = async {
         eventually(T, "the second range asked", || {
@@ -365,15 +375,7 @@ async fn a_postgres_killed_mid_sync_leaves_whole_ranges_and_the_next_sync_comple
     let summary = sync(&pipeline).await;
     assert_ok(&summary);
     assert!(summary.complete);
-    let pdl = Pdl::parse(DEFAULT_PDL).unwrap();
-    let yesterday = today.pred_opt().unwrap();
-    let days = pipeline
-        .store
-        .days(&pdl, SeriesKind::Consumption, first, yesterday)
-        .await
-        .unwrap();
-    assert_eq!(days.len() as i64, (today - first).num_days());
-    assert!(days.iter().all(|d| d.wh == wh(d.date)));
+    assert!(whole(&pipeline).await);
 }
 
 /// The daemon's clock in [`the_daemon_recovers_from_a_postgres_restarted_mid_sync`]: time
@@ -397,32 +399,22 @@ impl Clock for FastClock {
     }
 }
 
-/// Every day from `first` to yesterday is in the store, with the gateway's value.
-async fn whole(pipeline: &Pipeline, first: NaiveDate, today: NaiveDate) -> bool {
+/// Every day of [`backfill_into`]'s three years is in the store, with the gateway's value.
+async fn whole(pipeline: &Pipeline) -> bool {
     let pdl = Pdl::parse(DEFAULT_PDL).unwrap();
-    let yesterday = today.pred_opt().unwrap();
+    let yesterday = TODAY.pred_opt().unwrap();
     let days = pipeline
         .store
-        .days(&pdl, SeriesKind::Consumption, first, yesterday);
+        .days(&pdl, SeriesKind::Consumption, FIRST, yesterday);
     days.await.is_ok_and(|days| {
-        days.len() as i64 == (today - first).num_days() && days.iter().all(|d| d.wh == wh(d.date))
+        days.len() as i64 == (TODAY - FIRST).num_days() && days.iter().all(|d| d.wh == wh(d.date))
     })
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_daemon_recovers_from_a_postgres_restarted_mid_sync() {
     let server = Postgres::start();
-    let mut h = Harness::linky(
-        Generation::V2,
-        "2024-01-16T09:00:00Z",
-        &[json!({ "pdl": DEFAULT_PDL })],
-    );
-    h.settings.database = Some(Secret::new(server.url()));
-    h.gw.set_pdls(&[(DEFAULT_PDL, Some(day(2015, 5, 24)))]);
-    let (first, today) = (day(2021, 1, 16), day(2024, 1, 16));
-    h.gw.fill(DEFAULT_PDL, Series::Consumption, day(2020, 1, 1), today, wh);
-    h.gw.push_fault_on(FaultOn::Daily, Fault::Delay(Duration::ZERO));
-    h.gw.push_fault_on(FaultOn::Daily, Fault::Delay(Duration::from_secs(1)));
+    let h = backfill_into(&server, Duration::from_secs(1));
     let clock = FastClock {
         started: std::time::Instant::now(),
         start: h.now(),
@@ -445,7 +437,7 @@ async fn the_daemon_recovers_from_a_postgres_restarted_mid_sync() {
         tokio::time::sleep(Duration::from_secs(11)).await;
         tokio::task::block_in_place(|| server.resume());
         let deadline = std::time::Instant::now() + WAIT;
-        while !whole(&pipeline, first, today).await {
+        while !whole(&pipeline).await {
             assert!(
                 std::time::Instant::now() < deadline,
                 "the daemon did not recover"
