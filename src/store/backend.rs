@@ -189,7 +189,7 @@ impl Pool {
         self.migrator().iter().map(|m| m.version).max().unwrap_or(0)
     }
 
-    pub(super) async fn execute(&self, sql: Sql) -> Result<(), sqlx::Error> {
+    async fn execute(&self, sql: Sql) -> Result<(), sqlx::Error> {
         match self {
             Pool::Sqlite(pool) => {
                 bound!(sqlx::query(sql.text.sqlite), sql.args)
@@ -208,7 +208,7 @@ impl Pool {
     /// The rows of `sql`, each decoded as `O`. The query itself runs in [`Pool::rows`], the
     /// same code for every row type: only the decoding is generic (a copy of the whole
     /// fetch per row type and back end would cost the binary, and a Raspberry Pi's memory).
-    pub(super) async fn fetch_all<O: Row>(&self, sql: Sql) -> Result<Vec<O>, sqlx::Error> {
+    async fn fetch_all<O: Row>(&self, sql: Sql) -> Result<Vec<O>, sqlx::Error> {
         match self.rows(sql).await? {
             Rows::Sqlite(rows) => rows.iter().map(O::from_row).collect(),
             Rows::Postgres(rows) => rows.iter().map(O::from_row).collect(),
@@ -216,7 +216,7 @@ impl Pool {
     }
 
     /// The first row of `sql` (a query by key, or with `LIMIT 1`: one row at most).
-    pub(super) async fn fetch_optional<O: Row>(&self, sql: Sql) -> Result<Option<O>, sqlx::Error> {
+    async fn fetch_optional<O: Row>(&self, sql: Sql) -> Result<Option<O>, sqlx::Error> {
         Ok(self.fetch_all(sql).await?.into_iter().next())
     }
 
@@ -235,7 +235,7 @@ impl Pool {
         })
     }
 
-    pub(super) async fn fetch_one<O: Row>(&self, sql: Sql) -> Result<O, sqlx::Error> {
+    async fn fetch_one<O: Row>(&self, sql: Sql) -> Result<O, sqlx::Error> {
         self.fetch_optional(sql)
             .await?
             .ok_or(sqlx::Error::RowNotFound)
@@ -286,6 +286,8 @@ impl Pool {
     }
 }
 
+/// How the store runs its statements: `Sql::new(TEXT).bind(…).fetch_all(&pool)`, as sqlx's
+/// own queries read.
 impl Sql {
     pub(super) async fn execute(self, pool: &Pool) -> Result<(), sqlx::Error> {
         pool.execute(self).await

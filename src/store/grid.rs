@@ -65,9 +65,10 @@ impl Store {
     ) -> Result<BTreeMap<NaiveDate, Option<TempoColor>>, StoreError> {
         const SELECT: Text =
             Text::both("SELECT day, color FROM tempo_day WHERE day BETWEEN $1 AND $2");
-        let rows: Vec<(NaiveDate, Option<String>)> = self
-            .pool
-            .fetch_all(Sql::new(SELECT).bind(from).bind(to))
+        let rows: Vec<(NaiveDate, Option<String>)> = Sql::new(SELECT)
+            .bind(from)
+            .bind(to)
+            .fetch_all(&self.pool)
             .await?;
         Ok(rows
             .into_iter()
@@ -118,7 +119,10 @@ impl Store {
     ) -> Result<Option<(EcowattDay, DateTime<Utc>)>, StoreError> {
         const SELECT: Text =
             Text::both("SELECT level, message, hours, fetched_at FROM ecowatt_day WHERE day = $1");
-        let row: Option<EcowattRow> = self.pool.fetch_optional(Sql::new(SELECT).bind(day)).await?;
+        let row: Option<EcowattRow> = Sql::new(SELECT)
+            .bind(day)
+            .fetch_optional(&self.pool)
+            .await?;
         Ok(row.map(|row| {
             let hours = row
                 .hours
@@ -164,7 +168,7 @@ impl Store {
         const SELECT: Text = Text::both(
             "SELECT blue_hc, blue_hp, white_hc, white_hp, red_hc, red_hp, fetched_at FROM tempo_prices WHERE id = 1",
         );
-        let row: Option<TempoPricesRow> = self.pool.fetch_optional(Sql::new(SELECT)).await?;
+        let row: Option<TempoPricesRow> = Sql::new(SELECT).fetch_optional(&self.pool).await?;
         Ok(row.map(|row| {
             let prices = TempoPrices {
                 blue_hc: row.blue_hc,

@@ -222,7 +222,7 @@ impl Store {
 
     /// Runs one write on its own.
     async fn write(&self, sql: Sql) -> Result<(), StoreError> {
-        self.pool.execute(sql).await?;
+        sql.execute(&self.pool).await?;
         self.changed();
         Ok(())
     }

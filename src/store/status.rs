@@ -63,9 +63,9 @@ impl Store {
                access_checked_at, statistics_error
              FROM meter_status WHERE pdl = $1",
         );
-        let row: Option<StatusRow> = self
-            .pool
-            .fetch_optional(Sql::new(SELECT).bind(pdl.as_str()))
+        let row: Option<StatusRow> = Sql::new(SELECT)
+            .bind(pdl.as_str())
+            .fetch_optional(&self.pool)
             .await?;
         Ok(row.map(MeterStatus::from).unwrap_or_default())
     }
@@ -146,9 +146,10 @@ impl Store {
              ON CONFLICT (scope, day) DO UPDATE SET calls = gateway_calls.calls + 1
              RETURNING calls",
         );
-        let (calls,): (i64,) = self
-            .pool
-            .fetch_one(Sql::new(COUNT).bind(scope).bind(day))
+        let (calls,): (i64,) = Sql::new(COUNT)
+            .bind(scope)
+            .bind(day)
+            .fetch_one(&self.pool)
             .await?;
         self.changed();
         Ok(saturating_u32(calls))
@@ -175,9 +176,10 @@ impl Store {
     pub async fn calls(&self, scope: &str, day: NaiveDate) -> Result<u32, StoreError> {
         const SELECT: Text =
             Text::both("SELECT calls FROM gateway_calls WHERE scope = $1 AND day = $2");
-        let calls: Option<(i64,)> = self
-            .pool
-            .fetch_optional(Sql::new(SELECT).bind(scope).bind(day))
+        let calls: Option<(i64,)> = Sql::new(SELECT)
+            .bind(scope)
+            .bind(day)
+            .fetch_optional(&self.pool)
             .await?;
         Ok(calls.map_or(0, |(calls,)| saturating_u32(calls)))
     }
@@ -204,7 +206,7 @@ impl Store {
             .map(|pdl| Sql::new(KEEP).bind(pdl.as_str()));
         let remove_all = std::iter::once(Sql::new(REMOVE_ALL).bind(now));
         self.save_answer(remove_all, keep).await?;
-        let removed: Vec<(String,)> = self.pool.fetch_all(Sql::new(REMOVED)).await?;
+        let removed: Vec<(String,)> = Sql::new(REMOVED).fetch_all(&self.pool).await?;
         Ok(removed
             .iter()
             .filter_map(|(text,)| Pdl::parse(text))

@@ -581,7 +581,7 @@ async fn a_schema_from_a_newer_version_is_refused_not_downgraded(place: Place) {
         "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
          VALUES (9999, 'from the future', TRUE, '\\x00', 1)",
     );
-    store.pool.execute(Sql::new(FUTURE)).await.unwrap();
+    Sql::new(FUTURE).execute(&store.pool).await.unwrap();
     store.close().await;
     let refused = match &place {
         Place::Sqlite(dir) => Store::open(dir.path()).await,
