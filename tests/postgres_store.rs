@@ -205,6 +205,49 @@ async fn a_refused_password_is_one_line_that_never_shows_it() {
 }
 
 #[tokio::test]
+async fn tls_follows_sslmode_as_libpq_reads_it() {
+    let server = Postgres::with_tls();
+    let plain = Postgres::start();
+    let setup = Setup::new();
+    let ca = server.ca_cert_path();
+    let url = |server: &Postgres, query: &str| {
+        format!(
+            "postgres://postgres@localhost:{}/postgres?{query}",
+            server.port()
+        )
+    };
+    let verified = url(
+        &server,
+        &format!("sslmode=verify-full&sslrootcert={}", ca.display()),
+    );
+    let (code, output) = setup.output("check", Some(&verified)).await;
+    assert!(
+        store_line(&output).starts_with("store:   ok — PostgreSQL localhost:"),
+        "{output}"
+    );
+    assert_eq!(code, 0, "{output}");
+    // Required but not offered, or offered by a server no known authority signed: refused.
+    for refused in [
+        url(&plain, "sslmode=require"),
+        url(&server, "sslmode=verify-full"),
+    ] {
+        let (code, output) = setup.output("check", Some(&refused)).await;
+        assert!(
+            store_line(&output).starts_with("store:   FAILED — "),
+            "{refused}: {output}"
+        );
+        assert_eq!(code, 1, "{output}");
+    }
+    // `prefer` (the default) takes TLS where it is offered, and plain where it is not.
+    for server in [&server, &plain] {
+        let (code, output) = setup
+            .output("check", Some(&url(server, "sslmode=prefer")))
+            .await;
+        assert_eq!(code, 0, "{output}");
+    }
+}
+
+#[tokio::test]
 async fn once_fails_in_one_line_when_postgres_is_down_and_writes_nothing_elsewhere() {
     let setup = Setup::new();
     let url = database_url(free_port());

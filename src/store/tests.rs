@@ -8,6 +8,9 @@ use crate::model::{
 };
 
 // The PostgreSQL server the integration tests start (initdb + pg_ctl, a free loopback port).
+#[allow(dead_code)]
+#[path = "../../tests/support/certs.rs"]
+mod certs;
 #[allow(dead_code)] // Some of its calls serve only the integration tests.
 #[path = "../../tests/support/postgres.rs"]
 mod postgres;

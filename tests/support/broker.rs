@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use tempfile::TempDir;
 
+pub use super::certs::{CA_NAME, CLIENT_NAME, generate_tls_files, write_private};
+
 /// How long `start`/`restart` wait for the broker to accept connections.
 const READY_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long `stop` waits after SIGTERM before SIGKILL.
@@ -440,19 +442,6 @@ fn run(dir: &Path, program: &Path, args: &[&str]) -> Vec<u8> {
     out.stdout
 }
 
-/// Writes a file only its owner can read (keys, password file).
-fn write_private(path: &Path, contents: &[u8]) {
-    use std::os::unix::fs::OpenOptionsExt as _;
-    OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .and_then(|mut file| file.write_all(contents))
-        .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
-}
-
 /// Mosquitto 2 only reads hashed password files: `mosquitto_passwd -b -c` when available
 /// (and not `in_process`), else a `$6$` line computed here, which mosquitto 2 still reads.
 fn write_password_file(path: &Path, user: &str, password: &str, in_process: bool) {
@@ -488,81 +477,6 @@ fn sha512_password_line(user: &str, password: &str) -> String {
         STANDARD.encode(salt),
         STANDARD.encode(hash)
     )
-}
-
-/// How long the generated certificates are valid, from the moment they are made.
-const CERT_VALIDITY: Duration = Duration::from_secs(3 * 24 * 3600);
-/// CN of the generated CA.
-pub const CA_NAME: &str = "myelectricaldata-mqtt test CA";
-/// CN of the generated client certificate.
-pub const CLIENT_NAME: &str = "myelectricaldata-mqtt test client";
-
-/// Writes into `dir`, all in PEM, keys P-256 (PKCS#8, unencrypted), certificates valid 3 days
-/// from now:
-/// - a CA (`ca.key`, `ca.crt`): CN `CA_NAME`, basicConstraints critical CA:TRUE, keyUsage
-///   critical keyCertSign + cRLSign;
-/// - a server certificate signed by it (`server.key`, `server.crt`): CN `localhost`, SANs DNS
-///   `localhost` and IP 127.0.0.1, basicConstraints critical CA:FALSE, keyUsage critical
-///   digitalSignature, extendedKeyUsage serverAuth;
-/// - with `client`, a client certificate signed by it (`client.key`, `client.crt`): CN
-///   `CLIENT_NAME`, no SAN, same constraints with extendedKeyUsage clientAuth.
-///
-/// Serial numbers are rcgen's: derived from each certificate's (fresh) public key.
-fn generate_tls_files(dir: &Path, client: bool) {
-    use rcgen::{
-        BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose,
-        IsCa, KeyPair, KeyUsagePurpose, SanType,
-    };
-    let not_before = time::OffsetDateTime::now_utc();
-    let not_after = not_before + CERT_VALIDITY;
-    let params = |cn: &str| {
-        let mut params = CertificateParams::default();
-        params.distinguished_name = rcgen::DistinguishedName::new();
-        params.distinguished_name.push(DnType::CommonName, cn);
-        params.not_before = not_before;
-        params.not_after = not_after;
-        params
-    };
-    // rcgen's default key: ECDSA P-256 with SHA-256.
-    let new_key = || KeyPair::generate().expect("cannot generate a P-256 key");
-    let write = |name: &str, cert_pem: &str, key: &KeyPair| {
-        fs::write(dir.join(format!("{name}.crt")), cert_pem)
-            .unwrap_or_else(|e| panic!("cannot write {name}.crt: {e}"));
-        write_private(
-            &dir.join(format!("{name}.key")),
-            key.serialize_pem().as_bytes(),
-        );
-    };
-
-    let mut ca = params(CA_NAME);
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    let ca = CertifiedIssuer::self_signed(ca, new_key()).expect("cannot make the CA");
-    write("ca", &ca.pem(), ca.key());
-
-    let leaf = |cn: &str, sans: Vec<SanType>, usage: ExtendedKeyUsagePurpose| {
-        let mut params = params(cn);
-        params.subject_alt_names = sans;
-        params.is_ca = IsCa::ExplicitNoCa;
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![usage];
-        params.use_authority_key_identifier_extension = true;
-        let key = new_key();
-        let cert = params
-            .signed_by(&key, &ca)
-            .unwrap_or_else(|e| panic!("cannot sign the certificate of {cn}: {e}"));
-        (cert, key)
-    };
-    let sans = vec![
-        SanType::DnsName("localhost".try_into().expect("a valid DNS name")),
-        SanType::IpAddress(std::net::Ipv4Addr::LOCALHOST.into()),
-    ];
-    let (server, server_key) = leaf("localhost", sans, ExtendedKeyUsagePurpose::ServerAuth);
-    write("server", &server.pem(), &server_key);
-    if client {
-        let (cert, key) = leaf(CLIENT_NAME, Vec::new(), ExtendedKeyUsagePurpose::ClientAuth);
-        write("client", &cert.pem(), &key);
-    }
 }
 
 /// `mqtt://` user info: everything but RFC 3986 unreserved characters percent-encoded.

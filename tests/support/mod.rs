@@ -13,6 +13,7 @@
 
 pub mod broker;
 pub mod browser;
+pub mod certs;
 pub mod dropper;
 pub mod gateway;
 pub mod homeassistant;

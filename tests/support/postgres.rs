@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 pub struct Postgres {
     dir: tempfile::TempDir,
     port: u16,
+    /// Serves TLS with `server.crt` (for `localhost` and 127.0.0.1) signed by `ca.crt`.
+    tls: bool,
 }
 
 /// Where Debian puts the server's programs (`initdb`, `pg_ctl` are not on the PATH).
@@ -75,16 +77,27 @@ impl Postgres {
 
     /// A new cluster on `port`, started and accepting connections.
     pub fn start_on(port: u16) -> Postgres {
-        Postgres::init(port, None)
+        Postgres::init(port, None, false)
+    }
+
+    /// A new cluster on a free port that also serves TLS, its certificate signed by the
+    /// test CA at [`Postgres::ca_cert_path`] (the CA the TLS brokers use).
+    pub fn with_tls() -> Postgres {
+        Postgres::init(super::free_port(), None, true)
+    }
+
+    /// The CA of a [`Postgres::with_tls`] server, in PEM.
+    pub fn ca_cert_path(&self) -> PathBuf {
+        self.dir.path().join("ca.crt")
     }
 
     /// A new cluster on a free port whose user `postgres` must give `password` over TCP
     /// (SCRAM), as a real server asks.
     pub fn with_password(password: &str) -> Postgres {
-        Postgres::init(super::free_port(), Some(password))
+        Postgres::init(super::free_port(), Some(password), false)
     }
 
-    fn init(port: u16, password: Option<&str>) -> Postgres {
+    fn init(port: u16, password: Option<&str>, tls: bool) -> Postgres {
         let dir = tempfile::tempdir().expect("a temporary directory");
         if as_root() {
             // The server's user owns its directory (and may reach it).
@@ -116,7 +129,16 @@ impl Postgres {
             }
         }
         run(dir.path(), "initdb", &args);
-        let server = Postgres { dir, port };
+        if tls {
+            super::certs::generate_tls_files(dir.path(), false);
+            if as_root() {
+                // The server reads its key as its own user (0600).
+                let key = dir.path().join("server.key");
+                let chown = Command::new("chown").arg("postgres").arg(&key).status();
+                assert!(chown.is_ok_and(|s| s.success()), "chown the server key");
+            }
+        }
+        let server = Postgres { dir, port, tls };
         server.resume();
         server
     }
@@ -128,7 +150,13 @@ impl Postgres {
         let data = data.to_str().expect("a UTF-8 path");
         let socket = self.dir.path().to_str().expect("a UTF-8 path");
         let port = self.port;
-        let options = format!("-p {port} -k {socket} -c listen_addresses=127.0.0.1 -c fsync=off");
+        let mut options =
+            format!("-p {port} -k {socket} -c listen_addresses=127.0.0.1 -c fsync=off");
+        if self.tls {
+            options += &format!(
+                " -c ssl=on -c ssl_cert_file={socket}/server.crt -c ssl_key_file={socket}/server.key"
+            );
+        }
         let log = self.dir.path().join("server.log");
         let log = log.to_str().expect("a UTF-8 path");
         run(
