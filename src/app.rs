@@ -180,7 +180,8 @@ async fn serve(
     let web = web::Server::start(&pipeline.settings.web, web_state(pipeline)).await;
     let mqtt = match mqtt {
         Some(mqtt) => {
-            mqtt.session.publish(pipeline.messages().await?).await?;
+            // What the store holds, at once: the sync below may take a while.
+            republish(pipeline, Some(&mqtt.session)).await?;
             Some(mqtt)
         }
         None => match connect(&pipeline.settings, Some(pipeline), shutdown.as_mut()).await? {
