@@ -95,8 +95,7 @@ pub async fn run_daemon(
             // Up before the store, when there is MQTT at all (else `serve` says it is off).
             let mut mqtt = None;
             if settings.mqtt.enabled {
-                let ControlFlow::Continue(up) = connect(&settings, None, shutdown.as_mut()).await?
-                else {
+                let ControlFlow::Continue(up) = connect(&settings, shutdown.as_mut()).await? else {
                     return Ok(());
                 };
                 mqtt = up;
@@ -147,11 +146,10 @@ pub async fn run(pipeline: &Pipeline, shutdown: impl Future<Output = ()>) -> any
     serve(pipeline, None, std::pin::pin!(shutdown)).await
 }
 
-/// Resolves the broker and starts the daemon's session, handing it `pipeline`'s messages
-/// when there is one: `None` without MQTT, `Break` when `shutdown` came first.
+/// Resolves the broker and starts the daemon's session, with nothing to publish yet:
+/// `None` without MQTT, `Break` when `shutdown` came first.
 async fn connect(
     settings: &Settings,
-    pipeline: Option<&Pipeline>,
     mut shutdown: Shutdown<'_>,
 ) -> anyhow::Result<ControlFlow<(), Option<Mqtt>>> {
     if !settings.mqtt.enabled {
@@ -163,10 +161,7 @@ async fn connect(
         _ = &mut shutdown => return Ok(ControlFlow::Break(())),
     };
     tracing::info!("MQTT broker: {broker}");
-    let session = match pipeline {
-        Some(pipeline) => pipeline.start_session(broker.clone(), true).await?,
-        None => start_session(settings, broker.clone(), true)?,
-    };
+    let session = start_session(settings, broker.clone(), true)?;
     Ok(ControlFlow::Continue(Some(Mqtt { broker, session })))
 }
 
@@ -179,12 +174,8 @@ async fn serve(
 ) -> anyhow::Result<()> {
     let web = web::Server::start(&pipeline.settings.web, web_state(pipeline)).await;
     let mqtt = match mqtt {
-        Some(mqtt) => {
-            // What the store holds, at once: the sync below may take a while.
-            republish(pipeline, Some(&mqtt.session)).await?;
-            Some(mqtt)
-        }
-        None => match connect(&pipeline.settings, Some(pipeline), shutdown.as_mut()).await? {
+        Some(mqtt) => Some(mqtt),
+        None => match connect(&pipeline.settings, shutdown.as_mut()).await? {
             ControlFlow::Continue(mqtt) => mqtt,
             ControlFlow::Break(()) => return Ok(()),
         },
@@ -193,6 +184,11 @@ async fn serve(
         web.state.set_mqtt(&mqtt.broker, mqtt.session.status());
     }
     let session = mqtt.as_ref().map(|mqtt| &mqtt.session);
+    if session.is_some() {
+        // What the store holds, at once (discovery right after the ConnAck): the sync below
+        // may take a while.
+        republish(pipeline, session).await?;
+    }
     let mut failures = 0;
     // The first sync imports whatever Home Assistant lacks; later ones what they bring (and
     // what a failed import left).

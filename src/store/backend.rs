@@ -189,58 +189,6 @@ impl Pool {
         self.migrator().iter().map(|m| m.version).max().unwrap_or(0)
     }
 
-    async fn execute(&self, sql: Sql) -> Result<(), sqlx::Error> {
-        match self {
-            Pool::Sqlite(pool) => {
-                bound!(sqlx::query(sql.text.sqlite), sql.args)
-                    .execute(pool)
-                    .await?;
-            }
-            Pool::Postgres(pool) => {
-                bound!(sqlx::query(sql.text.postgres), sql.args)
-                    .execute(pool)
-                    .await?;
-            }
-        }
-        Ok(())
-    }
-
-    /// The rows of `sql`, each decoded as `O`. The query itself runs in [`Pool::rows`], the
-    /// same code for every row type: only the decoding is generic (a copy of the whole
-    /// fetch per row type and back end would cost the binary, and a Raspberry Pi's memory).
-    async fn fetch_all<O: Row>(&self, sql: Sql) -> Result<Vec<O>, sqlx::Error> {
-        match self.rows(sql).await? {
-            Rows::Sqlite(rows) => rows.iter().map(O::from_row).collect(),
-            Rows::Postgres(rows) => rows.iter().map(O::from_row).collect(),
-        }
-    }
-
-    /// The first row of `sql` (a query by key, or with `LIMIT 1`: one row at most).
-    async fn fetch_optional<O: Row>(&self, sql: Sql) -> Result<Option<O>, sqlx::Error> {
-        Ok(self.fetch_all(sql).await?.into_iter().next())
-    }
-
-    async fn rows(&self, sql: Sql) -> Result<Rows, sqlx::Error> {
-        Ok(match self {
-            Pool::Sqlite(pool) => Rows::Sqlite(
-                bound!(sqlx::query(sql.text.sqlite), sql.args)
-                    .fetch_all(pool)
-                    .await?,
-            ),
-            Pool::Postgres(pool) => Rows::Postgres(
-                bound!(sqlx::query(sql.text.postgres), sql.args)
-                    .fetch_all(pool)
-                    .await?,
-            ),
-        })
-    }
-
-    async fn fetch_one<O: Row>(&self, sql: Sql) -> Result<O, sqlx::Error> {
-        self.fetch_optional(sql)
-            .await?
-            .ok_or(sqlx::Error::RowNotFound)
-    }
-
     /// Runs `statements` in one transaction: all of them, or (on any error, or a connection
     /// lost before the commit) none.
     pub(super) async fn transaction(
@@ -290,21 +238,57 @@ impl Pool {
 /// own queries read.
 impl Sql {
     pub(super) async fn execute(self, pool: &Pool) -> Result<(), sqlx::Error> {
-        pool.execute(self).await
+        match pool {
+            Pool::Sqlite(pool) => {
+                bound!(sqlx::query(self.text.sqlite), self.args)
+                    .execute(pool)
+                    .await?;
+            }
+            Pool::Postgres(pool) => {
+                bound!(sqlx::query(self.text.postgres), self.args)
+                    .execute(pool)
+                    .await?;
+            }
+        }
+        Ok(())
     }
 
+    /// The rows, each decoded as `O`. The query itself runs in [`Sql::rows`], the same code
+    /// for every row type: only the decoding is generic (a copy of the whole fetch per row
+    /// type and back end would cost the binary, and a Raspberry Pi's memory).
     pub(super) async fn fetch_all<O: Row>(self, pool: &Pool) -> Result<Vec<O>, sqlx::Error> {
-        pool.fetch_all(self).await
+        match self.rows(pool).await? {
+            Rows::Sqlite(rows) => rows.iter().map(O::from_row).collect(),
+            Rows::Postgres(rows) => rows.iter().map(O::from_row).collect(),
+        }
     }
 
+    /// The first row (a query by key, or with `LIMIT 1`: one row at most).
     pub(super) async fn fetch_optional<O: Row>(
         self,
         pool: &Pool,
     ) -> Result<Option<O>, sqlx::Error> {
-        pool.fetch_optional(self).await
+        Ok(self.fetch_all(pool).await?.into_iter().next())
     }
 
     pub(super) async fn fetch_one<O: Row>(self, pool: &Pool) -> Result<O, sqlx::Error> {
-        pool.fetch_one(self).await
+        self.fetch_optional(pool)
+            .await?
+            .ok_or(sqlx::Error::RowNotFound)
+    }
+
+    async fn rows(self, pool: &Pool) -> Result<Rows, sqlx::Error> {
+        Ok(match pool {
+            Pool::Sqlite(pool) => Rows::Sqlite(
+                bound!(sqlx::query(self.text.sqlite), self.args)
+                    .fetch_all(pool)
+                    .await?,
+            ),
+            Pool::Postgres(pool) => Rows::Postgres(
+                bound!(sqlx::query(self.text.postgres), self.args)
+                    .fetch_all(pool)
+                    .await?,
+            ),
+        })
     }
 }

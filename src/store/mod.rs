@@ -161,9 +161,10 @@ impl Store {
             path: data_dir.to_path_buf(),
             source,
         })?;
-        let location = Location::Sqlite(data_dir.join(DATABASE_FILE));
         let path = data_dir.join(DATABASE_FILE);
-        match Pool::sqlite(&path).await {
+        let opened = Pool::sqlite(&path).await;
+        let location = Location::Sqlite(path);
+        match opened {
             Ok(pool) => Self::migrated(pool, location).await,
             Err(source) => Err(StoreError::Open { location, source }),
         }
