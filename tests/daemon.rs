@@ -5,7 +5,6 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use chrono::{Datelike, NaiveDate};
@@ -73,20 +72,7 @@ impl Setup {
     }
 
     fn command(&self, subcommand: &str) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_myelectricaldata-mqtt"));
-        command
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .arg("--options")
-            .arg(self.options_path())
-            .arg("--data-dir")
-            .arg(self.data_dir())
-            .arg(subcommand)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        command
+        program::test_command(subcommand, &self.options_path(), &self.data_dir())
     }
 
     fn spawn_daemon(&self) -> Child {

@@ -7,7 +7,6 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -71,20 +70,7 @@ impl Setup {
         }
         let path = self.dir.path().join(format!("options-{subcommand}.json"));
         std::fs::write(&path, options.to_string()).unwrap();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_myelectricaldata-mqtt"));
-        command
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .arg("--options")
-            .arg(path)
-            .arg("--data-dir")
-            .arg(self.data_dir())
-            .arg(subcommand)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        command
+        support::program::test_command(subcommand, &path, &self.data_dir())
     }
 
     fn data_dir(&self) -> PathBuf {

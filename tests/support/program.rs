@@ -167,3 +167,22 @@ fn wait_with_peak(pid: i32) -> (i32, i64) {
     assert_eq!(reaped, pid, "wait4");
     (libc::WEXITSTATUS(status), usage.ru_maxrss)
 }
+
+/// `subcommand` of the program as a test runs it: an empty environment but `PATH`, its
+/// options file and data directory, no standard input, its output piped, killed if dropped.
+pub fn test_command(subcommand: &str, options: &Path, data_dir: &Path) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(binary());
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .arg("--options")
+        .arg(options)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg(subcommand)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    command
+}
